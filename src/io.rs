@@ -1,0 +1,173 @@
+//! The `Io` trait: kqio's vtable, modelled on Zig's `std.Io.VTable`, and the typed helpers on
+//! `dyn Io` that application code calls.
+//!
+//! Ground rules:
+//! 1. The trait is object-safe: no generic methods, no `Self` by value. Everything generic (the
+//!    future type of `r#async`, the output type of a join) lives in `impl dyn Io` below or in the
+//!    user types (`JoinHandle`, the sync primitives, sockets), which call the trait.
+//! 2. Methods are named area first, then verb (`task_reserve`, `time_now`), grouped by area as
+//!    Zig's vtable is.
+//! 3. The trait knows nothing of mio or descriptors, so that another backend (a deterministic
+//!    simulation) can implement it and run the same application code.
+
+use std::fmt;
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::error::{Canceled, ConcurrencyUnavailable};
+use crate::task::{self, CancelProtection, JoinHandle, Schedule, YieldNow};
+
+/// The interface application code is written against: Zig's `std.Io`, as an object-safe trait.
+///
+/// Call it through an [`IoRef`] (or any `&dyn Io`) with the typed helpers:
+/// [`r#async`](#method.async), [`concurrent`](#method.concurrent),
+/// [`check_cancel`](#method.check_cancel), [`recancel`](#method.recancel),
+/// [`swap_cancel_protection`](#method.swap_cancel_protection), [`yield_now`](#method.yield_now).
+/// The methods of the trait itself are the backend's side of the contract.
+pub trait Io: Send + Sync + 'static {
+    // ----- task -----
+
+    /// Reserves a unit of concurrency for one new task and returns the scheduler that will run
+    /// it. The reservation is released by [`Schedule::task_finished`].
+    ///
+    /// # Errors
+    ///
+    /// [`ConcurrencyUnavailable`] when the configured task limit is reached or the backend is
+    /// shutting down.
+    fn task_reserve(&self) -> Result<Arc<dyn Schedule>, ConcurrencyUnavailable>;
+
+    /// Whether the backend has begun shutting down: work submitted now is started already
+    /// canceled.
+    fn task_is_shut_down(&self) -> bool;
+
+    /// A cancellation point for the current task (Zig `checkCancel`).
+    fn task_check_cancel(&self) -> Result<(), Canceled>;
+
+    /// Re-arms the current task's cancellation request after it was delivered (Zig `recancel`).
+    fn task_recancel(&self);
+
+    /// Sets the current task's cancel protection and returns the previous one (Zig
+    /// `swapCancelProtection`).
+    fn task_swap_cancel_protection(&self, protection: CancelProtection) -> CancelProtection;
+}
+
+impl dyn Io {
+    /// Zig `io.async`: runs `future` as a task, concurrently if a unit of concurrency is
+    /// available, and returns its handle.
+    ///
+    /// This never fails. When no unit of concurrency is available (the limit of
+    /// [`InitOptions::max_tasks`](crate::InitOptions::max_tasks) is reached) the future is run to
+    /// completion *before this returns*, on the calling thread, and the returned handle is
+    /// already finished, as Zig's `async` does. That blocks the calling thread meanwhile; with a
+    /// one-worker runtime, an inline future that waits for another task of the same runtime
+    /// cannot finish, so use [`concurrent`](#method.concurrent) where that matters.
+    ///
+    /// After the runtime's `deinit` has begun, the inline run starts with a pending cancellation
+    /// request: its first cancellation point returns [`Canceled`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+    /// let io = rt.io();
+    /// let sum = rt.block_on(async move {
+    ///     let a = io.r#async(async { 20 });
+    ///     let b = io.r#async(async { 22 });
+    ///     a.await + b.await
+    /// });
+    /// assert_eq!(sum, 42);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn r#async<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self.task_reserve() {
+            Ok(owner) => task::spawn::spawn(owner, future),
+            Err(ConcurrencyUnavailable) => JoinHandle::ready(task::spawn::run_inline(
+                future,
+                self.task_is_shut_down(),
+            )),
+        }
+    }
+
+    /// Zig `io.concurrent`: runs `future` as a task that is guaranteed to make progress
+    /// concurrently with the caller.
+    ///
+    /// # Errors
+    ///
+    /// [`ConcurrencyUnavailable`] when the task limit is reached or the runtime is shutting
+    /// down; the future is dropped unpolled.
+    pub fn concurrent<F>(&self, future: F) -> Result<JoinHandle<F::Output>, ConcurrencyUnavailable>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let owner = self.task_reserve()?;
+        Ok(task::spawn::spawn(owner, future))
+    }
+
+    /// Zig `checkCancel`: a pure cancellation point. Returns `Err(Canceled)` if the current task
+    /// has a pending cancellation request (and is not protected), delivering that request.
+    ///
+    /// # Cancellation
+    ///
+    /// A cancellation point; see [`JoinHandle::cancel`].
+    pub fn check_cancel(&self) -> Result<(), Canceled> {
+        self.task_check_cancel()
+    }
+
+    /// Zig `recancel`: after a cancellation point returned `Canceled`, makes the next one return
+    /// it again. Does nothing if no request was delivered.
+    pub fn recancel(&self) {
+        self.task_recancel()
+    }
+
+    /// Zig `swapCancelProtection`: with [`CancelProtection::Blocked`], cancellation points ignore
+    /// requests until protection is set back to `Unblocked`; a request made meanwhile is then
+    /// delivered. Returns the previous protection. Protection is per task and starts `Unblocked`
+    /// in every task.
+    pub fn swap_cancel_protection(&self, protection: CancelProtection) -> CancelProtection {
+        self.task_swap_cancel_protection(protection)
+    }
+
+    /// Yields once to the scheduler: the current task goes behind the tasks already queued.
+    pub fn yield_now(&self) -> YieldNow {
+        YieldNow::new()
+    }
+}
+
+/// A shared reference to an [`Io`] implementation: what [`Kqueue::io`](crate::Kqueue::io)
+/// returns. Cheap to clone, `Send + Sync + 'static`, and dereferences to `dyn Io`.
+#[derive(Clone)]
+pub struct IoRef(Arc<dyn Io>);
+
+impl IoRef {
+    /// Wraps a backend.
+    pub fn new(io: Arc<dyn Io>) -> Self {
+        IoRef(io)
+    }
+}
+
+impl Deref for IoRef {
+    type Target = dyn Io;
+
+    #[inline]
+    fn deref(&self) -> &dyn Io {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for IoRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IoRef")
+    }
+}
+
+/// The backend-neutral implementation of the task-local parts of the vtable: backends whose tasks
+/// are built by the typed helpers delegate to these.
+pub(crate) mod task_local {
+    pub(crate) use crate::task::current::{check_cancel, recancel, swap_cancel_protection};
+}

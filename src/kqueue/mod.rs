@@ -1,0 +1,227 @@
+//! The kqueue backend: `Kqueue`, its options, and its implementation of [`Io`].
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `mod.rs` | `Kqueue::{init, io, block_on, deinit}`, `InitOptions`, the `impl Io` table |
+//! | `scheduler/` | workers, local queues, stealing, parking, the task registry |
+//! | `reactor.rs` | mio `Poll`, registrations, readiness delivery, cross-thread wake |
+//! | `async_fd.rs` | `AsyncFd`: readiness waits on a raw descriptor |
+//!
+//! Shutdown is described step by step in `scheduler/mod.rs` (ground rule 3).
+
+mod async_fd;
+pub(crate) mod reactor;
+mod scheduler;
+
+use std::io;
+use std::sync::Arc;
+use std::thread;
+
+use crate::error::{Canceled, ConcurrencyUnavailable};
+use crate::io::{task_local, Io, IoRef};
+use crate::task::current::{set_thread_kind, thread_kind, ThreadKind};
+use crate::task::{park, CancelProtection, Schedule, TaskHeader};
+
+pub use async_fd::{AsyncFd, Interest};
+pub use reactor::Direction;
+
+use reactor::Reactor;
+use scheduler::Shared;
+
+/// Options for [`Kqueue::init`] (Zig `Kqueue.InitOptions`).
+///
+/// # Examples
+///
+/// ```
+/// let opts = kqio::InitOptions { n_threads: Some(2), ..Default::default() };
+/// let rt = kqio::Kqueue::init(opts)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Number of worker threads. `None`: one per core (`std::thread::available_parallelism`).
+    /// `Some(0)` is invalid. Unlike Zig, the count does not include the thread calling
+    /// `block_on`, which runs only the future given to it.
+    pub n_threads: Option<usize>,
+    /// The most spawned tasks alive at once. When reached, `concurrent` fails with
+    /// [`ConcurrencyUnavailable`] and `r#async` runs its future inline. `None`: unlimited.
+    pub max_tasks: Option<usize>,
+    /// Prefix of worker thread names (`"{prefix}-{index}"`).
+    pub thread_name: String,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions { n_threads: None, max_tasks: None, thread_name: "kqio-worker".to_owned() }
+    }
+}
+
+/// The kqio runtime: a pool of workers running tasks, and a kqueue (epoll on Linux) reactor,
+/// behind the [`Io`] interface (Zig `std.Io.Kqueue`).
+///
+/// # Examples
+///
+/// ```
+/// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+/// let io = rt.io();
+/// let n = rt.block_on(async move {
+///     let a = io.r#async(async { 20 });
+///     let b = io.concurrent(async { 22 }).expect("a task slot");
+///     a.await + b.await
+/// });
+/// assert_eq!(n, 42);
+/// rt.deinit();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Kqueue {
+    io: Arc<KqueueIo>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Kqueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kqueue").field("workers", &self.threads.len()).finish_non_exhaustive()
+    }
+}
+
+impl Kqueue {
+    /// Starts the runtime: the reactor and `n_threads` workers.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for `n_threads: Some(0)`; the OS error if the poller or a thread cannot be
+    /// created (no thread is left running then).
+    pub fn init(options: InitOptions) -> io::Result<Kqueue> {
+        let n = match options.n_threads {
+            Some(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "kqio: InitOptions::n_threads must be at least 1",
+                ))
+            }
+            Some(n) => n,
+            None => thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let reactor = Arc::new(Reactor::new()?);
+        let shared = Arc::new(Shared::new(n, options.max_tasks, reactor));
+        let mut rt = Kqueue { io: Arc::new(KqueueIo { shared: shared.clone() }), threads: Vec::new() };
+        for index in 0..n {
+            let shared = shared.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("{}-{index}", options.thread_name))
+                .spawn(move || scheduler::run_worker(shared, index));
+            match spawned {
+                Ok(t) => rt.threads.push(t),
+                // `rt` is dropped here, which shuts down the threads already started.
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(rt)
+    }
+
+    /// The `Io` object to write application code against. Cheap to clone.
+    pub fn io(&self) -> IoRef {
+        IoRef::new(self.io.clone())
+    }
+
+    /// A handle for backend-specific extras ([`AsyncFd`]).
+    pub fn handle(&self) -> Handle {
+        Handle { reactor: self.io.shared.reactor.clone() }
+    }
+
+    /// Runs `future` to completion on the calling thread while the workers run the tasks it
+    /// spawns, and returns its output.
+    ///
+    /// The future is a task of its own for cancellation purposes (cancellation points in it work;
+    /// nothing can cancel it from outside).
+    ///
+    /// # Panics
+    ///
+    /// If called from inside a kqio task or inside another `block_on` (of any kqio runtime):
+    /// blocking a thread the runtime depends on could deadlock it. Use `.await` there. A panic of
+    /// `future` itself propagates to the caller.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        match thread_kind() {
+            ThreadKind::Plain => {}
+            ThreadKind::Worker => panic!(
+                "kqio: Kqueue::block_on called from inside a kqio task (a worker thread); \
+                 await the future instead"
+            ),
+            ThreadKind::BlockOn => panic!(
+                "kqio: Kqueue::block_on called from inside another block_on; await the future \
+                 instead"
+            ),
+        }
+        let _kind = set_thread_kind(ThreadKind::BlockOn);
+        let header = TaskHeader::detached(false);
+        park::block_on_with_header(&header, future)
+    }
+
+    /// Shuts the runtime down (Zig `deinit`); dropping the `Kqueue` does the same.
+    ///
+    /// In order: new work is refused (`concurrent` fails, `r#async` runs inline as an
+    /// already-canceled task), the workers finish the poll they are in and exit and are joined,
+    /// every remaining task's future is dropped on this thread (its destructor runs; awaiting its
+    /// handle afterwards panics, see [`JoinHandle`](crate::JoinHandle)), and the poller is closed.
+    /// It returns promptly even when tasks are blocked forever.
+    pub fn deinit(self) {
+        drop(self)
+    }
+
+    fn shutdown(&mut self) {
+        let shared = &self.io.shared;
+        shared.begin_shutdown();
+        let me = thread::current().id();
+        for t in self.threads.drain(..) {
+            // A runtime dropped by one of its own tasks cannot join the thread it runs on; that
+            // worker exits by itself after this poll, as `stopping` is set.
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
+        shared.drop_remaining_tasks();
+        shared.reactor.close();
+    }
+}
+
+impl Drop for Kqueue {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A cheap handle to the kqueue backend, for its extras ([`AsyncFd`]).
+#[derive(Clone)]
+pub struct Handle {
+    reactor: Arc<Reactor>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("kqueue::Handle")
+    }
+}
+
+/// The `Io` object of a `Kqueue`: the table of delegations from the vtable to the backend.
+struct KqueueIo {
+    shared: Arc<Shared>,
+}
+
+impl Io for KqueueIo {
+    // ----- task -----
+    fn task_reserve(&self) -> Result<Arc<dyn Schedule>, ConcurrencyUnavailable> {
+        self.shared.reserve().map(|()| self.shared.clone() as Arc<dyn Schedule>)
+    }
+    fn task_is_shut_down(&self) -> bool {
+        self.shared.is_shut_down()
+    }
+    fn task_check_cancel(&self) -> Result<(), Canceled> {
+        task_local::check_cancel()
+    }
+    fn task_recancel(&self) {
+        task_local::recancel()
+    }
+    fn task_swap_cancel_protection(&self, p: CancelProtection) -> CancelProtection {
+        task_local::swap_cancel_protection(p)
+    }
+}

@@ -1,0 +1,193 @@
+//! Parking and waking workers: no lost wake-up, no thundering herd.
+//!
+//! Ground rules (the protocol, after tokio's `multi_thread/idle.rs`, simplified to one lock):
+//! 1. A worker that finds no work *registers* as a sleeper (under the lock: its index goes on
+//!    `sleepers`, `num_sleeping` is incremented), issues a `SeqCst` fence, and *re-checks* every
+//!    queue before it blocks. A producer pushes, issues a `SeqCst` fence, then reads
+//!    `num_searching` and `num_sleeping` (`notify_one`). By the fences, either the re-check sees
+//!    the new task or the producer sees the sleeper: no lost wake-up.
+//! 2. At most `max_searching` workers look for work in other queues at once; a producer does not
+//!    wake anybody while one is searching, because that searcher will find the task (it re-checks
+//!    after it stops searching to sleep, by rule 1). So one push wakes at most one worker.
+//! 3. A searcher that finds work and was the last searcher wakes one more sleeper, so that
+//!    parallelism ramps up when there is more work than one worker takes.
+//! 4. `notify_one` pops a sleeper under the lock and counts it as searching *before* unparking it;
+//!    a woken worker is therefore a searcher. A worker that wakes on its own (the reactor had
+//!    events) removes itself from `sleepers` and is not a searcher.
+
+use std::sync::atomic::{fence, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use crate::kqueue::reactor::{DriverGuard, Reactor};
+
+pub(crate) struct Idle {
+    sleepers: Mutex<Vec<usize>>,
+    num_sleeping: AtomicUsize,
+    num_searching: AtomicUsize,
+    max_searching: usize,
+}
+
+impl Idle {
+    pub(crate) fn new(n_workers: usize) -> Self {
+        Idle {
+            sleepers: Mutex::new(Vec::with_capacity(n_workers)),
+            num_sleeping: AtomicUsize::new(0),
+            num_searching: AtomicUsize::new(0),
+            // Half the workers, as tokio: enough to spread a burst, few enough that a single push
+            // does not send every idle worker through every queue.
+            max_searching: (n_workers / 2).max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<usize>> {
+        self.sleepers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Producer side (rule 1): after pushing a task, wake one sleeper if nobody is searching.
+    /// Returns the index of the worker to unpark, if any.
+    pub(crate) fn worker_to_notify(&self) -> Option<usize> {
+        // SeqCst fence: pairs with the fence in `Worker::park` (rule 1).
+        fence(Ordering::SeqCst);
+        if self.num_searching.load(Ordering::SeqCst) != 0
+            || self.num_sleeping.load(Ordering::SeqCst) == 0
+        {
+            return None;
+        }
+        let mut sleepers = self.lock();
+        // Re-check under the lock: another producer may have woken a searcher meanwhile.
+        if self.num_searching.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
+        let index = sleepers.pop()?;
+        self.num_sleeping.fetch_sub(1, Ordering::SeqCst);
+        self.num_searching.fetch_add(1, Ordering::SeqCst);
+        Some(index)
+    }
+
+    /// Rule 2: may this worker start searching?
+    pub(crate) fn try_start_searching(&self) -> bool {
+        let n = self.num_searching.load(Ordering::SeqCst);
+        if n >= self.max_searching {
+            return false;
+        }
+        self.num_searching.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
+    /// A searcher stops searching (it found work). Returns whether it was the last (rule 3).
+    pub(crate) fn stop_searching(&self) -> bool {
+        self.num_searching.fetch_sub(1, Ordering::SeqCst) == 1
+    }
+
+    /// Registers `index` as a sleeper (rule 1). The caller re-checks the queues afterwards.
+    pub(crate) fn register_sleeper(&self, index: usize, searching: bool) {
+        let mut sleepers = self.lock();
+        sleepers.push(index);
+        self.num_sleeping.fetch_add(1, Ordering::SeqCst);
+        if searching {
+            self.num_searching.fetch_sub(1, Ordering::SeqCst);
+        }
+        drop(sleepers);
+        // SeqCst fence: pairs with the one in `worker_to_notify`.
+        fence(Ordering::SeqCst);
+    }
+
+    /// Removes `index` from the sleepers. `true`: it was still there (it woke on its own);
+    /// `false`: a producer took it out and counted it as a searcher (rule 4).
+    pub(crate) fn unregister_sleeper(&self, index: usize) -> bool {
+        let mut sleepers = self.lock();
+        match sleepers.iter().position(|&i| i == index) {
+            Some(pos) => {
+                sleepers.swap_remove(pos);
+                self.num_sleeping.fetch_sub(1, Ordering::SeqCst);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Parker states.
+const EMPTY: u8 = 0;
+/// Blocked on the condition variable.
+const PARKED_CONDVAR: u8 = 1;
+/// Blocked in the reactor's poll.
+const PARKED_DRIVER: u8 = 2;
+/// An unpark arrived; the next park returns at once.
+const NOTIFIED: u8 = 3;
+
+/// Blocks one worker: on a condition variable, or in the reactor's poll when it drives it.
+pub(crate) struct Parker {
+    state: AtomicU8,
+    mutex: Mutex<()>,
+    condvar: Condvar,
+}
+
+impl Parker {
+    pub(crate) fn new() -> Self {
+        Parker { state: AtomicU8::new(EMPTY), mutex: Mutex::new(()), condvar: Condvar::new() }
+    }
+
+    /// Consumes a pending notification. Returns whether there was one.
+    fn take_notification(&self) -> bool {
+        // Acquire: pairs with the Release swap in `unpark`.
+        self.state.compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed).is_ok()
+    }
+
+    /// Blocks in the reactor until an event, a wake, or `timeout`.
+    pub(crate) fn park_driver(&self, driver: &mut DriverGuard<'_>, timeout: Option<std::time::Duration>) {
+        if self.take_notification() {
+            return;
+        }
+        if self
+            .state
+            .compare_exchange(EMPTY, PARKED_DRIVER, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // Notified in between.
+            self.state.store(EMPTY, Ordering::Release);
+            return;
+        }
+        driver.poll(timeout);
+        // Whether notified or woken by an event, the parker is empty again.
+        self.state.swap(EMPTY, Ordering::AcqRel);
+    }
+
+    /// Blocks on the condition variable until unparked.
+    pub(crate) fn park_condvar(&self) {
+        if self.take_notification() {
+            return;
+        }
+        let mut guard = self.mutex.lock().unwrap_or_else(|e| e.into_inner());
+        if self
+            .state
+            .compare_exchange(EMPTY, PARKED_CONDVAR, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            self.state.store(EMPTY, Ordering::Release);
+            return;
+        }
+        loop {
+            guard = self.condvar.wait(guard).unwrap_or_else(|e| e.into_inner());
+            if self.take_notification() {
+                return;
+            }
+        }
+    }
+
+    /// Wakes the worker, or makes its next park return at once.
+    pub(crate) fn unpark(&self, reactor: &Reactor) {
+        // Release: pairs with the Acquire in `take_notification`.
+        match self.state.swap(NOTIFIED, Ordering::AcqRel) {
+            EMPTY | NOTIFIED => {}
+            PARKED_CONDVAR => {
+                // Taking the lock orders this notify after the parker's wait began (it holds the
+                // lock from its state change until `wait` releases it), so it cannot be missed.
+                drop(self.mutex.lock().unwrap_or_else(|e| e.into_inner()));
+                self.condvar.notify_one();
+            }
+            PARKED_DRIVER => reactor.wake(),
+            other => unreachable!("invalid parker state {other}"),
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The work-stealing scheduler: run queues, the `Schedule` implementation, and shutdown.
+//!
+//! Ground rules:
+//! 1. Every worker owns a bounded local queue (`LOCAL_QUEUE_CAPACITY`) and a LIFO slot; there is
+//!    one unbounded injection queue for work from outside the workers. Any thread may pop from
+//!    any local queue (that is how stealing works); only the owner pushes to its own, except the
+//!    overflow path which moves half of a full local queue to the injector.
+//! 2. Where a task goes when scheduled: from a worker of this runtime, a *woken* task goes to the
+//!    LIFO slot (it is likely to run next with warm caches; the previous occupant moves to the
+//!    local queue), a *spawned* or *yielded* task to the back of the local queue; from any other
+//!    thread, to the injector. A push to a queue other threads can take from wakes one idle worker
+//!    if no worker is searching (see `idle.rs`).
+//! 3. Shutdown, in order: (1) `shut_down` is set, so `task_reserve` fails and new work runs
+//!    inline, already canceled; (2) `stopping` is set and every worker is unparked; each finishes
+//!    the poll it is in and exits; (3) the threads are joined; (4) the queues are drained and
+//!    every task still registered is woken and drained again, until no task is left, dropping
+//!    each future on the thread that called `deinit`; (5) the reactor is closed.
+
+mod idle;
+mod registry;
+mod worker;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use concurrent_queue::{ConcurrentQueue, PushError};
+
+use crate::error::ConcurrencyUnavailable;
+use crate::kqueue::reactor::Reactor;
+use crate::task::{Runnable, Schedule, ScheduleReason, TaskHeader};
+
+pub(crate) use worker::run_worker;
+
+/// Capacity of a worker's local queue. Large enough that a burst of spawns rarely overflows to
+/// the shared injector; small enough that stealing half is quick. 256 as in tokio.
+const LOCAL_QUEUE_CAPACITY: usize = 256;
+
+/// The most tasks moved from the injector to a local queue at once, so that one worker does not
+/// hoard a burst that others could run.
+const INJECTOR_BATCH: usize = 32;
+
+/// State shared by the workers, the tasks (as their `Schedule`) and the `Kqueue` handle.
+pub(crate) struct Shared {
+    pub(crate) reactor: Arc<Reactor>,
+    injector: ConcurrentQueue<Runnable>,
+    workers: Box<[WorkerShared]>,
+    idle: idle::Idle,
+    registry: registry::Registry,
+    /// Step 1 of shutdown: no new task is accepted.
+    shut_down: AtomicBool,
+    /// Step 2 of shutdown: workers exit their loop.
+    stopping: AtomicBool,
+    max_tasks: Option<usize>,
+    live_tasks: AtomicUsize,
+}
+
+/// What other threads may touch of a worker.
+struct WorkerShared {
+    queue: ConcurrentQueue<Runnable>,
+    parker: idle::Parker,
+}
+
+impl Shared {
+    pub(crate) fn new(n_workers: usize, max_tasks: Option<usize>, reactor: Arc<Reactor>) -> Self {
+        Shared {
+            reactor,
+            injector: ConcurrentQueue::unbounded(),
+            workers: (0..n_workers)
+                .map(|_| WorkerShared {
+                    queue: ConcurrentQueue::bounded(LOCAL_QUEUE_CAPACITY),
+                    parker: idle::Parker::new(),
+                })
+                .collect(),
+            idle: idle::Idle::new(n_workers),
+            registry: registry::Registry::new(),
+            shut_down: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            max_tasks,
+            live_tasks: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Acquire)
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Reserves a unit of concurrency (see `Io::task_reserve`).
+    pub(crate) fn reserve(&self) -> Result<(), ConcurrencyUnavailable> {
+        if self.is_shut_down() {
+            return Err(ConcurrencyUnavailable);
+        }
+        if let Some(max) = self.max_tasks {
+            self.live_tasks
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+                .map_err(|_| ConcurrencyUnavailable)?;
+        }
+        Ok(())
+    }
+
+    /// Pushes to worker `index`'s local queue; when it is full, half of it moves to the injector.
+    fn push_local(&self, index: usize, mut runnable: Runnable) {
+        let queue = &self.workers[index].queue;
+        loop {
+            match queue.push(runnable) {
+                Ok(()) => return,
+                Err(PushError::Full(r)) => {
+                    runnable = r;
+                    for _ in 0..LOCAL_QUEUE_CAPACITY / 2 {
+                        match queue.pop() {
+                            Ok(t) => self.push_injector(t),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(PushError::Closed(r)) => {
+                    self.push_injector(r);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn push_injector(&self, runnable: Runnable) {
+        // The injector is unbounded and never closed, so a push cannot fail; should that ever
+        // change, dropping the runnable drops its task's future, which is still an orderly end.
+        let _ = self.injector.push(runnable);
+    }
+
+    /// Wakes one idle worker if the protocol of `idle.rs` asks for it.
+    fn notify_one(&self) {
+        if let Some(index) = self.idle.worker_to_notify() {
+            self.workers[index].parker.unpark(&self.reactor);
+        }
+    }
+
+    /// Whether any queue holds a task (the re-check of `idle.rs` rule 1).
+    fn has_queued_work(&self) -> bool {
+        !self.injector.is_empty() || self.workers.iter().any(|w| !w.queue.is_empty())
+    }
+
+    /// Shutdown steps 1 and 2: refuse new work, make every worker exit its loop.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shut_down.store(true, Ordering::Release);
+        self.stopping.store(true, Ordering::Release);
+        for w in self.workers.iter() {
+            w.parker.unpark(&self.reactor);
+        }
+    }
+
+    /// Shutdown step 4: drops every remaining task. Runs after the workers have exited.
+    pub(crate) fn drop_remaining_tasks(&self) {
+        // Each round drops what is queued, then wakes what is registered (which queues it). A
+        // future's destructor may wake other tasks, which the next round drops; the bound only
+        // guards against a destructor that keeps waking a task forever.
+        for _ in 0..1_000 {
+            self.drain_queues();
+            if self.registry.len() == 0 {
+                break;
+            }
+            self.registry.wake_all();
+            self.drain_queues();
+        }
+    }
+
+    fn drain_queues(&self) {
+        let queues = std::iter::once(&self.injector).chain(self.workers.iter().map(|w| &w.queue));
+        for q in queues {
+            while let Ok(r) = q.pop() {
+                // Dropping a runnable drops its future; a destructor that panics must not stop
+                // the shutdown of the others (the panic hook has reported it already).
+                let _ = catch_unwind(AssertUnwindSafe(|| drop(r)));
+            }
+        }
+    }
+}
+
+impl Schedule for Shared {
+    #[inline]
+    fn schedule(&self, runnable: Runnable, reason: ScheduleReason) {
+        if let Some(r) = worker::schedule_local(self, runnable, reason) {
+            self.push_injector(r);
+            if !self.is_stopping() {
+                self.notify_one();
+            }
+        }
+    }
+
+    #[inline]
+    fn task_started(&self, task: &TaskHeader) {
+        self.registry.insert(task, worker::current_index_hint());
+    }
+
+    #[inline]
+    fn task_finished(&self, task: &TaskHeader) {
+        self.registry.remove(task);
+        if self.max_tasks.is_some() {
+            self.live_tasks.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The registry of live tasks: every task whose future has started and not yet been dropped.
+//!
+//! `deinit` needs it: a task blocked forever is in no run queue, only its waker is somewhere (a
+//! reactor registration, a lock's wait list, a user's channel). Walking the registry and waking
+//! every task puts them all in the injection queue, where shutdown drops them.
+//!
+//! Ground rules:
+//! 1. An entry is a pointer to a `TaskHeader`, added by `task_started` (first poll) and removed
+//!    by `task_finished` (future dropped). While the entry exists the future exists, so the header
+//!    (in the same allocation) is valid.
+//! 2. The registry is sharded to keep spawn-heavy workloads off one lock; a task's slot records
+//!    its shard and index (`slot = index * SHARDS + shard`).
+//! 3. Nothing is called back into while a shard lock is held except `TaskHeader::wake`, which only
+//!    schedules (it never drops a future), so no shard lock is ever taken re-entrantly.
+
+use std::sync::Mutex;
+
+use crate::task::TaskHeader;
+
+/// Number of shards. A power of two, comfortably above the worker counts this runtime targets,
+/// so that workers registering tasks rarely meet on one lock.
+const SHARDS: usize = 16;
+
+struct Entry(*const TaskHeader);
+
+// SAFETY: the pointer refers to a `TaskHeader`, which is `Sync`; it is only dereferenced while the
+// entry exists, which ground rule 1 shows is while the header is valid.
+unsafe impl Send for Entry {}
+
+#[derive(Default)]
+struct Shard {
+    entries: Vec<Option<Entry>>,
+    free: Vec<usize>,
+    len: usize,
+}
+
+pub(crate) struct Registry {
+    shards: Box<[Mutex<Shard>]>,
+}
+
+impl Registry {
+    pub(crate) fn new() -> Self {
+        Registry { shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect() }
+    }
+
+    /// Adds `header`, choosing the shard from `hint` (the worker index, or anything spread).
+    pub(crate) fn insert(&self, header: &TaskHeader, hint: usize) {
+        let shard_no = hint % SHARDS;
+        let mut shard = lock(&self.shards[shard_no]);
+        let index = match shard.free.pop() {
+            Some(i) => {
+                shard.entries[i] = Some(Entry(header));
+                i
+            }
+            None => {
+                shard.entries.push(Some(Entry(header)));
+                shard.entries.len() - 1
+            }
+        };
+        shard.len += 1;
+        header.set_slot(index * SHARDS + shard_no);
+    }
+
+    /// Removes `header` if it was inserted.
+    pub(crate) fn remove(&self, header: &TaskHeader) {
+        let slot = header.slot();
+        if slot == usize::MAX {
+            return;
+        }
+        let mut shard = lock(&self.shards[slot % SHARDS]);
+        let index = slot / SHARDS;
+        if shard.entries[index].take().is_some() {
+            shard.free.push(index);
+            shard.len -= 1;
+        }
+    }
+
+    /// Wakes every registered task (see the module docs). Returns how many there were.
+    pub(crate) fn wake_all(&self) -> usize {
+        let mut n = 0;
+        for shard in self.shards.iter() {
+            let shard = lock(shard);
+            for Entry(header) in shard.entries.iter().flatten() {
+                // SAFETY: ground rule 1: the entry exists, so the header is valid.
+                unsafe { &**header }.wake();
+                n += 1;
+            }
+        }
+        n
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).len).sum()
+    }
+}
+
+/// Locks a shard. A shard's data stays consistent even if a holder panicked (every update is a
+/// single step), so a poisoned lock is used as is.
+fn lock(m: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,284 @@
+//! A worker thread: its run loop, its local context, stealing and parking.
+//!
+//! The run loop, in order, each tick:
+//! 1. every `EVENT_INTERVAL` ticks, poll the reactor without blocking (so that a busy runtime
+//!    still hears of I/O);
+//! 2. take a task: every `GLOBAL_QUEUE_INTERVAL` ticks the injector first (fairness for remote
+//!    work), else the LIFO slot (at most `MAX_LIFO_POLLS` times in a row), the local queue, the
+//!    injector;
+//! 3. if none, search: steal half of another worker's queue, or a batch of the injector;
+//! 4. if none, park (see `idle.rs`): register, re-check, then block on the reactor if no other
+//!    worker drives it, else on the condition variable.
+//!
+//! A task's poll is its budget: a task that wakes itself while running goes to the back of the
+//! local queue (`ScheduleReason::Yielded`), so a task that keeps waking itself gets one poll per
+//! round of the queue and cannot starve the others.
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::sync::Arc;
+
+use super::Shared;
+use crate::task::current::{set_thread_kind, ThreadKind};
+use crate::task::{Runnable, ScheduleReason};
+
+/// Ticks between checks of the injector ahead of local work. Prime, as in tokio, so that it does
+/// not fall into step with periodic workloads.
+const GLOBAL_QUEUE_INTERVAL: u32 = 61;
+
+/// Ticks between non-blocking polls of the reactor by a busy worker.
+const EVENT_INTERVAL: u32 = 61;
+
+/// Polls of the LIFO slot in a row before the local queue gets a turn. Two tasks that keep waking
+/// each other through the slot would otherwise starve the queue.
+const MAX_LIFO_POLLS: u32 = 3;
+
+/// The worker's state that only its own thread touches, reachable from `schedule` via TLS.
+struct WorkerCtx {
+    shared: *const Shared,
+    index: usize,
+    lifo: Cell<Option<Runnable>>,
+}
+
+thread_local! {
+    static WORKER: Cell<*const WorkerCtx> = const { Cell::new(ptr::null()) };
+}
+
+/// The worker context of this thread if it is a worker of `shared`.
+#[inline]
+fn local_ctx(shared: &Shared) -> Option<&WorkerCtx> {
+    let p = WORKER.get();
+    // SAFETY: `WORKER` is non-null only while `run_worker` is on this thread's stack with the
+    // context it points to (it resets the pointer before returning), so the context is alive.
+    let ctx = unsafe { p.as_ref() }?;
+    ptr::eq(ctx.shared, shared).then_some(ctx)
+}
+
+/// A hint for spreading per-thread data: the worker index, or a value from the thread's address
+/// of its TLS slot elsewhere.
+pub(super) fn current_index_hint() -> usize {
+    let p = WORKER.get();
+    // SAFETY: as in `local_ctx`.
+    match unsafe { p.as_ref() } {
+        Some(ctx) => ctx.index,
+        None => WORKER.with(|c| c as *const _ as usize >> 6),
+    }
+}
+
+/// Schedules on this thread's worker if it is one of `shared`'s (ground rule 2 of `mod.rs`).
+/// Gives the runnable back if it must go to the injector.
+#[inline]
+pub(super) fn schedule_local(
+    shared: &Shared,
+    runnable: Runnable,
+    reason: ScheduleReason,
+) -> Option<Runnable> {
+    let Some(ctx) = local_ctx(shared) else {
+        return Some(runnable);
+    };
+    if shared.is_stopping() {
+        return Some(runnable);
+    }
+    match reason {
+        ScheduleReason::Woken => {
+            if let Some(prev) = ctx.lifo.replace(Some(runnable)) {
+                shared.push_local(ctx.index, prev);
+                shared.notify_one();
+            }
+        }
+        ScheduleReason::Spawned | ScheduleReason::Yielded => {
+            shared.push_local(ctx.index, runnable);
+            shared.notify_one();
+        }
+    }
+    None
+}
+
+/// The body of a worker thread.
+pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
+    let _kind = set_thread_kind(ThreadKind::Worker);
+    let ctx = WorkerCtx { shared: &*shared, index, lifo: Cell::new(None) };
+    WORKER.set(&ctx);
+    let mut worker = Worker {
+        shared: &shared,
+        ctx: &ctx,
+        tick: 0,
+        lifo_streak: 0,
+        searching: false,
+        rng: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
+    };
+    worker.run();
+    // Leave nothing in the LIFO slot: shutdown drains the queues, not this thread's slot.
+    if let Some(r) = ctx.lifo.take() {
+        shared.push_injector(r);
+    }
+    WORKER.set(ptr::null());
+}
+
+struct Worker<'a> {
+    shared: &'a Shared,
+    ctx: &'a WorkerCtx,
+    tick: u32,
+    lifo_streak: u32,
+    searching: bool,
+    rng: u32,
+}
+
+impl Worker<'_> {
+    fn run(&mut self) {
+        while !self.shared.is_stopping() {
+            self.tick = self.tick.wrapping_add(1);
+            if self.tick % EVENT_INTERVAL == 0 {
+                self.poll_reactor_now();
+            }
+            let task = match self.next_local() {
+                Some(t) => Some(t),
+                None => self.search(),
+            };
+            match task {
+                Some(r) => {
+                    if self.searching {
+                        self.searching = false;
+                        if self.shared.idle.stop_searching() {
+                            // Rule 3 of idle.rs: the last searcher found work; there may be more.
+                            self.shared.notify_one();
+                        }
+                    }
+                    run_task(r);
+                }
+                None => self.park(),
+            }
+        }
+        if self.searching {
+            self.shared.idle.stop_searching();
+        }
+    }
+
+    fn next_local(&mut self) -> Option<Runnable> {
+        let shared = self.shared;
+        if self.tick % GLOBAL_QUEUE_INTERVAL == 0 {
+            if let Ok(r) = shared.injector.pop() {
+                return Some(r);
+            }
+        }
+        if let Some(r) = self.ctx.lifo.take() {
+            if self.lifo_streak < MAX_LIFO_POLLS {
+                self.lifo_streak += 1;
+                return Some(r);
+            }
+            shared.push_local(self.ctx.index, r);
+        }
+        self.lifo_streak = 0;
+        if let Ok(r) = shared.workers[self.ctx.index].queue.pop() {
+            return Some(r);
+        }
+        self.take_from_injector()
+    }
+
+    /// Pops one task from the injector and moves a fair share of the rest to the local queue.
+    fn take_from_injector(&mut self) -> Option<Runnable> {
+        let shared = self.shared;
+        let first = shared.injector.pop().ok()?;
+        let share = (shared.injector.len() / shared.workers.len()).min(super::INJECTOR_BATCH);
+        for _ in 0..share {
+            match shared.injector.pop() {
+                Ok(r) => shared.push_local(self.ctx.index, r),
+                Err(_) => break,
+            }
+        }
+        if share > 0 {
+            shared.notify_one();
+        }
+        Some(first)
+    }
+
+    fn search(&mut self) -> Option<Runnable> {
+        let shared = self.shared;
+        if !self.searching {
+            if !shared.idle.try_start_searching() {
+                return None;
+            }
+            self.searching = true;
+        }
+        let n = shared.workers.len();
+        // xorshift: a cheap, per-worker varying start so stealers do not all hit one victim.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 17;
+        self.rng ^= self.rng << 5;
+        let start = self.rng as usize % n;
+        for i in 0..n {
+            let victim = (start + i) % n;
+            if victim != self.ctx.index {
+                if let Some(r) = self.steal_half(victim) {
+                    return Some(r);
+                }
+            }
+        }
+        self.take_from_injector()
+    }
+
+    /// Takes one task from `victim`'s queue and moves up to half of the rest to ours.
+    fn steal_half(&mut self, victim: usize) -> Option<Runnable> {
+        let shared = self.shared;
+        let src = &shared.workers[victim].queue;
+        let first = src.pop().ok()?;
+        let take = src.len().div_ceil(2).min(super::LOCAL_QUEUE_CAPACITY / 2);
+        for _ in 0..take {
+            match src.pop() {
+                Ok(r) => shared.push_local(self.ctx.index, r),
+                Err(_) => break,
+            }
+        }
+        Some(first)
+    }
+
+    fn poll_reactor_now(&mut self) {
+        if let Some(mut driver) = self.shared.reactor.try_lock_driver() {
+            if driver.poll(Some(std::time::Duration::ZERO)) > 0 {
+                driver.dispatch();
+            }
+        }
+    }
+
+    /// Step 4 of the run loop (see `idle.rs` for the protocol).
+    fn park(&mut self) {
+        let shared = self.shared;
+        let index = self.ctx.index;
+        shared.idle.register_sleeper(index, self.searching);
+        self.searching = false;
+        if shared.has_queued_work() || shared.is_stopping() {
+            self.wake_up();
+            return;
+        }
+        let parker = &shared.workers[index].parker;
+        match shared.reactor.try_lock_driver() {
+            Some(mut driver) => {
+                parker.park_driver(&mut driver, None);
+                // Unregister before dispatching: the wakes of dispatch then see this worker as
+                // awake and do not try to unpark it.
+                self.wake_up();
+                driver.dispatch();
+            }
+            None => {
+                parker.park_condvar();
+                self.wake_up();
+            }
+        }
+    }
+
+    /// After parking (or deciding not to): leave the sleepers, and become a searcher if a
+    /// producer woke this worker (rule 4 of `idle.rs`).
+    fn wake_up(&mut self) {
+        if !self.shared.idle.unregister_sleeper(self.ctx.index) {
+            self.searching = true;
+        }
+    }
+}
+
+/// Runs one task. A panic of the future's poll is caught by async-task and handed to the
+/// `JoinHandle`; this catches what escapes it (a destructor that panics), so the worker survives.
+#[inline]
+fn run_task(r: Runnable) {
+    let _ = catch_unwind(AssertUnwindSafe(|| r.run()));
+}

@@ -1,0 +1,42 @@
+//! # kqio
+//!
+//! An async runtime to write `async fn` against: stackless futures on a work-stealing pool, a
+//! kqueue event loop (through mio; epoll on Linux), and an object-safe [`Io`] trait modelled on
+//! Zig's `std.Io`.
+//!
+//! ```
+//! let rt = kqio::Kqueue::init(kqio::InitOptions { n_threads: Some(2), ..Default::default() })?;
+//! let io = rt.io();
+//! let n = rt.block_on(async move {
+//!     let a = io.r#async(async { 20 });                          // Zig `io.async`
+//!     let b = io.concurrent(async { 22 }).expect("a task slot"); // Zig `io.concurrent`
+//!     a.await + b.await                                          // Zig `future.await(io)`
+//! });
+//! assert_eq!(n, 42);
+//! rt.deinit();                                                   // Zig `deinit`
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ## Architecture map
+//!
+//! | operation | user-facing type (file) | trait method (`io.rs`) | backend (`kqueue/`) |
+//! | --- | --- | --- | --- |
+//! | `r#async`, `concurrent` | `JoinHandle` (`task/join.rs`, `task/spawn.rs`) | `task_reserve` | `scheduler/mod.rs` (`Schedule for Shared`) |
+//! | `await`, `cancel`, `detach` | `JoinHandle` (`task/join.rs`) | — | the task's header (`task/header.rs`) |
+//! | `check_cancel`, `recancel`, `swap_cancel_protection` | `task/current.rs`, `task/cancel.rs` | `task_check_cancel`, ... | `mod.rs` |
+//! | `block_on`, `init`, `deinit` | `Kqueue` (`kqueue/mod.rs`) | — | `scheduler/`, `reactor.rs` |
+//! | readiness of a descriptor | `kqueue::AsyncFd` (`kqueue/async_fd.rs`) | — (backend extra) | `reactor.rs` |
+//! | clocks, durations | `time.rs` | — | `sys/clock.rs` |
+#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+
+mod error;
+mod io;
+pub mod kqueue;
+mod sys;
+mod task;
+// pub mod time;
+
+pub use error::{Canceled, ConcurrencyUnavailable};
+pub use io::{Io, IoRef};
+pub use kqueue::{InitOptions, Kqueue};
+pub use task::{CancelProtection, JoinHandle, Runnable, Schedule, ScheduleReason, TaskHeader, YieldNow};

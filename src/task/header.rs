@@ -1,0 +1,118 @@
+//! The per-task metadata every spawned task carries, and the contract a backend implements to
+//! run tasks.
+//!
+//! Ground rules:
+//! 1. A `TaskHeader` lives inside the task's allocation (async-task metadata), so its address is
+//!    stable from spawn until the allocation is freed, which is after the future is dropped.
+//! 2. `cancel` is the task's [`CancelState`]; `waker` holds the task's own waker while it may
+//!    need a wake-up for cancellation. The waker refers to the task itself, so it is taken out
+//!    when the future is dropped (in `TaskFuture::drop`), which breaks the reference cycle.
+//! 3. `slot` belongs to the backend (its registry index); nothing else reads or writes it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use futures::task::AtomicWaker;
+
+use super::cancel::{CancelState, RequestOutcome};
+
+/// A runnable task of kqio: an [`async_task::Runnable`] whose metadata is a [`TaskHeader`].
+pub type Runnable = async_task::Runnable<TaskHeader>;
+
+use super::spawn::ScheduleReason;
+
+/// What a backend provides to run the tasks that [`r#async`](crate::Io#method.async) and
+/// [`concurrent`](crate::Io#method.concurrent) build.
+///
+/// The typed helpers create the task (one allocation, holding the future, its output and a
+/// [`TaskHeader`]); the backend decides where and when it runs.
+pub trait Schedule: Send + Sync + 'static {
+    /// Queues `runnable` to be run (`runnable.run()`) by some thread. Called when the task is
+    /// spawned and every time it is woken.
+    fn schedule(&self, runnable: Runnable, reason: ScheduleReason);
+
+    /// The task's future is about to be polled for the first time.
+    fn task_started(&self, task: &TaskHeader);
+
+    /// The task's future has been dropped (completed, canceled, or dropped by shutdown). Called
+    /// exactly once for every task that was spawned, whether or not it started.
+    fn task_finished(&self, task: &TaskHeader);
+}
+
+/// The metadata of a kqio task: its cancellation state and the hooks its backend needs.
+pub struct TaskHeader {
+    pub(crate) cancel: CancelState,
+    waker: AtomicWaker,
+    owner: Option<Arc<dyn Schedule>>,
+    slot: AtomicUsize,
+}
+
+impl fmt::Debug for TaskHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskHeader").field("cancel", &self.cancel).finish_non_exhaustive()
+    }
+}
+
+impl TaskHeader {
+    /// The header of a task spawned on `owner`.
+    pub(crate) fn new(owner: Arc<dyn Schedule>) -> Self {
+        TaskHeader {
+            cancel: CancelState::new(),
+            waker: AtomicWaker::new(),
+            owner: Some(owner),
+            slot: AtomicUsize::new(usize::MAX),
+        }
+    }
+
+    /// The header of a future run in place (by `block_on` or an inline `r#async`), which no
+    /// scheduler owns. `canceled` starts it with a pending cancellation request.
+    pub(crate) fn detached(canceled: bool) -> Self {
+        TaskHeader {
+            cancel: if canceled { CancelState::requested() } else { CancelState::new() },
+            waker: AtomicWaker::new(),
+            owner: None,
+            slot: AtomicUsize::new(usize::MAX),
+        }
+    }
+
+    /// The backend's bookkeeping slot (for example an index in its task registry);
+    /// `usize::MAX` until the backend sets it.
+    pub fn slot(&self) -> usize {
+        self.slot.load(Ordering::Acquire)
+    }
+
+    /// Sets the backend's bookkeeping slot. Only the backend that owns the task calls this.
+    pub fn set_slot(&self, slot: usize) {
+        self.slot.store(slot, Ordering::Release);
+    }
+
+    /// Wakes the task so that a pending cancellation point re-checks its cancel state. Used by
+    /// backends at shutdown as well as by cancellation requests.
+    pub fn wake(&self) {
+        self.waker.wake();
+    }
+
+    /// Requests cancellation and wakes the task if the request is new.
+    pub(crate) fn request_cancel(&self) {
+        if self.cancel.request() == RequestOutcome::Requested {
+            self.wake();
+        }
+    }
+
+    pub(crate) fn owner(&self) -> Option<&Arc<dyn Schedule>> {
+        self.owner.as_ref()
+    }
+
+    /// Keeps the task's waker for cancellation wake-ups. Registering is needed on the first poll
+    /// and after any change of the cancel state (a request takes the waker out when it wakes).
+    #[inline]
+    pub(crate) fn register_waker(&self, waker: &std::task::Waker) {
+        self.waker.register(waker);
+    }
+
+    /// Drops the kept waker (breaks the task -> waker -> task cycle).
+    pub(crate) fn clear_waker(&self) {
+        drop(self.waker.take());
+    }
+}

@@ -1,0 +1,176 @@
+//! `JoinHandle`: Zig's `Future(T)` handle, with `await`, `cancel` and `detach`.
+//!
+//! Zig correspondence:
+//!
+//! | Zig | kqio |
+//! | --- | --- |
+//! | `future.await(io)` | `handle.await` (consumes the handle, so a second await cannot be written) |
+//! | `future.cancel(io)` | `handle.cancel().await` |
+//! | (no equivalent) | `handle.detach()`: let the task run on, its output is dropped |
+//! | (no equivalent) | dropping the handle: the task is dropped at its next scheduling point |
+//!
+//! Zig's `await` and `cancel` are idempotent because the handle is a value that stays; in Rust
+//! the output is moved out, so both consume the handle instead and a second call does not type
+//! check.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll};
+
+use super::current;
+use super::header::TaskHeader;
+
+/// A handle to a task started by [`r#async`](crate::Io#method.async) or
+/// [`concurrent`](crate::Io#method.concurrent): awaiting it yields the task's output.
+///
+/// # Panics
+///
+/// Awaiting the handle of a task that panicked re-raises that panic in the awaiting task (with
+/// [`std::panic::resume_unwind`]); the worker that ran the task is unaffected.
+///
+/// Awaiting the handle of a task that [`Kqueue::deinit`](crate::Kqueue::deinit) dropped before it
+/// finished panics with a message that says so: the task has no output to give. Work submitted
+/// *after* `deinit` began never takes this path: `r#async` then runs the future inline as an
+/// already-canceled task (its first cancellation point returns [`Canceled`](crate::Canceled)) and
+/// returns a finished handle, so awaiting it is panic-free.
+///
+/// # Cancellation
+///
+/// Awaiting a handle is not itself a cancellation point: it always yields the task's output. If
+/// the awaiting task is asked to cancel while it waits, the request is *forwarded* to the awaited
+/// task (as in Zig) and consumed in the awaiter; the awaited task then ends as its code decides and
+/// its output is returned.
+///
+/// # Examples
+///
+/// ```
+/// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+/// let io = rt.io();
+/// let out = rt.block_on(async move {
+///     let h = io.r#async(async { 6 * 7 });
+///     h.await
+/// });
+/// assert_eq!(out, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[must_use = "dropping a JoinHandle cancels its task; use `detach` to let it run"]
+pub struct JoinHandle<T> {
+    inner: Inner<T>,
+}
+
+enum Inner<T> {
+    Spawned {
+        task: async_task::FallibleTask<T, TaskHeader>,
+        /// Points into `task`'s allocation (see `from_task`).
+        header: NonNull<TaskHeader>,
+    },
+    Ready(Option<T>),
+}
+
+// SAFETY: `header` points at a `TaskHeader` (which is `Sync`) inside the allocation `task` keeps
+// alive; the handle is otherwise a `FallibleTask<T, _>`, which is `Send` for `T: Send`.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: `&JoinHandle` only reads the `Sync` header and calls `is_finished`, which async-task
+// allows from any thread.
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
+
+impl<T> Unpin for JoinHandle<T> {}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn from_task(task: async_task::Task<T, TaskHeader>) -> Self {
+        // The metadata lives inside the task allocation at a fixed address; the `FallibleTask`
+        // holds a reference to that allocation for as long as this handle exists.
+        let header = NonNull::from(task.metadata());
+        JoinHandle { inner: Inner::Spawned { task: task.fallible(), header } }
+    }
+
+    pub(crate) fn ready(value: T) -> Self {
+        JoinHandle { inner: Inner::Ready(Some(value)) }
+    }
+
+    fn header(&self) -> Option<&TaskHeader> {
+        match &self.inner {
+            // SAFETY: see `from_task`: the allocation outlives `self`.
+            Inner::Spawned { header, .. } => Some(unsafe { header.as_ref() }),
+            Inner::Ready(_) => None,
+        }
+    }
+
+    /// Requests cancellation of the task, then waits for it and returns its output (Zig
+    /// `cancel`).
+    ///
+    /// # Cancellation
+    ///
+    /// This is the one definition of cancellation in kqio. The request sets the task's cancel flag
+    /// and wakes it. Cancellation is cooperative: the task is not stopped, but the *next*
+    /// cancellation point it reaches returns `Err(`[`Canceled`](crate::Canceled)`)`. A
+    /// cancellation point is every operation whose error type includes `Canceled`: sleeps,
+    /// socket and file operations that wait, lock, condition, semaphore and queue waits, and the
+    /// pure point [`check_cancel`](crate::Io#method.check_cancel). Later cancellation points do
+    /// not return `Canceled` again unless the task calls
+    /// [`recancel`](crate::Io#method.recancel). A region run with
+    /// [`CancelProtection::Blocked`](crate::CancelProtection) does not see the request; the first
+    /// cancellation point after it does. The task then ends as its code decides, and this method
+    /// returns its output (which usually carries the `Canceled` error upward).
+    ///
+    /// A task that has already finished is not disturbed: its output is returned.
+    ///
+    /// # Panics
+    ///
+    /// As for awaiting: a panic of the task is re-raised here.
+    pub async fn cancel(self) -> T {
+        if let Some(h) = self.header() {
+            h.request_cancel();
+        }
+        self.await
+    }
+
+    /// Lets the task run to completion on its own; its output is dropped.
+    pub fn detach(self) {
+        if let Inner::Spawned { task, .. } = self.inner {
+            task.detach();
+        }
+    }
+
+    /// Whether the task has finished (its output is ready, or it panicked).
+    pub fn is_finished(&self) -> bool {
+        match &self.inner {
+            Inner::Spawned { task, .. } => task.is_finished(),
+            Inner::Ready(v) => v.is_some(),
+        }
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        if current::cancel_pending() {
+            // Forward the awaiting task's cancellation to the awaited one (Zig's `await`).
+            if let Some(h) = self.header() {
+                if current::check_cancel().is_err() {
+                    h.request_cancel();
+                }
+            }
+        }
+        match &mut self.inner {
+            Inner::Ready(v) => Poll::Ready(v.take().expect("JoinHandle polled after completion")),
+            Inner::Spawned { task, .. } => match Pin::new(task).poll(cx) {
+                Poll::Ready(Some(v)) => Poll::Ready(v),
+                Poll::Ready(None) => panic!(
+                    "kqio: awaited a task that Kqueue::deinit dropped before it finished; \
+                     it has no output"
+                ),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle").field("finished", &self.is_finished()).finish()
+    }
+}

@@ -1,0 +1,26 @@
+//! Tasks: join handles, Zig-style cancellation, and the contract between the typed helpers and a
+//! backend's scheduler.
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `cancel.rs` | the cancel state word (requested / delivered / protected) |
+//! | `header.rs` | `TaskHeader`, the metadata of every task, and the `Schedule` trait |
+//! | `current.rs` | which task this thread is polling; cancellation points |
+//! | `spawn.rs` | the `TaskFuture` wrapper, spawning, inline runs |
+//! | `join.rs` | `JoinHandle` |
+//! | `park.rs` | polling a future to completion on the current thread |
+//! | `yield_now.rs` | yielding once to the scheduler |
+
+mod cancel;
+pub(crate) mod current;
+mod header;
+mod join;
+pub(crate) mod park;
+pub(crate) mod spawn;
+mod yield_now;
+
+pub use cancel::CancelProtection;
+pub use header::{Runnable, Schedule, TaskHeader};
+pub use join::JoinHandle;
+pub use spawn::ScheduleReason;
+pub use yield_now::YieldNow;

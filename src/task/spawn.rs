@@ -1,0 +1,117 @@
+//! Building tasks: the future wrapper every spawned task runs, and running a future in place.
+//!
+//! A spawned task is one async-task allocation holding a [`TaskFuture`] (the user's future plus
+//! a pointer to its own header), the output slot and the [`TaskHeader`]. The wrapper is what
+//! makes cancellation work on any backend: it makes the task current while its future is polled
+//! (so cancellation points find their task) and keeps the task's waker in the header (so a
+//! cancellation request can wake it).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use super::current;
+use super::header::{Runnable, Schedule, TaskHeader};
+use super::join::JoinHandle;
+use super::park;
+
+/// Why a task is being handed to [`Schedule::schedule`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScheduleReason {
+    /// The task was just spawned.
+    Spawned,
+    /// The task was woken by an event (I/O, a timer, another task).
+    Woken,
+    /// The task woke itself while it was running (it yielded): it should go behind the work
+    /// that is already queued, so that it cannot starve it.
+    Yielded,
+}
+
+pin_project_lite::pin_project! {
+    /// The future every spawned task runs: the user's future, polled with its task current.
+    pub(crate) struct TaskFuture<F> {
+        header: *const TaskHeader,
+        #[pin]
+        future: F,
+        started: bool,
+    }
+
+    impl<F> PinnedDrop for TaskFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // SAFETY: the header lives in the same task allocation as this future and that
+            // allocation is freed only after the future is dropped (async-task's layout), so the
+            // pointer is valid for the whole life of `self`.
+            let header = unsafe { &*this.header };
+            header.clear_waker();
+            if let Some(owner) = header.owner() {
+                owner.task_finished(header);
+            }
+        }
+    }
+}
+
+// SAFETY: the raw header pointer refers to a `TaskHeader`, which is `Sync` (its fields are atomics
+// and an `Arc<dyn Schedule>` whose target is `Send + Sync`), so sharing it across threads along
+// with a `Send` future is sound.
+unsafe impl<F: Send> Send for TaskFuture<F> {}
+
+impl<F: Future> Future for TaskFuture<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        // SAFETY: see `PinnedDrop` above: the header outlives the future.
+        let header = unsafe { &**this.header };
+        if !*this.started {
+            *this.started = true;
+            if let Some(owner) = header.owner() {
+                owner.task_started(header);
+            }
+            header.register_waker(cx.waker());
+        } else if !header.cancel.is_untouched() {
+            // A cancellation request takes the waker out when it wakes the task; put it back so
+            // that a later request (after `recancel`, or one made during protection) can wake
+            // the task again.
+            header.register_waker(cx.waker());
+        }
+        let _current = current::enter(header);
+        this.future.poll(cx)
+    }
+}
+
+/// Spawns `future` as a task owned by `owner` and schedules its first poll.
+pub(crate) fn spawn<F>(owner: Arc<dyn Schedule>, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let scheduler = owner.clone();
+    let first = owner.clone();
+    let schedule = move |runnable: Runnable, info: async_task::ScheduleInfo| {
+        let reason =
+            if info.woken_while_running { ScheduleReason::Yielded } else { ScheduleReason::Woken };
+        scheduler.schedule(runnable, reason);
+    };
+    let (runnable, task) = async_task::Builder::new()
+        .metadata(TaskHeader::new(owner))
+        .propagate_panic(true)
+        .spawn(
+            |header: &TaskHeader| TaskFuture { header, future, started: false },
+            async_task::WithInfo(schedule),
+        );
+    let handle = JoinHandle::from_task(task);
+    first.schedule(runnable, ScheduleReason::Spawned);
+    handle
+}
+
+/// Runs `future` to completion on the calling thread, as a task of its own (its own cancel
+/// state; `canceled` starts it with a pending request), and returns its output.
+///
+/// This blocks the calling thread while the future is pending. It is how `r#async` keeps its
+/// promise when no unit of concurrency is available, as Zig's `async` does.
+pub(crate) fn run_inline<F: Future>(future: F, canceled: bool) -> F::Output {
+    let header = TaskHeader::detached(canceled);
+    park::block_on_with_header(&header, future)
+}
