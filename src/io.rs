@@ -14,9 +14,12 @@ use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use crate::error::{Canceled, ConcurrencyUnavailable};
+use crate::sleep::{Sleep, TimerSlot};
 use crate::task::{self, CancelProtection, JoinHandle, Schedule, YieldNow};
+use crate::time::{Clock, Duration, Timeout, Timestamp};
 
 /// The interface application code is written against: Zig's `std.Io`, as an object-safe trait.
 ///
@@ -50,6 +53,27 @@ pub trait Io: Send + Sync + 'static {
     /// Sets the current task's cancel protection and returns the previous one (Zig
     /// `swapCancelProtection`).
     fn task_swap_cancel_protection(&self, protection: CancelProtection) -> CancelProtection;
+
+    // ----- time -----
+
+    /// The current time of `clock` (Zig `now`). Cannot fail.
+    fn time_now(&self, clock: Clock) -> Timestamp;
+
+    /// The resolution of `clock` (Zig `clockResolution`).
+    fn time_resolution(&self, clock: Clock) -> Duration;
+
+    /// Polls a timer due at `deadline` on the awake clock: `Ready` once it has passed, else
+    /// registers `cx`'s waker. `timer` starts as `TimerSlot::default()` and belongs to the
+    /// waiting future; the backend records its timer there.
+    fn time_poll_sleep(
+        &self,
+        cx: &mut Context<'_>,
+        timer: &mut TimerSlot,
+        deadline: Timestamp,
+    ) -> Poll<()>;
+
+    /// Frees the timer recorded in `timer` (if any) and resets it to `TimerSlot::default()`.
+    fn time_cancel_sleep(&self, timer: &mut TimerSlot);
 }
 
 impl dyn Io {
@@ -86,10 +110,9 @@ impl dyn Io {
     {
         match self.task_reserve() {
             Ok(owner) => task::spawn::spawn(owner, future),
-            Err(ConcurrencyUnavailable) => JoinHandle::ready(task::spawn::run_inline(
-                future,
-                self.task_is_shut_down(),
-            )),
+            Err(ConcurrencyUnavailable) => {
+                JoinHandle::ready(task::spawn::run_inline(future, self.task_is_shut_down()))
+            }
         }
     }
 
@@ -131,6 +154,40 @@ impl dyn Io {
     /// in every task.
     pub fn swap_cancel_protection(&self, protection: CancelProtection) -> CancelProtection {
         self.task_swap_cancel_protection(protection)
+    }
+
+    /// Zig `sleep`: waits until `timeout` has passed. A duration counts from this call; a
+    /// deadline in the past completes at once; `Timeout::None` waits until canceled.
+    ///
+    /// Timers fire no earlier than asked and at most about one millisecond (the wheel's
+    /// resolution) plus one reactor turn later.
+    ///
+    /// # Cancellation
+    ///
+    /// A cancellation point; see [`JoinHandle::cancel`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kqio::time::{Duration, Timeout};
+    ///
+    /// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+    /// let io = rt.io();
+    /// rt.block_on(async { io.sleep(Timeout::after(Duration::from_millis(2))).await })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sleep(&self, timeout: Timeout) -> Sleep<'_> {
+        Sleep::new(self, timeout, true)
+    }
+
+    /// Zig `now`: the current time of `clock`.
+    pub fn now(&self, clock: Clock) -> Timestamp {
+        self.time_now(clock)
+    }
+
+    /// Zig `clockResolution`.
+    pub fn clock_resolution(&self, clock: Clock) -> Duration {
+        self.time_resolution(clock)
     }
 
     /// Yields once to the scheduler: the current task goes behind the tasks already queued.

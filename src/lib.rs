@@ -32,11 +32,14 @@
 mod error;
 mod io;
 pub mod kqueue;
+mod sleep;
 mod sys;
 mod task;
-// pub mod time;
+pub mod time;
 
 pub use error::{Canceled, ConcurrencyUnavailable};
 pub use io::{Io, IoRef};
 pub use kqueue::{InitOptions, Kqueue};
-pub use task::{CancelProtection, JoinHandle, Runnable, Schedule, ScheduleReason, TaskHeader, YieldNow};
+pub use task::{
+    CancelProtection, JoinHandle, Runnable, Schedule, ScheduleReason, TaskHeader, YieldNow,
+};

@@ -14,7 +14,7 @@ use mio::unix::SourceFd;
 use super::reactor::{ready, Direction, Reactor, ScheduledIo};
 use super::Handle;
 use crate::error::Canceled;
-use crate::task::current;
+use crate::task::{coop, current};
 
 /// Which readiness to clear with [`AsyncFd::clear_readiness`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +82,7 @@ impl<T: AsRawFd> AsyncFd<T> {
     async fn ready(&self, dir: Direction) -> Result<(), Canceled> {
         poll_fn(|cx| {
             current::check_cancel()?;
+            std::task::ready!(coop::poll_proceed(cx));
             match self.sio.poll_ready(cx, dir) {
                 Poll::Ready(ev) if ev.ready & ready::SHUTDOWN != 0 => Poll::Ready(Err(Canceled)),
                 Poll::Ready(_) => Poll::Ready(Ok(())),
@@ -136,6 +137,7 @@ impl<T: AsRawFd> AsyncFd<T> {
         loop {
             let ev = poll_fn(|cx| {
                 current::check_cancel()?;
+                std::task::ready!(coop::poll_proceed(cx));
                 match self.sio.poll_ready(cx, dir) {
                     Poll::Ready(ev) if ev.ready & ready::SHUTDOWN != 0 => {
                         Poll::Ready(Err(io::Error::from(Canceled)))

@@ -12,15 +12,19 @@
 mod async_fd;
 pub(crate) mod reactor;
 mod scheduler;
+pub(crate) mod timer;
 
 use std::io;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::thread;
 
 use crate::error::{Canceled, ConcurrencyUnavailable};
 use crate::io::{task_local, Io, IoRef};
+use crate::sleep::TimerSlot;
 use crate::task::current::{set_thread_kind, thread_kind, ThreadKind};
 use crate::task::{park, CancelProtection, Schedule, TaskHeader};
+use crate::time::{Clock, Duration, Timestamp};
 
 pub use async_fd::{AsyncFd, Interest};
 pub use reactor::Direction;
@@ -103,8 +107,10 @@ impl Kqueue {
             None => thread::available_parallelism().map_or(1, |n| n.get()),
         };
         let reactor = Arc::new(Reactor::new()?);
-        let shared = Arc::new(Shared::new(n, options.max_tasks, reactor));
-        let mut rt = Kqueue { io: Arc::new(KqueueIo { shared: shared.clone() }), threads: Vec::new() };
+        let timers = timer::Timers::new(awake_now_ns);
+        let shared = Arc::new(Shared::new(n, options.max_tasks, reactor, timers));
+        let mut rt =
+            Kqueue { io: Arc::new(KqueueIo { shared: shared.clone() }), threads: Vec::new() };
         for index in 0..n {
             let shared = shared.clone();
             let spawned = thread::Builder::new()
@@ -190,6 +196,11 @@ impl Drop for Kqueue {
     }
 }
 
+/// Nanoseconds on the awake clock: the timers' time base.
+fn awake_now_ns() -> i64 {
+    crate::sys::clock::now(crate::time::Clock::Awake).as_nanos()
+}
+
 /// A cheap handle to the kqueue backend, for its extras ([`AsyncFd`]).
 #[derive(Clone)]
 pub struct Handle {
@@ -223,5 +234,19 @@ impl Io for KqueueIo {
     }
     fn task_swap_cancel_protection(&self, p: CancelProtection) -> CancelProtection {
         task_local::swap_cancel_protection(p)
+    }
+
+    // ----- time -----
+    fn time_now(&self, clock: Clock) -> Timestamp {
+        crate::sys::clock::now(clock)
+    }
+    fn time_resolution(&self, clock: Clock) -> Duration {
+        crate::sys::clock::resolution(clock)
+    }
+    fn time_poll_sleep(&self, cx: &mut Context<'_>, t: &mut TimerSlot, at: Timestamp) -> Poll<()> {
+        self.shared.poll_sleep(cx, &mut t.0, at.as_nanos())
+    }
+    fn time_cancel_sleep(&self, t: &mut TimerSlot) {
+        self.shared.timers.cancel(&mut t.0)
     }
 }

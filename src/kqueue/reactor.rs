@@ -198,7 +198,10 @@ impl Reactor {
         let registry = poll.registry().try_clone()?;
         let waker = mio::Waker::new(poll.registry(), WAKE_TOKEN)?;
         Ok(Reactor {
-            driver: Mutex::new(Some(Driver { poll, events: Events::with_capacity(EVENTS_PER_POLL) })),
+            driver: Mutex::new(Some(Driver {
+                poll,
+                events: Events::with_capacity(EVENTS_PER_POLL),
+            })),
             handles: RwLock::new(Some(Handles { registry, waker })),
             release: Mutex::new(Vec::new()),
             release_pending: AtomicBool::new(false),

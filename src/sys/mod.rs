@@ -1,3 +1,3 @@
 //! Operating-system specifics: the only place where `cfg(target_os)` may appear.
 
-// pub(crate) mod clock;
+pub(crate) mod clock;

@@ -75,8 +75,12 @@ impl CancelState {
                 return RequestOutcome::AlreadyRequested;
             }
             // SeqCst: pairs with the load in `check` (see the module docs).
-            match self.0.compare_exchange_weak(cur, cur | REQUESTED, Ordering::SeqCst, Ordering::SeqCst)
-            {
+            match self.0.compare_exchange_weak(
+                cur,
+                cur | REQUESTED,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
                 Ok(_) => return RequestOutcome::Requested,
                 Err(actual) => cur = actual,
             }

@@ -29,6 +29,36 @@ pub(crate) enum ThreadKind {
 thread_local! {
     static CURRENT: Cell<*const TaskHeader> = const { Cell::new(ptr::null()) };
     static THREAD_KIND: Cell<ThreadKind> = const { Cell::new(ThreadKind::Plain) };
+    static THREAD_SCHEDULER: Cell<*const ()> = const { Cell::new(ptr::null()) };
+}
+
+/// The scheduler this thread works for (its data address), or null. See
+/// [`set_thread_scheduler`].
+#[inline]
+pub(crate) fn thread_scheduler() -> *const () {
+    THREAD_SCHEDULER.get()
+}
+
+/// Declares that this thread works for the scheduler at `scheduler` until the guard is dropped.
+///
+/// # Safety
+///
+/// The caller must keep the scheduler alive (hold a strong reference to it) for as long as the
+/// guard lives: `task::spawn` relies on it to call the scheduler without taking a reference of
+/// its own.
+pub(crate) unsafe fn set_thread_scheduler(scheduler: *const ()) -> ThreadSchedulerGuard {
+    ThreadSchedulerGuard { prev: THREAD_SCHEDULER.replace(scheduler) }
+}
+
+/// Restores the previous thread scheduler when dropped.
+pub(crate) struct ThreadSchedulerGuard {
+    prev: *const (),
+}
+
+impl Drop for ThreadSchedulerGuard {
+    fn drop(&mut self) {
+        THREAD_SCHEDULER.set(self.prev);
+    }
 }
 
 /// Restores the previous current task when dropped.

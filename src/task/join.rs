@@ -121,10 +121,16 @@ impl<T> JoinHandle<T> {
     ///
     /// As for awaiting: a panic of the task is re-raised here.
     pub async fn cancel(self) -> T {
+        self.request_cancel();
+        self.await
+    }
+
+    /// Requests cancellation without waiting (the first half of [`cancel`](Self::cancel)).
+    /// Used by groups and selects, which cancel many tasks before awaiting them.
+    pub(crate) fn request_cancel(&self) {
         if let Some(h) = self.header() {
             h.request_cancel();
         }
-        self.await
     }
 
     /// Lets the task run to completion on its own; its output is dropped.

@@ -4,6 +4,7 @@
 //! | file | what |
 //! | --- | --- |
 //! | `cancel.rs` | the cancel state word (requested / delivered / protected) |
+//! | `coop.rs` | the per-poll budget that makes always-ready tasks yield |
 //! | `header.rs` | `TaskHeader`, the metadata of every task, and the `Schedule` trait |
 //! | `current.rs` | which task this thread is polling; cancellation points |
 //! | `spawn.rs` | the `TaskFuture` wrapper, spawning, inline runs |
@@ -12,6 +13,7 @@
 //! | `yield_now.rs` | yielding once to the scheduler |
 
 mod cancel;
+pub(crate) mod coop;
 pub(crate) mod current;
 mod header;
 mod join;

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
-use super::current;
 use super::header::TaskHeader;
+use super::{coop, current};
 
 struct ThreadWaker {
     thread: Thread,
@@ -62,6 +62,7 @@ pub(crate) fn block_on_with_header<F: Future>(header: &TaskHeader, future: F) ->
         header.register_waker(&waker);
         let polled = {
             let _current = current::enter(header);
+            let _budget = coop::start();
             future.as_mut().poll(&mut cx)
         };
         if let Poll::Ready(out) = polled {

@@ -8,13 +8,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::ptr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::current;
 use super::header::{Runnable, Schedule, TaskHeader};
 use super::join::JoinHandle;
 use super::park;
+use super::{coop, current};
 
 /// Why a task is being handed to [`Schedule::schedule`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,7 +78,29 @@ impl<F: Future> Future for TaskFuture<F> {
             header.register_waker(cx.waker());
         }
         let _current = current::enter(header);
+        let _budget = coop::start();
         this.future.poll(cx)
+    }
+}
+
+/// Hands a woken task to its owner. A plain function (no captured state) on purpose: async-task
+/// then calls it without taking a temporary reference on the task, and the owner is found in the
+/// task's own header.
+fn schedule_woken(runnable: Runnable, info: async_task::ScheduleInfo) {
+    let reason =
+        if info.woken_while_running { ScheduleReason::Yielded } else { ScheduleReason::Woken };
+    let owner = runnable.metadata().owner().expect("a spawned task always has an owner");
+    if ptr::eq(Arc::as_ptr(owner) as *const (), current::thread_scheduler()) {
+        let owner: *const dyn Schedule = Arc::as_ptr(owner);
+        // SAFETY: this thread works for this very scheduler, and `set_thread_scheduler`'s
+        // contract is that the thread holds a strong reference to it meanwhile, so it outlives
+        // this call even after `runnable` (whose header holds the pointer we read) is handed
+        // over and possibly run and freed by another thread.
+        unsafe { (*owner).schedule(runnable, reason) }
+    } else {
+        // Any other thread: take a reference for the duration of the call, for the same reason.
+        let owner = owner.clone();
+        owner.schedule(runnable, reason);
     }
 }
 
@@ -87,19 +110,11 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let scheduler = owner.clone();
     let first = owner.clone();
-    let schedule = move |runnable: Runnable, info: async_task::ScheduleInfo| {
-        let reason =
-            if info.woken_while_running { ScheduleReason::Yielded } else { ScheduleReason::Woken };
-        scheduler.schedule(runnable, reason);
-    };
-    let (runnable, task) = async_task::Builder::new()
-        .metadata(TaskHeader::new(owner))
-        .propagate_panic(true)
-        .spawn(
+    let (runnable, task) =
+        async_task::Builder::new().metadata(TaskHeader::new(owner)).propagate_panic(true).spawn(
             |header: &TaskHeader| TaskFuture { header, future, started: false },
-            async_task::WithInfo(schedule),
+            async_task::WithInfo(schedule_woken),
         );
     let handle = JoinHandle::from_task(task);
     first.schedule(runnable, ScheduleReason::Spawned);

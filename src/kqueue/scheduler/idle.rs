@@ -45,9 +45,16 @@ impl Idle {
 
     /// Producer side (rule 1): after pushing a task, wake one sleeper if nobody is searching.
     /// Returns the index of the worker to unpark, if any.
-    pub(crate) fn worker_to_notify(&self) -> Option<usize> {
-        // SeqCst fence: pairs with the fence in `Worker::park` (rule 1).
-        fence(Ordering::SeqCst);
+    ///
+    /// `fenced: false` skips the fence of rule 1. That is only for a worker pushing to its own
+    /// queue: it runs that task itself if nobody else does, so a sleeper it fails to see costs
+    /// parallelism for a moment, never progress; the fence (an `mfence` on x86) is not worth
+    /// paying on every yield and local wake.
+    pub(crate) fn worker_to_notify(&self, fenced: bool) -> Option<usize> {
+        if fenced {
+            // SeqCst fence: pairs with the fence in `register_sleeper` (rule 1).
+            fence(Ordering::SeqCst);
+        }
         if self.num_searching.load(Ordering::SeqCst) != 0
             || self.num_sleeping.load(Ordering::SeqCst) == 0
         {
@@ -62,6 +69,12 @@ impl Idle {
         self.num_sleeping.fetch_sub(1, Ordering::SeqCst);
         self.num_searching.fetch_add(1, Ordering::SeqCst);
         Some(index)
+    }
+
+    /// A cheap, unordered hint: is any worker registered as a sleeper?
+    #[inline]
+    pub(crate) fn has_sleepers(&self) -> bool {
+        self.num_sleeping.load(Ordering::Relaxed) != 0
     }
 
     /// Rule 2: may this worker start searching?
@@ -135,7 +148,11 @@ impl Parker {
     }
 
     /// Blocks in the reactor until an event, a wake, or `timeout`.
-    pub(crate) fn park_driver(&self, driver: &mut DriverGuard<'_>, timeout: Option<std::time::Duration>) {
+    pub(crate) fn park_driver(
+        &self,
+        driver: &mut DriverGuard<'_>,
+        timeout: Option<std::time::Duration>,
+    ) {
         if self.take_notification() {
             return;
         }

@@ -28,6 +28,7 @@ use concurrent_queue::{ConcurrentQueue, PushError};
 
 use crate::error::ConcurrencyUnavailable;
 use crate::kqueue::reactor::Reactor;
+use crate::kqueue::timer::Timers;
 use crate::task::{Runnable, Schedule, ScheduleReason, TaskHeader};
 
 pub(crate) use worker::run_worker;
@@ -43,6 +44,7 @@ const INJECTOR_BATCH: usize = 32;
 /// State shared by the workers, the tasks (as their `Schedule`) and the `Kqueue` handle.
 pub(crate) struct Shared {
     pub(crate) reactor: Arc<Reactor>,
+    pub(crate) timers: Timers,
     injector: ConcurrentQueue<Runnable>,
     workers: Box<[WorkerShared]>,
     idle: idle::Idle,
@@ -62,9 +64,15 @@ struct WorkerShared {
 }
 
 impl Shared {
-    pub(crate) fn new(n_workers: usize, max_tasks: Option<usize>, reactor: Arc<Reactor>) -> Self {
+    pub(crate) fn new(
+        n_workers: usize,
+        max_tasks: Option<usize>,
+        reactor: Arc<Reactor>,
+        timers: Timers,
+    ) -> Self {
         Shared {
             reactor,
+            timers,
             injector: ConcurrentQueue::unbounded(),
             workers: (0..n_workers)
                 .map(|_| WorkerShared {
@@ -133,8 +141,19 @@ impl Shared {
 
     /// Wakes one idle worker if the protocol of `idle.rs` asks for it.
     fn notify_one(&self) {
-        if let Some(index) = self.idle.worker_to_notify() {
+        if let Some(index) = self.idle.worker_to_notify(true) {
             self.workers[index].parker.unpark(&self.reactor);
+        }
+    }
+
+    /// After worker `index` pushed to its own queue: wake an idle worker to share the work, if
+    /// there is more than the pusher will take next (see `Idle::worker_to_notify` for why no
+    /// fence is needed).
+    fn notify_for_local(&self, index: usize) {
+        if self.idle.has_sleepers() && self.workers[index].queue.len() > 1 {
+            if let Some(index) = self.idle.worker_to_notify(false) {
+                self.workers[index].parker.unpark(&self.reactor);
+            }
         }
     }
 
@@ -176,6 +195,23 @@ impl Shared {
                 let _ = catch_unwind(AssertUnwindSafe(|| drop(r)));
             }
         }
+    }
+}
+
+impl Shared {
+    /// Polls a sleep (see `timer/mod.rs`), waking the parked driver if the new timer is due
+    /// before it would wake.
+    pub(crate) fn poll_sleep(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        slot: &mut u64,
+        deadline_ns: i64,
+    ) -> std::task::Poll<()> {
+        let (poll, wake_driver) = self.timers.poll_sleep(cx, slot, deadline_ns);
+        if wake_driver {
+            self.reactor.wake();
+        }
+        poll
     }
 }
 

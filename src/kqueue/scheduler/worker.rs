@@ -18,9 +18,10 @@ use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::Arc;
+use std::task::Waker;
 
 use super::Shared;
-use crate::task::current::{set_thread_kind, ThreadKind};
+use crate::task::current::{set_thread_kind, set_thread_scheduler, ThreadKind};
 use crate::task::{Runnable, ScheduleReason};
 
 /// Ticks between checks of the injector ahead of local work. Prime, as in tokio, so that it does
@@ -84,12 +85,12 @@ pub(super) fn schedule_local(
         ScheduleReason::Woken => {
             if let Some(prev) = ctx.lifo.replace(Some(runnable)) {
                 shared.push_local(ctx.index, prev);
-                shared.notify_one();
+                shared.notify_for_local(ctx.index);
             }
         }
         ScheduleReason::Spawned | ScheduleReason::Yielded => {
             shared.push_local(ctx.index, runnable);
-            shared.notify_one();
+            shared.notify_for_local(ctx.index);
         }
     }
     None
@@ -98,6 +99,9 @@ pub(super) fn schedule_local(
 /// The body of a worker thread.
 pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
     let _kind = set_thread_kind(ThreadKind::Worker);
+    // SAFETY: `shared` is a strong reference held by this function until after the guard is
+    // dropped (guards drop in reverse order of declaration, and `shared` is a parameter).
+    let _scheduler = unsafe { set_thread_scheduler(Arc::as_ptr(&shared) as *const ()) };
     let ctx = WorkerCtx { shared: &*shared, index, lifo: Cell::new(None) };
     WORKER.set(&ctx);
     let mut worker = Worker {
@@ -107,6 +111,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
         lifo_streak: 0,
         searching: false,
         rng: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
+        fired: Vec::new(),
     };
     worker.run();
     // Leave nothing in the LIFO slot: shutdown drains the queues, not this thread's slot.
@@ -123,6 +128,8 @@ struct Worker<'a> {
     lifo_streak: u32,
     searching: bool,
     rng: u32,
+    /// Reused buffer for the wakers of fired timers.
+    fired: Vec<Waker>,
 }
 
 impl Worker<'_> {
@@ -238,6 +245,7 @@ impl Worker<'_> {
             if driver.poll(Some(std::time::Duration::ZERO)) > 0 {
                 driver.dispatch();
             }
+            self.shared.timers.fire_due(&mut self.fired);
         }
     }
 
@@ -254,11 +262,14 @@ impl Worker<'_> {
         let parker = &shared.workers[index].parker;
         match shared.reactor.try_lock_driver() {
             Some(mut driver) => {
-                parker.park_driver(&mut driver, None);
+                let timeout = shared.timers.park_timeout();
+                parker.park_driver(&mut driver, timeout);
+                shared.timers.unparked();
                 // Unregister before dispatching: the wakes of dispatch then see this worker as
                 // awake and do not try to unpark it.
                 self.wake_up();
                 driver.dispatch();
+                shared.timers.fire_due(&mut self.fired);
             }
             None => {
                 parker.park_condvar();
