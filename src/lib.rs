@@ -39,7 +39,7 @@ pub mod time;
 
 pub use error::{Canceled, ConcurrencyUnavailable};
 pub use io::{Io, IoRef};
-pub use kqueue::{InitOptions, Kqueue};
+pub use kqueue::{InitOptions, Kqueue, Metrics};
 pub use task::{
     CancelProtection, JoinHandle, Runnable, Schedule, ScheduleReason, TaskHeader, YieldNow,
 };

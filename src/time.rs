@@ -45,4 +45,4 @@ impl Timeout {
         Timeout::Duration { duration: d, clock: Clock::Awake }
     }
 }
-pub use crate::sleep::{timeout, Elapsed};
+pub use crate::sleep::{timeout, Elapsed, Sleep, TimerSlot, WithTimeout};

@@ -130,6 +130,16 @@ impl Kqueue {
         IoRef::new(self.io.clone())
     }
 
+    /// Counts of what the runtime holds right now, for tests, leak checks and reports.
+    pub fn metrics(&self) -> Metrics {
+        let shared = &self.io.shared;
+        Metrics {
+            workers: self.threads.len(),
+            live_tasks: shared.registered_tasks(),
+            timers: shared.timers.len(),
+        }
+    }
+
     /// A handle for backend-specific extras ([`AsyncFd`]).
     pub fn handle(&self) -> Handle {
         Handle { reactor: self.io.shared.reactor.clone() }
@@ -199,6 +209,18 @@ impl Drop for Kqueue {
 /// Nanoseconds on the awake clock: the timers' time base.
 fn awake_now_ns() -> i64 {
     crate::sys::clock::now(crate::time::Clock::Awake).as_nanos()
+}
+
+/// What [`Kqueue::metrics`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Worker threads.
+    pub workers: usize,
+    /// Spawned tasks whose future has started and not yet been dropped.
+    pub live_tasks: usize,
+    /// Timers in the timing wheel (pending sleeps and timeouts).
+    pub timers: usize,
 }
 
 /// A cheap handle to the kqueue backend, for its extras ([`AsyncFd`]).
