@@ -33,6 +33,7 @@ mod error;
 mod io;
 pub mod kqueue;
 mod sleep;
+pub mod sync;
 mod sys;
 mod task;
 pub mod time;

@@ -206,6 +206,10 @@ impl Drop for Kqueue {
     }
 }
 
+/// Bytes one pending timer takes in the timing wheel's slab (the sleeping future holds only an
+/// 8-byte key). A million concurrent sleeps take about a million times this.
+pub const TIMER_ENTRY_BYTES: usize = timer::wheel::Wheel::ENTRY_BYTES;
+
 /// Nanoseconds on the awake clock: the timers' time base.
 fn awake_now_ns() -> i64 {
     crate::sys::clock::now(crate::time::Clock::Awake).as_nanos()

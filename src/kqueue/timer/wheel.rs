@@ -115,6 +115,7 @@ impl Wheel {
     }
 
     /// The last tick processed.
+    #[cfg(test)]
     pub(crate) fn elapsed(&self) -> u64 {
         self.elapsed
     }

@@ -1,0 +1,833 @@
+//! `Queue<T>`: Zig's `Io.Queue(T)`, a bounded multi-producer multi-consumer queue whose puts
+//! and gets wait as futures; capacity 0 makes it a rendezvous.
+//!
+//! Ground rules (Zig's `TypeErasedQueue`, item for item):
+//! 1. One lock guards the ring buffer, the `closed` flag, and two wait lists: getters and
+//!    putters. Each waiter carries its transfer in its payload: a getter where items go
+//!    ([`GetSlot`]), a putter the items it still has to give ([`PutSlot`]), each with `needed`,
+//!    how many more it needs to reach its `min`. Items move only under the lock.
+//! 2. Blocked getters come before the buffer: a put first hands items to the waiting getters in
+//!    FIFO order, then fills the buffer. A get first drains the buffer, then takes straight from
+//!    the waiting putters, then refills the buffer from them.
+//! 3. A waiter is popped (and woken) when its `needed` reaches zero, or by `close`. A woken
+//!    waiter's result is in its slot: `needed == 0` means done; otherwise the queue was closed,
+//!    and it reports what it moved, or `Closed` if nothing.
+//! 4. Cancellation (Zig's rule): an operation checks for cancellation when it starts (so the
+//!    call after a short count fails) and while queued. A canceled waiter leaves the list and
+//!    returns what it already moved, leaving the request pending for the next cancellation
+//!    point (Zig: `recancel`); only if it moved nothing does it return `Canceled`. A getter
+//!    never loses an item: what it was handed is returned, and a getter *dropped* after it was
+//!    handed an item gives the item back to the front of the queue.
+//! 5. Wakers are collected under the lock ([`WakeBatch`]) and woken after it is released.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::Mutex as StdMutex;
+use std::task::{Context, Poll};
+
+use super::error::QueueError;
+use super::wait::{lock, WaitList, Waiter, WakeBatch};
+use crate::task::current;
+
+mod ops;
+mod stream;
+
+pub use self::ops::{
+    Get, GetOne, GetOneUncancelable, GetUncancelable, Put, PutAll, PutAllUncancelable, PutOne,
+    PutUncancelable,
+};
+use self::ops::{GetOp, PutOp};
+pub use self::stream::{QueueSink, QueueStream};
+
+/// A bounded MPMC queue for async tasks (Zig `Io.Queue(T)`).
+///
+/// Puts wait while the queue is full, gets while it is empty; a capacity of 0 makes every put
+/// wait for a get (a rendezvous). Items are moved, never cloned. [`close`](Self::close) makes
+/// puts fail with [`Closed`](super::Closed) and gets fail once the buffered items are drained.
+/// Tasks blocked in `get` are served before the buffer; items keep their FIFO order.
+///
+/// | Zig | kqio |
+/// | --- | --- |
+/// | `Queue(T).init(buffer)` | [`Queue::new(capacity)`](Queue::new) (allocates the ring once) |
+/// | `put(io, elems, min)` → `usize` | [`put(&mut deque, min)`](Self::put)`.await` (moves from the front of `deque`) |
+/// | `putAll`, `putOne` | [`put_all`](Self::put_all), [`put_one`](Self::put_one) |
+/// | `get(io, buf, min)` → `usize` | [`get(&mut vec, min, max)`](Self::get)`.await` (appends to `vec`) |
+/// | `getOne` | [`get_one`](Self::get_one) |
+/// | `*Uncancelable` | the `*_uncancelable` methods (error [`Closed`](super::Closed) only) |
+/// | `close` | [`close`](Self::close) |
+/// | (none) | [`stream`](Self::stream) (a `futures::Stream`), [`sink`](Self::sink) (a `futures::Sink`) |
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+/// let io = rt.io();
+/// let q = Arc::new(kqio::sync::Queue::new(2));
+/// let sum = rt.block_on(async {
+///     let producer = {
+///         let q = q.clone();
+///         io.r#async(async move {
+///             for i in 1..=10 {
+///                 q.put_one(i).await.unwrap();
+///             }
+///             q.close();
+///         })
+///     };
+///     let mut sum = 0;
+///     while let Ok(v) = q.get_one().await {
+///         sum += v;
+///     }
+///     producer.await;
+///     sum
+/// });
+/// assert_eq!(sum, 55);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Queue<T> {
+    capacity: usize,
+    state: StdMutex<State<T>>,
+}
+
+struct State<T> {
+    buf: VecDeque<T>,
+    closed: bool,
+    getters: WaitList<GetSlot<T>>,
+    putters: WaitList<PutSlot<T>>,
+}
+
+/// Where a getter's items go.
+enum Dst<T> {
+    /// One item (`get_one`, the stream).
+    One(Option<T>),
+    /// Appended to the caller's `Vec`, at most `room` more. The pointer comes from a `&mut`
+    /// borrow the operation's future holds for its whole life (`Get`'s `PhantomData`).
+    Many { out: NonNull<Vec<T>>, room: usize },
+}
+
+/// A getter's transfer (ground rule 1).
+pub(crate) struct GetSlot<T> {
+    dst: Dst<T>,
+    got: usize,
+    needed: usize,
+}
+
+/// Where a putter's items come from.
+enum Src<T> {
+    /// One item (`put_one`, the sink).
+    One(Option<T>),
+    /// The front of the caller's deque; the pointer comes from a `&mut` borrow the operation's
+    /// future holds for its whole life (`Put`'s `PhantomData`).
+    Borrowed(NonNull<VecDeque<T>>),
+    /// Items the operation owns (`put_all`).
+    Owned(VecDeque<T>),
+}
+
+/// A putter's transfer (ground rule 1).
+pub(crate) struct PutSlot<T> {
+    src: Src<T>,
+    put: usize,
+    needed: usize,
+}
+
+// SAFETY: a slot holds `T`s, or a pointer to a `Vec<T>`/`VecDeque<T>` whose borrow its future
+// holds; the slot is reached by other threads only under the queue's lock, and moving `T`s
+// between threads is what `T: Send` allows.
+unsafe impl<T: Send> Send for GetSlot<T> {}
+// SAFETY: as for `GetSlot`.
+unsafe impl<T: Send> Send for PutSlot<T> {}
+
+impl<T> GetSlot<T> {
+    fn new(dst: Dst<T>) -> Self {
+        GetSlot { dst, got: 0, needed: 0 }
+    }
+
+    /// How many more items fit.
+    fn room(&self) -> usize {
+        match &self.dst {
+            Dst::One(v) => usize::from(v.is_none()),
+            Dst::Many { room, .. } => *room,
+        }
+    }
+
+    fn give(&mut self, item: T) {
+        match &mut self.dst {
+            Dst::One(v) => *v = Some(item),
+            Dst::Many { out, room } => {
+                // SAFETY: the pointer is valid for the life of the operation (see `Dst::Many`),
+                // and only the holder of the queue's lock, or the owner once the slot is
+                // unqueued, reaches it (wait.rs ground rules 1 and 4).
+                unsafe { out.as_mut().push(item) };
+                *room -= 1;
+            }
+        }
+        self.got += 1;
+        self.needed = self.needed.saturating_sub(1);
+    }
+}
+
+impl<T> PutSlot<T> {
+    fn new(src: Src<T>) -> Self {
+        PutSlot { src, put: 0, needed: 0 }
+    }
+
+    /// How many items are left to put.
+    fn remaining(&self) -> usize {
+        match &self.src {
+            Src::One(v) => usize::from(v.is_some()),
+            // SAFETY: as in `GetSlot::give`.
+            Src::Borrowed(p) => unsafe { p.as_ref().len() },
+            Src::Owned(d) => d.len(),
+        }
+    }
+
+    /// Takes the next item; `remaining() > 0`.
+    fn take(&mut self) -> T {
+        let item = match &mut self.src {
+            Src::One(v) => v.take(),
+            // SAFETY: as in `GetSlot::give`.
+            Src::Borrowed(p) => unsafe { p.as_mut().pop_front() },
+            Src::Owned(d) => d.pop_front(),
+        };
+        self.put += 1;
+        self.needed = self.needed.saturating_sub(1);
+        item.expect("a putter with items left")
+    }
+}
+
+impl<T> State<T> {
+    /// Zig `putLocked`, before blocking: items go to waiting getters first, then the buffer.
+    fn put_locked(&mut self, cap: usize, slot: &mut PutSlot<T>, wake: &mut WakeBatch) {
+        while slot.remaining() > 0 {
+            let Some(getter) = self.getters.front_mut() else { break };
+            while getter.room() > 0 && slot.remaining() > 0 {
+                getter.give(slot.take());
+            }
+            if getter.needed > 0 {
+                break; // we ran out of items for it
+            }
+            wake.push(self.getters.pop_front());
+        }
+        while self.buf.len() < cap && slot.remaining() > 0 {
+            self.buf.push_back(slot.take());
+        }
+    }
+
+    /// Zig `getLocked`, before blocking: the buffer first, then straight from the waiting
+    /// putters, then the buffer is refilled from them.
+    fn get_locked(&mut self, cap: usize, slot: &mut GetSlot<T>, wake: &mut WakeBatch) {
+        while slot.room() > 0 {
+            match self.buf.pop_front() {
+                Some(item) => slot.give(item),
+                None => break,
+            }
+        }
+        while slot.room() > 0 {
+            let Some(putter) = self.putters.front_mut() else { break };
+            while slot.room() > 0 && putter.remaining() > 0 {
+                slot.give(putter.take());
+            }
+            if putter.needed > 0 {
+                break; // we ran out of room
+            }
+            wake.push(self.putters.pop_front());
+        }
+        self.fill_from_putters(cap, wake);
+    }
+
+    /// Zig `fillRingBufferFromPutters`.
+    fn fill_from_putters(&mut self, cap: usize, wake: &mut WakeBatch) {
+        while self.buf.len() < cap {
+            let Some(putter) = self.putters.front_mut() else { break };
+            while self.buf.len() < cap && putter.remaining() > 0 {
+                self.buf.push_back(putter.take());
+            }
+            if putter.needed > 0 {
+                break; // the buffer is full
+            }
+            wake.push(self.putters.pop_front());
+        }
+    }
+
+    /// Puts back an item a dropped getter had been handed: to the next waiting getter, or to
+    /// the front of the buffer (which may then hold one more than its capacity, briefly: no put
+    /// adds to it until a get has brought it below).
+    fn give_back(&mut self, item: T, wake: &mut WakeBatch) {
+        if let Some(getter) = self.getters.front_mut() {
+            getter.give(item);
+            if getter.needed == 0 {
+                wake.push(self.getters.pop_front());
+            }
+        } else {
+            self.buf.push_front(item);
+        }
+    }
+}
+
+/// Where a queue operation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Not started.
+    Start,
+    /// Its waiter is queued.
+    Queued,
+    /// Finished.
+    Done,
+}
+
+impl<T> Queue<T> {
+    /// A queue holding at most `capacity` items; 0 makes it a rendezvous (every put waits for a
+    /// get). The ring is allocated here, once.
+    pub fn new(capacity: usize) -> Self {
+        Queue {
+            capacity,
+            state: StdMutex::new(State {
+                buf: VecDeque::with_capacity(capacity),
+                closed: false,
+                getters: WaitList::new(),
+                putters: WaitList::new(),
+            }),
+        }
+    }
+
+    /// The number of items the buffer holds at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The number of items buffered now (items held by waiting putters are not counted).
+    pub fn len(&self) -> usize {
+        lock(&self.state).buf.len()
+    }
+
+    /// Whether no item is buffered now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        lock(&self.state).closed
+    }
+
+    /// Closes the queue (Zig `close`): every put from now on fails with
+    /// [`Closed`](super::Closed), even with room in the buffer; gets take what is buffered, then
+    /// fail with `Closed`. Tasks waiting in a put or get are woken: each returns what it moved,
+    /// or `Closed` if nothing. Closing twice does nothing more.
+    ///
+    /// # Cancellation
+    ///
+    /// Not cancelable: does not block.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kqio::sync::{Queue, QueueError};
+    ///
+    /// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+    /// let q = Queue::new(4);
+    /// rt.block_on(async {
+    ///     q.put_one(1).await.unwrap();
+    ///     q.close();
+    ///     assert_eq!(q.put_one(2).await.unwrap_err().error, QueueError::Closed);
+    ///     assert_eq!(q.get_one().await, Ok(1)); // drained first
+    ///     assert_eq!(q.get_one().await, Err(QueueError::Closed));
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn close(&self) {
+        let mut wake = WakeBatch::new();
+        let mut st = lock(&self.state);
+        st.closed = true;
+        while let Some(w) = st.getters.pop_front() {
+            wake.push(Some(w));
+        }
+        while let Some(w) = st.putters.pop_front() {
+            wake.push(Some(w));
+        }
+        drop(st);
+        wake.wake_all();
+    }
+
+    /// Moves items from the front of `items` into the queue, waiting until at least `min` have
+    /// gone in (Zig `put`). Returns how many went in; those not put stay in `items`.
+    ///
+    /// With `min == 0` it never waits: it puts what fits now. It may return fewer than `min`
+    /// when the queue is closed or the task canceled midway; the next call then fails.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Closed`] if the queue is closed before any item went in;
+    /// [`QueueError::Canceled`] if the task is canceled before any item went in.
+    ///
+    /// # Cancellation
+    ///
+    /// A cancellation point, also when it need not wait (so that the call after a short count
+    /// fails, as Zig promises); see
+    /// [`JoinHandle::cancel`](crate::JoinHandle::cancel). If some items went in, their count
+    /// is returned and the request stays pending for the next cancellation point.
+    ///
+    /// # Panics
+    ///
+    /// If `min > items.len()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::VecDeque;
+    ///
+    /// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+    /// let q = kqio::sync::Queue::new(3);
+    /// let mut items = VecDeque::from([1, 2, 3, 4]);
+    /// let n = rt.block_on(q.put(&mut items, 0))?;
+    /// assert_eq!((n, items), (3, VecDeque::from([4])));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put<'a>(&'a self, items: &'a mut VecDeque<T>, min: usize) -> Put<'a, T> {
+        assert!(min <= items.len(), "Queue::put: min ({min}) > items.len() ({})", items.len());
+        Put {
+            op: PutOp::new(self, Src::Borrowed(NonNull::from(items)), min, true),
+            _items: PhantomData,
+        }
+    }
+
+    /// As [`put`](Self::put), ignoring cancellation (Zig `putUncancelable`).
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`](super::Closed) if the queue is closed before any item went in.
+    ///
+    /// # Cancellation
+    ///
+    /// Not cancelable: a cancellation request stays pending for the next cancellation point.
+    pub fn put_uncancelable<'a>(
+        &'a self,
+        items: &'a mut VecDeque<T>,
+        min: usize,
+    ) -> PutUncancelable<'a, T> {
+        assert!(min <= items.len(), "Queue::put: min ({min}) > items.len() ({})", items.len());
+        PutUncancelable {
+            op: PutOp::new(self, Src::Borrowed(NonNull::from(items)), min, false),
+            _items: PhantomData,
+        }
+    }
+
+    /// Puts every item, waiting for room as needed (Zig `putAll`).
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Closed`] or [`QueueError::Canceled`] if the queue is closed or the task
+    /// canceled first; how many items went in before is unspecified (as in Zig), the others are
+    /// dropped.
+    ///
+    /// # Cancellation
+    ///
+    /// A cancellation point; see [`JoinHandle::cancel`](crate::JoinHandle::cancel).
+    pub fn put_all<I: IntoIterator<Item = T>>(&self, items: I) -> PutAll<'_, T> {
+        let items: VecDeque<T> = items.into_iter().collect();
+        let min = items.len();
+        PutAll { op: PutOp::new(self, Src::Owned(items), min, true) }
+    }
+
+    /// As [`put_all`](Self::put_all), ignoring cancellation.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`](super::Closed) if the queue is closed first.
+    ///
+    /// # Cancellation
+    ///
+    /// Not cancelable: a cancellation request stays pending for the next cancellation point.
+    pub fn put_all_uncancelable<I: IntoIterator<Item = T>>(
+        &self,
+        items: I,
+    ) -> PutAllUncancelable<'_, T> {
+        let items: VecDeque<T> = items.into_iter().collect();
+        let min = items.len();
+        PutAllUncancelable { op: PutOp::new(self, Src::Owned(items), min, false) }
+    }
+
+    /// Puts one item, waiting for room (Zig `putOne`).
+    ///
+    /// # Errors
+    ///
+    /// [`PutOneError`](super::PutOneError), with the item given back, if the queue is closed or
+    /// the task canceled first.
+    ///
+    /// # Cancellation
+    ///
+    /// A cancellation point; see [`JoinHandle::cancel`](crate::JoinHandle::cancel).
+    pub fn put_one(&self, item: T) -> PutOne<'_, T> {
+        PutOne { op: PutOp::new(self, Src::One(Some(item)), 1, true) }
+    }
+
+    /// As [`put_one`](Self::put_one), ignoring cancellation (Zig `putOneUncancelable`).
+    ///
+    /// # Errors
+    ///
+    /// [`PutOneError`](super::PutOneError) (always [`QueueError::Closed`]), with the item given
+    /// back, if the queue is closed first.
+    ///
+    /// # Cancellation
+    ///
+    /// Not cancelable: a cancellation request stays pending for the next cancellation point.
+    pub fn put_one_uncancelable(&self, item: T) -> PutOne<'_, T> {
+        PutOne { op: PutOp::new(self, Src::One(Some(item)), 1, false) }
+    }
+
+    /// Takes between `min` and `max` items, appending them to `out`, waiting until at least
+    /// `min` are there (Zig `get`). Returns how many were taken.
+    ///
+    /// With `min == 0` it never waits. It may return fewer than `min` when the queue is closed
+    /// or the task canceled midway; the next call then fails. `out` grows as needed (reserve
+    /// room beforehand to keep allocation out of the queue's lock).
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Closed`] if the queue is closed and nothing is left to take;
+    /// [`QueueError::Canceled`] if the task is canceled before any item was taken.
+    ///
+    /// # Cancellation
+    ///
+    /// A cancellation point, also when it need not wait (so that the call after a short count
+    /// fails, as Zig promises); see
+    /// [`JoinHandle::cancel`](crate::JoinHandle::cancel). No item is lost: if some were taken
+    /// their count is returned and the request stays pending for the next cancellation point.
+    ///
+    /// # Panics
+    ///
+    /// If `min > max`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+    /// let q = kqio::sync::Queue::new(4);
+    /// let mut out = Vec::new();
+    /// rt.block_on(async {
+    ///     q.put_all([1, 2, 3]).await?;
+    ///     q.get(&mut out, 1, 2).await
+    /// })?;
+    /// assert_eq!(out, [1, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get<'a>(&'a self, out: &'a mut Vec<T>, min: usize, max: usize) -> Get<'a, T> {
+        assert!(min <= max, "Queue::get: min ({min}) > max ({max})");
+        let dst = Dst::Many { out: NonNull::from(out), room: max };
+        Get { op: GetOp::new(self, dst, min, true), _out: PhantomData }
+    }
+
+    /// As [`get`](Self::get), ignoring cancellation (Zig `getUncancelable`).
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`](super::Closed) if the queue is closed and nothing is left to take.
+    ///
+    /// # Cancellation
+    ///
+    /// Not cancelable: a cancellation request stays pending for the next cancellation point.
+    pub fn get_uncancelable<'a>(
+        &'a self,
+        out: &'a mut Vec<T>,
+        min: usize,
+        max: usize,
+    ) -> GetUncancelable<'a, T> {
+        assert!(min <= max, "Queue::get: min ({min}) > max ({max})");
+        let dst = Dst::Many { out: NonNull::from(out), room: max };
+        GetUncancelable { op: GetOp::new(self, dst, min, false), _out: PhantomData }
+    }
+
+    /// Takes one item, waiting for it (Zig `getOne`).
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Closed`] if the queue is closed and empty; [`QueueError::Canceled`] if the
+    /// task is canceled first.
+    ///
+    /// # Cancellation
+    ///
+    /// A cancellation point; see [`JoinHandle::cancel`](crate::JoinHandle::cancel). An item
+    /// handed to the task in the same instant is returned, not lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+    /// let io = rt.io();
+    /// let q = Arc::new(kqio::sync::Queue::new(0)); // a rendezvous
+    /// let v = rt.block_on(async {
+    ///     let q2 = q.clone();
+    ///     let putter = io.r#async(async move { q2.put_one("hi").await.unwrap() });
+    ///     let v = q.get_one().await;
+    ///     putter.await;
+    ///     v
+    /// });
+    /// assert_eq!(v, Ok("hi"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn get_one(&self) -> GetOne<'_, T> {
+        GetOne { op: GetOp::new(self, Dst::One(None), 1, true) }
+    }
+
+    /// As [`get_one`](Self::get_one), ignoring cancellation (Zig `getOneUncancelable`).
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`](super::Closed) if the queue is closed and empty.
+    ///
+    /// # Cancellation
+    ///
+    /// Not cancelable: a cancellation request stays pending for the next cancellation point.
+    pub fn get_one_uncancelable(&self) -> GetOneUncancelable<'_, T> {
+        GetOneUncancelable { op: GetOp::new(self, Dst::One(None), 1, false) }
+    }
+
+    /// A [`Stream`](futures::Stream) of the items, one [`get_one`](Self::get_one) at a time;
+    /// see [`QueueStream`].
+    pub fn stream(&self) -> QueueStream<'_, T> {
+        QueueStream::new(self)
+    }
+
+    /// A [`Sink`](futures::Sink) that puts items, one [`put_one`](Self::put_one) at a time;
+    /// see [`QueueSink`].
+    pub fn sink(&self) -> QueueSink<'_, T> {
+        QueueSink::new(self)
+    }
+
+    // ----- the two operations, shared by every future and adapter -----
+
+    /// Polls a put whose transfer is in `waiter` (ground rules 2 to 4).
+    pub(crate) fn poll_put(
+        &self,
+        waiter: Pin<&Waiter<PutSlot<T>>>,
+        phase: &mut Phase,
+        min: usize,
+        cancelable: bool,
+        cx: &Context<'_>,
+    ) -> Poll<Result<usize, QueueError>> {
+        match *phase {
+            Phase::Start => {
+                // SAFETY: not queued yet: the slot is ours alone.
+                if unsafe { waiter.with_payload(|s| s.remaining()) } == 0 {
+                    *phase = Phase::Done;
+                    return Poll::Ready(Ok(0));
+                }
+                if cancelable && current::check_cancel().is_err() {
+                    *phase = Phase::Done;
+                    return Poll::Ready(Err(QueueError::Canceled));
+                }
+                let mut wake = WakeBatch::new();
+                let mut st = lock(&self.state);
+                let r = if st.closed {
+                    Poll::Ready(Err(QueueError::Closed))
+                } else {
+                    // SAFETY: not queued yet: the slot is ours alone.
+                    let done = unsafe {
+                        waiter.with_payload(|slot| {
+                            st.put_locked(self.capacity, slot, &mut wake);
+                            if slot.remaining() == 0 || slot.put >= min {
+                                return Some(slot.put);
+                            }
+                            slot.needed = min - slot.put;
+                            None
+                        })
+                    };
+                    match done {
+                        Some(n) => Poll::Ready(Ok(n)),
+                        None => {
+                            // SAFETY: `waiter` is pinned in its future (or box), used only with
+                            // this list, and removed under this lock before it is dropped
+                            // (wait.rs rules 1 and 2).
+                            unsafe { st.putters.push_back(waiter, cx.waker()) };
+                            Poll::Pending
+                        }
+                    }
+                };
+                drop(st);
+                wake.wake_all();
+                *phase = if r.is_ready() { Phase::Done } else { Phase::Queued };
+                r
+            }
+            Phase::Queued => {
+                let r = self.poll_queued(
+                    &waiter,
+                    cancelable,
+                    cx,
+                    |st| &mut st.putters,
+                    |s: &mut PutSlot<T>| (s.put, s.needed),
+                );
+                if r.is_ready() {
+                    *phase = Phase::Done;
+                }
+                r
+            }
+            Phase::Done => panic!("a queue put polled after completion"),
+        }
+    }
+
+    /// Polls a get whose transfer is in `waiter` (ground rules 2 to 4).
+    pub(crate) fn poll_get(
+        &self,
+        waiter: Pin<&Waiter<GetSlot<T>>>,
+        phase: &mut Phase,
+        min: usize,
+        cancelable: bool,
+        cx: &Context<'_>,
+    ) -> Poll<Result<usize, QueueError>> {
+        match *phase {
+            Phase::Start => {
+                // SAFETY: not queued yet: the slot is ours alone.
+                if unsafe { waiter.with_payload(|s| s.room()) } == 0 {
+                    *phase = Phase::Done;
+                    return Poll::Ready(Ok(0));
+                }
+                if cancelable && current::check_cancel().is_err() {
+                    *phase = Phase::Done;
+                    return Poll::Ready(Err(QueueError::Canceled));
+                }
+                let mut wake = WakeBatch::new();
+                let mut st = lock(&self.state);
+                let closed = st.closed;
+                // SAFETY: not queued yet: the slot is ours alone.
+                let done = unsafe {
+                    waiter.with_payload(|slot| {
+                        st.get_locked(self.capacity, slot, &mut wake);
+                        if slot.got == 0 && closed {
+                            return Some(Err(QueueError::Closed));
+                        }
+                        if slot.got >= min || closed || slot.room() == 0 {
+                            return Some(Ok(slot.got));
+                        }
+                        slot.needed = min - slot.got;
+                        None
+                    })
+                };
+                let r = match done {
+                    Some(r) => Poll::Ready(r),
+                    None => {
+                        // SAFETY: as in `poll_put`.
+                        unsafe { st.getters.push_back(waiter, cx.waker()) };
+                        Poll::Pending
+                    }
+                };
+                drop(st);
+                wake.wake_all();
+                *phase = if r.is_ready() { Phase::Done } else { Phase::Queued };
+                r
+            }
+            Phase::Queued => {
+                let r = self.poll_queued(
+                    &waiter,
+                    cancelable,
+                    cx,
+                    |st| &mut st.getters,
+                    |s: &mut GetSlot<T>| (s.got, s.needed),
+                );
+                if r.is_ready() {
+                    *phase = Phase::Done;
+                }
+                r
+            }
+            Phase::Done => panic!("a queue get polled after completion"),
+        }
+    }
+
+    /// Polls a queued put or get: `progress` reads (moved, needed) from its slot.
+    fn poll_queued<P>(
+        &self,
+        waiter: &Waiter<P>,
+        cancelable: bool,
+        cx: &Context<'_>,
+        list: impl Fn(&mut State<T>) -> &mut WaitList<P>,
+        progress: impl Fn(&mut P) -> (usize, usize),
+    ) -> Poll<Result<usize, QueueError>> {
+        // Woken (ground rule 3): the result is in the slot.
+        let finish = |waiter: &Waiter<P>| {
+            // SAFETY: `take_notified` returned true: the slot is ours alone.
+            let (moved, needed) = unsafe { waiter.with_payload(&progress) };
+            if needed == 0 || moved > 0 {
+                Ok(moved)
+            } else {
+                Err(QueueError::Closed)
+            }
+        };
+        if waiter.take_notified() {
+            return Poll::Ready(finish(waiter));
+        }
+        let mut st = lock(&self.state);
+        if cancelable && current::cancel_pending() {
+            // SAFETY: the waiter belongs to this list (rule 1 of wait.rs).
+            if unsafe { list(&mut st).remove(waiter) } {
+                // SAFETY: removed: the slot is ours alone.
+                let (moved, _) = unsafe { waiter.with_payload(&progress) };
+                drop(st);
+                if moved > 0 {
+                    return Poll::Ready(Ok(moved)); // the request stays pending (rule 4)
+                }
+                let _ = current::check_cancel();
+                return Poll::Ready(Err(QueueError::Canceled));
+            }
+        // SAFETY: the waiter belongs to this list.
+        } else if unsafe { list(&mut st).update_waker(waiter, cx.waker()) } {
+            return Poll::Pending;
+        }
+        drop(st);
+        waiter.take_notified();
+        Poll::Ready(finish(waiter))
+    }
+
+    /// A queued put gives up (its future is dropped): it leaves the list. Items it still holds
+    /// are dropped with it (or stay in the caller's deque).
+    pub(crate) fn abandon_put(&self, waiter: &Waiter<PutSlot<T>>) {
+        if waiter.take_notified() {
+            return;
+        }
+        let mut st = lock(&self.state);
+        // SAFETY: the waiter belongs to this list.
+        unsafe { st.putters.remove(waiter) };
+        drop(st);
+        waiter.take_notified();
+    }
+
+    /// A queued get gives up (its future is dropped): it leaves the list; an item it was handed
+    /// but did not return goes back to the queue (ground rule 4).
+    pub(crate) fn abandon_get(&self, waiter: &Waiter<GetSlot<T>>) {
+        let mut wake = WakeBatch::new();
+        let mut st = lock(&self.state);
+        // SAFETY: the waiter belongs to this list.
+        if !unsafe { st.getters.remove(waiter) } {
+            waiter.take_notified();
+            // SAFETY: popped by a notifier (not queued): the slot is ours alone.
+            let item = unsafe {
+                waiter.with_payload(|s| match &mut s.dst {
+                    Dst::One(v) => v.take(),
+                    Dst::Many { .. } => None, // already in the caller's `Vec`
+                })
+            };
+            if let Some(item) = item {
+                st.give_back(item, &mut wake);
+            }
+        }
+        drop(st);
+        wake.wake_all();
+    }
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = lock(&self.state);
+        f.debug_struct("Queue")
+            .field("capacity", &self.capacity)
+            .field("len", &st.buf.len())
+            .field("closed", &st.closed)
+            .field("getters", &st.getters.count())
+            .field("putters", &st.putters.count())
+            .finish()
+    }
+}

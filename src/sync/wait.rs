@@ -1,0 +1,352 @@
+//! The one wait/wake mechanism under every primitive of `kqio::sync`: a FIFO list of waiters,
+//! each waiter a node stored inside the future that waits (an intrusive list: no allocation per
+//! wait), guarded by the primitive's own lock.
+//!
+//! A primitive keeps its hot, uncontended paths on an atomic word and touches its list only when
+//! a task must wait or a waiter must be woken. Zig builds its primitives on the vtable's futex
+//! calls; a list of wakers is the futex of a runtime whose waits are futures, and a simulated
+//! backend drives it unchanged (it only sees wakers being woken).
+//!
+//! Ground rules:
+//! 1. A [`WaitList`] lives inside the state a primitive guards with a `std::sync::Mutex` (held
+//!    only for a few instructions, never across an await). Every access to the list, and to a
+//!    queued waiter's links, waker and payload, happens with that lock held; holding
+//!    `&mut WaitList` is the proof. A waiter is only ever used with one list.
+//! 2. A [`Waiter`] is linked only once its future is pinned (from `poll`), and the future's
+//!    `Drop` unlinks it under the lock. Pin's drop guarantee therefore keeps every linked pointer
+//!    valid whenever the lock is held.
+//! 3. A notifier (unlock, post, signal, set, put, get, close) pops the waiter, takes its waker,
+//!    writes its payload (a grant, an item), and last stores `notified = true` (Release). After
+//!    that store it never touches the waiter again; it wakes the waker after releasing the lock
+//!    ([`WakeBatch`] carries several: a broadcast pops every waiter in one critical section, so
+//!    a task that arrives meanwhile is never woken by a broadcast that began before it).
+//! 4. The owner reads `notified` (Acquire, [`Waiter::take_notified`]). Once it has seen `true`
+//!    the waiter is unlinked and the owner's alone, so it reads the payload without the lock.
+//! 5. Cancellation is the owner's business, in the same order in every primitive: a cancelable
+//!    wait that must block, and a queued waiter that is polled again, first asks
+//!    [`check_cancel`](crate::task::current::check_cancel). If canceled, or dropped, it unlinks
+//!    itself; if it had already been notified it passes what it was handed on (the lock's
+//!    wake-up, the permit, the signal) so that no other waiter is stranded. A queue getter is
+//!    the one exception: items it was handed are returned to it, never lost (see `queue.rs`).
+
+use std::cell::UnsafeCell;
+use std::marker::PhantomPinned;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::task::Waker;
+
+/// Locks a primitive's state. Poisoning is ignored: the state is left consistent by every
+/// critical section (none of them runs user code), so a panic elsewhere does not make it invalid.
+///
+/// Critical sections here are a few dozen instructions, so a contended lock is first retried
+/// with `try_lock` and a short exponential backoff ([`LOCK_SPINS`] rounds) before blocking: once
+/// `std`'s futex mutex has blocked a thread it marks itself contended, and every unlock then
+/// makes a `futex` wake system call, which costs far more than these critical sections.
+#[inline]
+pub(crate) fn lock<S>(m: &Mutex<S>) -> MutexGuard<'_, S> {
+    match m.try_lock() {
+        Ok(g) => g,
+        Err(TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(TryLockError::WouldBlock) => lock_contended(m),
+    }
+}
+
+/// Rounds of backoff before a contended [`lock`] blocks: 2^0 + ... + 2^7 = 255 spin hints at
+/// most, a few microseconds, longer than any critical section of this module.
+pub(crate) const LOCK_SPINS: u32 = 8;
+
+#[cold]
+fn lock_contended<S>(m: &Mutex<S>) -> MutexGuard<'_, S> {
+    for round in 0..LOCK_SPINS {
+        for _ in 0..1u32 << round {
+            std::hint::spin_loop();
+        }
+        match m.try_lock() {
+            Ok(g) => return g,
+            Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+            Err(TryLockError::WouldBlock) => {}
+        }
+    }
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One waiting future's node: lives inside that future, linked into one [`WaitList`].
+///
+/// `P` is the primitive's payload (nothing for a lock; the items in flight for a queue).
+pub(crate) struct Waiter<P> {
+    /// Set by a notifier as its last access (ground rule 3); read and cleared by the owner.
+    notified: AtomicBool,
+    /// Guarded by the list's lock while queued; the owner's alone otherwise.
+    links: UnsafeCell<Links<P>>,
+    _pin: PhantomPinned,
+}
+
+struct Links<P> {
+    prev: Option<NonNull<Waiter<P>>>,
+    next: Option<NonNull<Waiter<P>>>,
+    queued: bool,
+    waker: Option<Waker>,
+    payload: P,
+}
+
+// SAFETY: a `Waiter` is reached by its owner and by the notifiers of one list; its links, waker
+// and payload are touched only under that list's lock or, once notified, by the owner alone
+// (ground rules 1 and 4), and `notified` is atomic. So sharing or sending it only requires that
+// the payload may be sent between threads.
+unsafe impl<P: Send> Send for Waiter<P> {}
+// SAFETY: as for `Send`: every access through `&Waiter` is serialized by the list's lock.
+unsafe impl<P: Send> Sync for Waiter<P> {}
+
+impl<P> Waiter<P> {
+    /// A waiter that is not queued.
+    pub(crate) const fn new(payload: P) -> Self {
+        Waiter {
+            notified: AtomicBool::new(false),
+            links: UnsafeCell::new(Links {
+                prev: None,
+                next: None,
+                queued: false,
+                waker: None,
+                payload,
+            }),
+            _pin: PhantomPinned,
+        }
+    }
+
+    /// Owner: whether a notifier has popped this waiter and handed it its wake-up; clears the
+    /// flag. When this returns `true` the waiter is no longer queued.
+    #[inline]
+    pub(crate) fn take_notified(&self) -> bool {
+        // Acquire: pairs with the Release store in `WaitList::pop_front`, so the payload the
+        // notifier wrote is visible here.
+        if self.notified.load(Ordering::Acquire) {
+            self.notified.store(false, Ordering::Relaxed);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Owner: runs `f` on the payload of a waiter that is not queued.
+    ///
+    /// # Safety
+    ///
+    /// The waiter is not queued: it was never pushed, or [`take_notified`](Self::take_notified)
+    /// returned `true` since its last push, or it was removed. No other thread can then reach
+    /// it (ground rule 4).
+    #[inline]
+    pub(crate) unsafe fn with_payload<R>(&self, f: impl FnOnce(&mut P) -> R) -> R {
+        // SAFETY: the caller guarantees that nobody else can reach the waiter.
+        let links = unsafe { &mut *self.links.get() };
+        debug_assert!(!links.queued);
+        f(&mut links.payload)
+    }
+}
+
+/// A FIFO list of [`Waiter`]s, kept inside a primitive's locked state.
+pub(crate) struct WaitList<P> {
+    head: Option<NonNull<Waiter<P>>>,
+    tail: Option<NonNull<Waiter<P>>>,
+}
+
+// SAFETY: the list holds pointers to waiters whose payloads are `Send` (see `Waiter`), and is
+// itself only reached through the lock that owns it.
+unsafe impl<P: Send> Send for WaitList<P> {}
+
+impl<P> WaitList<P> {
+    /// An empty list.
+    pub(crate) const fn new() -> Self {
+        WaitList { head: None, tail: None }
+    }
+
+    /// Whether no waiter is queued.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_none()
+    }
+
+    /// The number of queued waiters (walks the list: for `Debug` output only).
+    pub(crate) fn count(&self) -> usize {
+        let mut n = 0;
+        let mut cur = self.head;
+        while let Some(node) = cur {
+            n += 1;
+            // SAFETY: a linked waiter is valid while the lock (our `&self`) is held (rule 2).
+            cur = unsafe { (*node.as_ref().links.get()).next };
+        }
+        n
+    }
+
+    /// Queues `waiter` at the back, to be woken through `waker`.
+    ///
+    /// # Safety
+    ///
+    /// `waiter` is not queued, is only ever used with this list (under the lock that guards it),
+    /// and its owner removes it under that lock before it is dropped (ground rules 1 and 2).
+    pub(crate) unsafe fn push_back(&mut self, waiter: Pin<&Waiter<P>>, waker: &Waker) {
+        let node = NonNull::from(&*waiter);
+        // SAFETY: the caller guarantees the waiter is ours to link; the lock is held (`&mut self`).
+        let links = unsafe { &mut *waiter.links.get() };
+        debug_assert!(!links.queued);
+        links.queued = true;
+        set_waker(&mut links.waker, waker);
+        links.next = None;
+        links.prev = self.tail;
+        match self.tail {
+            // SAFETY: a linked waiter is valid while the lock is held (rule 2).
+            Some(tail) => unsafe { (*tail.as_ref().links.get()).next = Some(node) },
+            None => self.head = Some(node),
+        }
+        self.tail = Some(node);
+    }
+
+    /// Queues `waiter` at the front (a woken waiter that lost a race keeps its turn).
+    ///
+    /// # Safety
+    ///
+    /// As for [`push_back`](Self::push_back).
+    pub(crate) unsafe fn push_front(&mut self, waiter: Pin<&Waiter<P>>, waker: &Waker) {
+        let node = NonNull::from(&*waiter);
+        // SAFETY: as in `push_back`.
+        let links = unsafe { &mut *waiter.links.get() };
+        debug_assert!(!links.queued);
+        links.queued = true;
+        set_waker(&mut links.waker, waker);
+        links.prev = None;
+        links.next = self.head;
+        match self.head {
+            // SAFETY: a linked waiter is valid while the lock is held (rule 2).
+            Some(head) => unsafe { (*head.as_ref().links.get()).prev = Some(node) },
+            None => self.tail = Some(node),
+        }
+        self.head = Some(node);
+    }
+
+    /// Owner: unlinks `waiter` if it is still queued; returns whether it was. `false` means a
+    /// notifier popped it (its `notified` flag is then set).
+    ///
+    /// # Safety
+    ///
+    /// `waiter` is only ever used with this list (ground rule 1).
+    pub(crate) unsafe fn remove(&mut self, waiter: &Waiter<P>) -> bool {
+        // SAFETY: the lock is held and the waiter belongs to this list.
+        let links = unsafe { &mut *waiter.links.get() };
+        if !links.queued {
+            return false;
+        }
+        let (prev, next) = (links.prev.take(), links.next.take());
+        links.queued = false;
+        match prev {
+            // SAFETY: linked neighbours are valid while the lock is held (rule 2).
+            Some(p) => unsafe { (*p.as_ref().links.get()).next = next },
+            None => self.head = next,
+        }
+        match next {
+            // SAFETY: as above.
+            Some(n) => unsafe { (*n.as_ref().links.get()).prev = prev },
+            None => self.tail = prev,
+        }
+        true
+    }
+
+    /// Owner: if `waiter` is still queued, makes `waker` the one it will be woken through and
+    /// returns `true`; returns `false` if a notifier popped it meanwhile.
+    ///
+    /// # Safety
+    ///
+    /// As for [`remove`](Self::remove).
+    pub(crate) unsafe fn update_waker(&mut self, waiter: &Waiter<P>, waker: &Waker) -> bool {
+        // SAFETY: the lock is held and the waiter belongs to this list.
+        let links = unsafe { &mut *waiter.links.get() };
+        if links.queued {
+            set_waker(&mut links.waker, waker);
+        }
+        links.queued
+    }
+
+    /// Notifier: the payload of the first waiter.
+    #[inline]
+    pub(crate) fn front_mut(&mut self) -> Option<&mut P> {
+        // SAFETY: a linked waiter is valid while the lock (our `&mut self`) is held; the borrow
+        // ends before the lock can be released.
+        self.head.map(|h| unsafe { &mut (*h.as_ref().links.get()).payload })
+    }
+
+    /// Notifier: pops the first waiter, marks it notified and returns its waker (to be woken
+    /// after the lock is released); `None` if the list is empty.
+    pub(crate) fn pop_front(&mut self) -> Option<Waker> {
+        let node = self.head?;
+        // SAFETY: the head is valid while the lock is held (rule 2).
+        let waiter = unsafe { node.as_ref() };
+        // SAFETY: as above; the lock is held.
+        let links = unsafe { &mut *waiter.links.get() };
+        self.head = links.next.take();
+        match self.head {
+            // SAFETY: as above.
+            Some(n) => unsafe { (*n.as_ref().links.get()).prev = None },
+            None => self.tail = None,
+        }
+        links.queued = false;
+        let waker = links.waker.take();
+        // Release: pairs with the Acquire load in `Waiter::take_notified`. This is the last
+        // access to the waiter (ground rule 3): its owner may free it as soon as it sees this.
+        waiter.notified.store(true, Ordering::Release);
+        waker
+    }
+}
+
+#[inline]
+fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(w) if w.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}
+
+/// Wakers collected under a lock, woken after it is released. The first is kept inline (a
+/// signal, an unlock, a put that completes one getter allocate nothing); more spill into a
+/// `Vec` (a broadcast allocates once).
+pub(crate) struct WakeBatch {
+    first: Option<Waker>,
+    more: Vec<Waker>,
+}
+
+impl WakeBatch {
+    #[inline]
+    pub(crate) const fn new() -> Self {
+        WakeBatch { first: None, more: Vec::new() }
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, waker: Option<Waker>) {
+        let Some(w) = waker else { return };
+        if self.first.is_none() {
+            self.first = Some(w);
+        } else {
+            self.more.push(w);
+        }
+    }
+
+    /// Wakes and forgets every collected waker. Call it with no lock held.
+    #[inline]
+    pub(crate) fn wake_all(&mut self) {
+        if let Some(w) = self.first.take() {
+            w.wake();
+        }
+        if !self.more.is_empty() {
+            for w in self.more.drain(..) {
+                w.wake();
+            }
+        }
+    }
+}
+
+impl Drop for WakeBatch {
+    /// A safety net: a batch is always woken explicitly after the lock is released, but a
+    /// waker dropped unwoken would strand its task.
+    fn drop(&mut self) {
+        self.wake_all();
+    }
+}

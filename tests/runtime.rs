@@ -1,0 +1,265 @@
+//! The runtime's life cycle and wake paths: options, `deinit` (prompt with blocked tasks, futures
+//! dropped, no descriptor or thread leaked over 100 cycles), work submitted after `deinit`, no
+//! lost wake-up under cross-thread stress, and readiness of real descriptors through the reactor.
+//!
+//! The leak test counts this process's descriptors and threads, so it runs alone: it is the only
+//! test here that starts runtimes while it counts, and the others run after it (a mutex).
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+use kqio::kqueue::{AsyncFd, Interest};
+use kqio::time::Timeout;
+use kqio::{Canceled, ConcurrencyUnavailable, InitOptions, Kqueue};
+
+/// Serialises the tests of this file: the leak test must not see another test's threads.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn rt(n: usize) -> Kqueue {
+    Kqueue::init(InitOptions { n_threads: Some(n), ..Default::default() }).expect("init")
+}
+
+struct DropCount(Arc<AtomicUsize>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn zero_threads_is_invalid_input_and_none_means_one_per_core() {
+    let _s = serial();
+    let err = Kqueue::init(InitOptions { n_threads: Some(0), ..Default::default() }).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let rt = Kqueue::init(InitOptions::default()).expect("default");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(rt.metrics().workers, cores);
+}
+
+#[cfg(target_os = "linux")]
+fn count(dir: &str) -> usize {
+    std::fs::read_dir(dir).expect("procfs").count()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn init_deinit_a_hundred_times_leaks_no_fd_or_thread() {
+    let _s = serial();
+    // Warm up what the first runtime allocates once per process (thread-locals, the allocator).
+    rt(2).deinit();
+    let (fds, threads) = (count("/proc/self/fd"), count("/proc/self/task"));
+    for i in 0..100 {
+        let rt = rt(1 + i % 3);
+        let io = rt.io();
+        let (a, _b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let fd = AsyncFd::new(&rt.handle(), a).unwrap();
+        io.r#async(async move { fd.readable().await }).detach();
+        let io2 = io.clone();
+        io.r#async(async move { io2.sleep(Timeout::None).await }).detach();
+        rt.block_on(io.r#async(async { 1 }));
+        rt.deinit();
+    }
+    assert_eq!(count("/proc/self/fd"), fds, "descriptors");
+    assert_eq!(count("/proc/self/task"), threads, "threads");
+}
+
+#[test]
+fn deinit_returns_promptly_with_tasks_blocked_forever_and_drops_their_futures() {
+    let _s = serial();
+    for _ in 0..20 {
+        let rt = rt(2);
+        let io = rt.io();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let mut peers = Vec::new();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        for i in 0..30 {
+            let guard = DropCount(dropped.clone());
+            let started = started_tx.clone();
+            let h = match i % 3 {
+                0 => {
+                    let (a, b) = UnixStream::pair().unwrap();
+                    a.set_nonblocking(true).unwrap();
+                    peers.push(b);
+                    let fd = AsyncFd::new(&rt.handle(), a).unwrap();
+                    io.r#async(async move {
+                        let _g = guard;
+                        started.send(()).unwrap();
+                        let _ = fd.readable().await;
+                    })
+                }
+                1 => io.r#async(async move {
+                    let _g = guard;
+                    started.send(()).unwrap();
+                    futures::future::pending::<()>().await
+                }),
+                _ => {
+                    let (tx, rx) = oneshot::channel::<()>();
+                    std::mem::forget(tx);
+                    io.r#async(async move {
+                        let _g = guard;
+                        started.send(()).unwrap();
+                        let _ = rx.await;
+                    })
+                }
+            };
+            h.detach();
+        }
+        for _ in 0..30 {
+            started_rx.recv().unwrap();
+        }
+        let began = Instant::now();
+        rt.deinit();
+        assert!(began.elapsed() < Duration::from_secs(2), "deinit took {:?}", began.elapsed());
+        assert_eq!(dropped.load(Ordering::SeqCst), 30, "every blocked future was dropped");
+    }
+}
+
+#[test]
+fn work_submitted_after_deinit_runs_inline_already_canceled() {
+    let _s = serial();
+    let rt = rt(2);
+    let io = rt.io();
+    rt.deinit();
+    assert_eq!(io.concurrent(async {}).err(), Some(ConcurrencyUnavailable));
+    let io2 = io.clone();
+    let h = io.r#async(async move { (io2.check_cancel(), io2.check_cancel()) });
+    assert!(h.is_finished());
+    assert_eq!(futures::executor::block_on(h), (Err(Canceled), Ok(())));
+}
+
+#[test]
+fn awaiting_a_task_dropped_by_deinit_panics_with_a_clear_message() {
+    let _s = serial();
+    let rt = rt(1);
+    let io = rt.io();
+    let h = io.r#async(futures::future::pending::<()>());
+    rt.block_on(async {
+        for _ in 0..10 {
+            io.yield_now().await;
+        }
+    });
+    rt.deinit();
+    let err =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| futures::executor::block_on(h)))
+            .expect_err("panics");
+    let msg = err.downcast_ref::<&str>().map(|s| s.to_string()).unwrap_or_default();
+    assert!(msg.contains("deinit"), "{msg}");
+}
+
+/// 1,000 rounds of wake-ups crossing threads: task <-> foreign thread and task <-> task on
+/// different workers. A watchdog fails the test instead of letting a lost wake-up hang it.
+#[test]
+fn no_lost_wake_up_under_cross_thread_stress() {
+    let _s = serial();
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    let watchdog = std::thread::spawn(move || {
+        let began = Instant::now();
+        while !d.load(Ordering::SeqCst) {
+            assert!(began.elapsed() < Duration::from_secs(60), "a wake-up was lost: stuck");
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+    });
+    for n in [1, 2, 3] {
+        let rt = rt(n);
+        let io = rt.io();
+        // Task <-> foreign thread ping-pong.
+        let (to_thread_tx, to_thread_rx) = std::sync::mpsc::channel::<oneshot::Sender<u32>>();
+        let pong = std::thread::spawn(move || {
+            let mut i = 0;
+            while let Ok(tx) = to_thread_rx.recv() {
+                tx.send(i).unwrap();
+                i += 1;
+            }
+        });
+        let got = rt.block_on(io.r#async(async move {
+            let mut sum = 0u64;
+            for _ in 0..1000 {
+                let (tx, rx) = oneshot::channel();
+                to_thread_tx.send(tx).unwrap();
+                sum += rx.await.unwrap() as u64;
+            }
+            sum
+        }));
+        assert_eq!(got, (0..1000u64).sum());
+        pong.join().unwrap();
+        // Task <-> task, each waiting for the other.
+        let io2 = io.clone();
+        rt.block_on(io.r#async(async move {
+            for _ in 0..1000 {
+                let (a_tx, a_rx) = oneshot::channel::<()>();
+                let (b_tx, b_rx) = oneshot::channel::<()>();
+                let other = io2.r#async(async move {
+                    a_rx.await.unwrap();
+                    b_tx.send(()).unwrap();
+                });
+                a_tx.send(()).unwrap();
+                b_rx.await.unwrap();
+                other.await;
+            }
+        }));
+    }
+    done.store(true, Ordering::SeqCst);
+    watchdog.join().unwrap();
+}
+
+#[test]
+fn readiness_of_real_descriptors_in_both_directions() {
+    let _s = serial();
+    let rt = rt(2);
+    let io = rt.io();
+    let (a, b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    b.set_nonblocking(true).unwrap();
+    let a = Arc::new(AsyncFd::new(&rt.handle(), a).unwrap());
+    let b = Arc::new(AsyncFd::new(&rt.handle(), b).unwrap());
+    // Reader and writer on two tasks, 1 MiB through a small socket buffer: both directions block
+    // and are woken by readiness many times.
+    const TOTAL: usize = 1 << 20;
+    let writer = {
+        let a = a.clone();
+        io.r#async(async move {
+            let chunk = vec![7u8; 16 * 1024];
+            let mut sent = 0;
+            while sent < TOTAL {
+                let n = (TOTAL - sent).min(chunk.len());
+                sent += a.write_with(|mut s| s.write(&chunk[..n])).await.unwrap();
+            }
+            sent
+        })
+    };
+    let reader = {
+        let b = b.clone();
+        io.r#async(async move {
+            let mut buf = vec![0u8; 8 * 1024];
+            let mut got = 0;
+            while got < TOTAL {
+                let n = b.read_with(|mut s| s.read(&mut buf)).await.unwrap();
+                assert!(buf[..n].iter().all(|&x| x == 7));
+                got += n;
+            }
+            got
+        })
+    };
+    let (sent, got) = rt.block_on(async { (writer.await, reader.await) });
+    assert_eq!((sent, got), (TOTAL, TOTAL));
+    // A cleared readiness waits for a new event; one that arrived meanwhile is kept.
+    b.clear_readiness(Interest::Readable);
+    a.get_ref().write_all(b"z").unwrap();
+    let n = rt.block_on(async {
+        b.readable().await.unwrap();
+        let mut one = [0u8; 1];
+        b.read_with(|mut s| s.read(&mut one)).await.unwrap()
+    });
+    assert_eq!(n, 1);
+}
