@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use kqio::kqueue::{AsyncFd, Interest};
-use kqio::time::Timeout;
 use kqio::{Canceled, ConcurrencyUnavailable, InitOptions, Kqueue};
 
 /// Serialises the tests of this file: the leak test must not see another test's threads.
@@ -65,7 +64,7 @@ fn init_deinit_a_hundred_times_leaks_no_fd_or_thread() {
         let fd = AsyncFd::new(&rt.handle(), a).unwrap();
         io.r#async(async move { fd.readable().await }).detach();
         let io2 = io.clone();
-        io.r#async(async move { io2.sleep(Timeout::None).await }).detach();
+        io.r#async(async move { io2.sleep(kqio::time::Timeout::None).await }).detach();
         rt.block_on(io.r#async(async { 1 }));
         rt.deinit();
     }
