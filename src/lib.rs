@@ -22,6 +22,7 @@
 //! | operation | user-facing type (file) | trait method (`io.rs`) | backend (`kqueue/`) |
 //! | --- | --- | --- | --- |
 //! | `r#async`, `concurrent` | `JoinHandle` (`task/join.rs`, `task/spawn.rs`) | `task_reserve` | `scheduler/mod.rs` (`Schedule for Shared`) |
+//! | `Group`, `Select` | `task/group.rs`, `task/select.rs` | through `r#async`/`concurrent` | as above |
 //! | `await`, `cancel`, `detach` | `JoinHandle` (`task/join.rs`) | — | the task's header (`task/header.rs`) |
 //! | `check_cancel`, `recancel`, `swap_cancel_protection` | `task/current.rs`, `task/cancel.rs` | `task_check_cancel`, ... | `mod.rs` |
 //! | `block_on`, `init`, `deinit` | `Kqueue` (`kqueue/mod.rs`) | — | `scheduler/`, `reactor.rs` |
@@ -42,5 +43,6 @@ pub use error::{Canceled, ConcurrencyUnavailable};
 pub use io::{Io, IoRef};
 pub use kqueue::{InitOptions, Kqueue, Metrics};
 pub use task::{
-    CancelProtection, JoinHandle, Runnable, Schedule, ScheduleReason, TaskHeader, YieldNow,
+    select, CancelProtection, Group, JoinHandle, Runnable, Schedule, ScheduleReason, Select,
+    TaskHeader, YieldNow,
 };

@@ -185,6 +185,8 @@ pub(crate) struct Reactor {
     release_pending: AtomicBool,
     /// Every live registration, so that `close` can wake their waiters.
     live: Mutex<Vec<std::sync::Weak<ScheduledIo>>>,
+    /// Registered sources. With none, a non-blocking poll cannot find an event worth a syscall.
+    sources: AtomicUsize,
 }
 
 /// The error of registering with a reactor that has been shut down.
@@ -206,6 +208,7 @@ impl Reactor {
             release: Mutex::new(Vec::new()),
             release_pending: AtomicBool::new(false),
             live: Mutex::new(Vec::new()),
+            sources: AtomicUsize::new(0),
         })
     }
 
@@ -220,6 +223,7 @@ impl Reactor {
         }
         // The reference owned by the token (ground rule 2).
         std::mem::forget(sio.clone());
+        self.sources.fetch_add(1, Ordering::Relaxed);
         let mut live = lock(&self.live);
         if live.len() == live.capacity() {
             // Prune dead entries before growing, so the list stays proportional to live sources.
@@ -243,6 +247,13 @@ impl Reactor {
         let token_ref = unsafe { Arc::from_raw(Arc::as_ptr(sio)) };
         lock(&self.release).push(token_ref);
         self.release_pending.store(true, Ordering::Release);
+        self.sources.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Whether any source is registered (a hint: busy workers skip their periodic non-blocking
+    /// poll when there is none).
+    pub(crate) fn has_sources(&self) -> bool {
+        self.sources.load(Ordering::Relaxed) != 0
     }
 
     /// Wakes the driving thread out of `Poll::poll`.

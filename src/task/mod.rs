@@ -9,20 +9,26 @@
 //! | `current.rs` | which task this thread is polling; cancellation points |
 //! | `spawn.rs` | the `TaskFuture` wrapper, spawning, inline runs |
 //! | `join.rs` | `JoinHandle` |
+//! | `group.rs` | `Group`: many tasks waited for or canceled together |
+//! | `select.rs` | `Select`: the first result of several tasks |
 //! | `park.rs` | polling a future to completion on the current thread |
 //! | `yield_now.rs` | yielding once to the scheduler |
 
 mod cancel;
 pub(crate) mod coop;
 pub(crate) mod current;
+mod group;
 mod header;
 mod join;
 pub(crate) mod park;
+mod select;
 pub(crate) mod spawn;
 mod yield_now;
 
 pub use cancel::CancelProtection;
+pub use group::Group;
 pub use header::{Runnable, Schedule, TaskHeader};
 pub use join::JoinHandle;
+pub use select::{select, Select};
 pub use spawn::ScheduleReason;
 pub use yield_now::YieldNow;

@@ -241,6 +241,10 @@ impl Worker<'_> {
     }
 
     fn poll_reactor_now(&mut self) {
+        let shared = self.shared;
+        if !shared.reactor.has_sources() && !shared.timers.has_timers() {
+            return;
+        }
         if let Some(mut driver) = self.shared.reactor.try_lock_driver() {
             if driver.poll(Some(std::time::Duration::ZERO)) > 0 {
                 driver.dispatch();

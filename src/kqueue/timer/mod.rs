@@ -16,7 +16,7 @@
 
 pub(crate) mod wheel;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -45,12 +45,21 @@ pub(crate) struct Timers {
     now: fn() -> i64,
     wheel: Mutex<Wheel>,
     next_wake: AtomicU64,
+    /// Entries in the wheel, mirrored outside the lock so that `fire_due` can skip locking an
+    /// empty wheel. Written under the lock.
+    count: AtomicUsize,
 }
 
 impl Timers {
     /// Timers whose clock is `now` (awake-clock nanoseconds).
     pub(crate) fn new(now: fn() -> i64) -> Self {
-        Timers { origin: now(), now, wheel: Mutex::new(Wheel::new()), next_wake: AtomicU64::new(0) }
+        Timers {
+            origin: now(),
+            now,
+            wheel: Mutex::new(Wheel::new()),
+            next_wake: AtomicU64::new(0),
+            count: AtomicUsize::new(0),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Wheel> {
@@ -88,6 +97,7 @@ impl Timers {
                 EntryState::Waiting => (Poll::Pending, false),
                 EntryState::Fired | EntryState::Gone => {
                     wheel.remove(to_key(*slot));
+                    self.count.store(wheel.len(), Ordering::Relaxed);
                     *slot = 0;
                     (Poll::Ready(()), false)
                 }
@@ -101,6 +111,7 @@ impl Timers {
         match wheel.insert(when, cx.waker().clone()) {
             None => (Poll::Ready(()), false),
             Some(key) => {
+                self.count.store(wheel.len(), Ordering::Relaxed);
                 *slot = to_slot(key);
                 let wake = when < self.next_wake.load(Ordering::Relaxed);
                 (Poll::Pending, wake)
@@ -111,7 +122,9 @@ impl Timers {
     /// Removes the timer in `slot`, if any (a canceled or dropped sleep frees its entry at once).
     pub(crate) fn cancel(&self, slot: &mut Slot) {
         if *slot != 0 {
-            self.lock().remove(to_key(*slot));
+            let mut wheel = self.lock();
+            wheel.remove(to_key(*slot));
+            self.count.store(wheel.len(), Ordering::Relaxed);
             *slot = 0;
         }
     }
@@ -140,6 +153,9 @@ impl Timers {
 
     /// Fires every timer that is due (ground rule 4: wakes after unlocking).
     pub(crate) fn fire_due(&self, fired: &mut Vec<Waker>) {
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         {
             let mut wheel = self.lock();
             if wheel.len() == 0 {
@@ -154,6 +170,11 @@ impl Timers {
         for w in fired.drain(..) {
             w.wake();
         }
+    }
+
+    /// Whether any timer is pending (a hint, read without the lock).
+    pub(crate) fn has_timers(&self) -> bool {
+        self.count.load(Ordering::Relaxed) != 0
     }
 
     /// Timers in the wheel (for tests and reports).
