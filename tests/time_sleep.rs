@@ -80,6 +80,28 @@ fn dropped_sleeps_free_their_timers() {
     });
 }
 
+/// A million sleeps pending at once: each costs one wheel entry (`TIMER_ENTRY_BYTES`) plus the
+/// future itself, and all are freed when the futures are dropped.
+#[test]
+fn a_million_concurrent_sleeps() {
+    const N: usize = 1_000_000;
+    let rt = rt(1);
+    let io = rt.io();
+    let waker = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut sleeps = Vec::with_capacity(N);
+    for i in 0..N {
+        let mut s =
+            Box::pin(io.sleep(Timeout::after(Duration::from_millis(1_000 + (i % 5_000) as i64))));
+        assert!(s.as_mut().poll(&mut cx).is_pending());
+        sleeps.push(s);
+    }
+    assert_eq!(rt.metrics().timers, N);
+    assert!(kqio::kqueue::TIMER_ENTRY_BYTES <= 64, "{} bytes", kqio::kqueue::TIMER_ENTRY_BYTES);
+    drop(sleeps);
+    assert_eq!(rt.metrics().timers, 0);
+}
+
 #[test]
 fn timeout_bounds_a_future() {
     let rt = rt(2);
