@@ -262,3 +262,57 @@ fn readiness_of_real_descriptors_in_both_directions() {
     });
     assert_eq!(n, 1);
 }
+
+/// On one worker, a task whose descriptor is always ready, and a task that keeps waking itself,
+/// cannot starve another task: the coop budget and the yield path put them behind it.
+#[test]
+fn always_ready_and_self_waking_tasks_do_not_starve_others() {
+    let _s = serial();
+    let rt = rt(1);
+    let io = rt.io();
+    // A socket whose peer is closed reads 0 forever: always readable.
+    let (a, b) = UnixStream::pair().unwrap();
+    drop(b);
+    a.set_nonblocking(true).unwrap();
+    let fd = AsyncFd::new(&rt.handle(), a).unwrap();
+    let other_ran = Arc::new(AtomicBool::new(false));
+    let (seen1, seen2) = (other_ran.clone(), other_ran.clone());
+    let spinner = io.r#async(async move {
+        let mut reads = 0u64;
+        while !seen1.load(Ordering::SeqCst) {
+            let mut buf = [0u8; 8];
+            assert_eq!(fd.read_with(|mut s| s.read(&mut buf)).await.unwrap(), 0);
+            reads += 1;
+        }
+        reads
+    });
+    let io2 = io.clone();
+    let yielder = io.r#async(async move {
+        let mut yields = 0u64;
+        while !seen2.load(Ordering::SeqCst) {
+            io2.yield_now().await;
+            yields += 1;
+        }
+        yields
+    });
+    // Starvation would hang the runtime's only worker: fail the whole test binary instead.
+    let watched = other_ran.clone();
+    std::thread::spawn(move || {
+        let began = Instant::now();
+        while !watched.load(Ordering::SeqCst) {
+            if began.elapsed() > Duration::from_secs(30) {
+                eprintln!("a task was starved by an always-ready or self-waking task");
+                std::process::exit(101);
+            }
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+    });
+    let flag = other_ran.clone();
+    let other = io.r#async(async move { flag.store(true, Ordering::SeqCst) });
+    let (reads, yields) = rt.block_on(async {
+        other.await;
+        (spinner.await, yielder.await)
+    });
+    assert!(other_ran.load(Ordering::SeqCst));
+    assert!(reads < 1_000_000 && yields < 1_000_000, "reads {reads}, yields {yields}");
+}
