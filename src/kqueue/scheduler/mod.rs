@@ -17,6 +17,7 @@
 //!    each future on the thread that called `deinit`; (5) the reactor is closed.
 
 mod idle;
+mod queue;
 mod registry;
 mod worker;
 
@@ -24,7 +25,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use concurrent_queue::{ConcurrentQueue, PushError};
+use concurrent_queue::ConcurrentQueue;
 
 use crate::error::ConcurrencyUnavailable;
 use crate::kqueue::reactor::Reactor;
@@ -32,10 +33,6 @@ use crate::kqueue::timer::Timers;
 use crate::task::{Runnable, Schedule, ScheduleReason, TaskHeader};
 
 pub(crate) use worker::run_worker;
-
-/// Capacity of a worker's local queue. Large enough that a burst of spawns rarely overflows to
-/// the shared injector; small enough that stealing half is quick. 256 as in tokio.
-const LOCAL_QUEUE_CAPACITY: usize = 256;
 
 /// The most tasks moved from the injector to a local queue at once, so that one worker does not
 /// hoard a burst that others could run.
@@ -59,7 +56,7 @@ pub(crate) struct Shared {
 
 /// What other threads may touch of a worker.
 struct WorkerShared {
-    queue: ConcurrentQueue<Runnable>,
+    queue: queue::RunQueue<Runnable>,
     parker: idle::Parker,
 }
 
@@ -76,7 +73,7 @@ impl Shared {
             injector: ConcurrentQueue::unbounded(),
             workers: (0..n_workers)
                 .map(|_| WorkerShared {
-                    queue: ConcurrentQueue::bounded(LOCAL_QUEUE_CAPACITY),
+                    queue: queue::RunQueue::new(),
                     parker: idle::Parker::new(),
                 })
                 .collect(),
@@ -111,23 +108,25 @@ impl Shared {
     }
 
     /// Pushes to worker `index`'s local queue; when it is full, half of it moves to the injector.
-    fn push_local(&self, index: usize, mut runnable: Runnable) {
+    ///
+    /// # Safety
+    ///
+    /// Only worker `index`'s own thread may call this (the queue's owner).
+    unsafe fn push_local(&self, index: usize, mut runnable: Runnable) {
         let queue = &self.workers[index].queue;
         loop {
-            match queue.push(runnable) {
+            // SAFETY: the caller is the queue's owner.
+            match unsafe { queue.push_back(runnable) } {
                 Ok(()) => return,
-                Err(PushError::Full(r)) => {
+                Err(r) => {
                     runnable = r;
-                    for _ in 0..LOCAL_QUEUE_CAPACITY / 2 {
-                        match queue.pop() {
-                            Ok(t) => self.push_injector(t),
-                            Err(_) => break,
+                    for _ in 0..queue::CAPACITY / 2 {
+                        // SAFETY: as above.
+                        match unsafe { queue.pop() } {
+                            Some(t) => self.push_injector(t),
+                            None => break,
                         }
                     }
-                }
-                Err(PushError::Closed(r)) => {
-                    self.push_injector(r);
-                    return;
                 }
             }
         }
@@ -192,12 +191,19 @@ impl Shared {
     }
 
     fn drain_queues(&self) {
-        let queues = std::iter::once(&self.injector).chain(self.workers.iter().map(|w| &w.queue));
-        for q in queues {
-            while let Ok(r) = q.pop() {
-                // Dropping a runnable drops its future; a destructor that panics must not stop
-                // the shutdown of the others (the panic hook has reported it already).
-                let _ = catch_unwind(AssertUnwindSafe(|| drop(r)));
+        // Dropping a runnable drops its future; a destructor that panics must not stop the
+        // shutdown of the others (the panic hook has reported it already).
+        let drop_quietly = |r: Runnable| {
+            let _ = catch_unwind(AssertUnwindSafe(|| drop(r)));
+        };
+        while let Ok(r) = self.injector.pop() {
+            drop_quietly(r);
+        }
+        for w in self.workers.iter() {
+            // SAFETY: this runs after every worker thread was joined (shutdown step 4), so no
+            // owner is left and this thread is the only one touching the queue.
+            while let Some(r) = unsafe { w.queue.pop() } {
+                drop_quietly(r);
             }
         }
     }

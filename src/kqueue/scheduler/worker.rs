@@ -84,12 +84,14 @@ pub(super) fn schedule_local(
     match reason {
         ScheduleReason::Woken => {
             if let Some(prev) = ctx.lifo.replace(Some(runnable)) {
-                shared.push_local(ctx.index, prev);
+                // SAFETY: `ctx` is this thread's worker context, so this thread owns the queue.
+                unsafe { shared.push_local(ctx.index, prev) };
                 shared.notify_for_local(ctx.index);
             }
         }
         ScheduleReason::Spawned | ScheduleReason::Yielded => {
-            shared.push_local(ctx.index, runnable);
+            // SAFETY: as above.
+            unsafe { shared.push_local(ctx.index, runnable) };
             shared.notify_for_local(ctx.index);
         }
     }
@@ -174,10 +176,12 @@ impl Worker<'_> {
                 self.lifo_streak += 1;
                 return Some(r);
             }
-            shared.push_local(self.ctx.index, r);
+            // SAFETY: a `Worker` runs on its own thread: it owns its queue.
+            unsafe { shared.push_local(self.ctx.index, r) };
         }
         self.lifo_streak = 0;
-        if let Ok(r) = shared.workers[self.ctx.index].queue.pop() {
+        // SAFETY: as above.
+        if let Some(r) = unsafe { shared.workers[self.ctx.index].queue.pop() } {
             return Some(r);
         }
         self.take_from_injector()
@@ -190,7 +194,8 @@ impl Worker<'_> {
         let share = (shared.injector.len() / shared.workers.len()).min(super::INJECTOR_BATCH);
         for _ in 0..share {
             match shared.injector.pop() {
-                Ok(r) => shared.push_local(self.ctx.index, r),
+                // SAFETY: a `Worker` runs on its own thread: it owns its queue.
+                Ok(r) => unsafe { shared.push_local(self.ctx.index, r) },
                 Err(_) => break,
             }
         }
@@ -225,19 +230,12 @@ impl Worker<'_> {
         self.take_from_injector()
     }
 
-    /// Takes one task from `victim`'s queue and moves up to half of the rest to ours.
+    /// Takes about half of `victim`'s queue into ours and returns one of those tasks.
     fn steal_half(&mut self, victim: usize) -> Option<Runnable> {
         let shared = self.shared;
-        let src = &shared.workers[victim].queue;
-        let first = src.pop().ok()?;
-        let take = src.len().div_ceil(2).min(super::LOCAL_QUEUE_CAPACITY / 2);
-        for _ in 0..take {
-            match src.pop() {
-                Ok(r) => shared.push_local(self.ctx.index, r),
-                Err(_) => break,
-            }
-        }
-        Some(first)
+        // SAFETY: a `Worker` runs on its own thread, so it owns the destination queue, and the
+        // victim is another worker's queue.
+        unsafe { shared.workers[victim].queue.steal_into(&shared.workers[self.ctx.index].queue) }
     }
 
     fn poll_reactor_now(&mut self) {
