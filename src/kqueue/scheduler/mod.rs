@@ -1,10 +1,11 @@
 //! The work-stealing scheduler: run queues, the `Schedule` implementation, and shutdown.
 //!
 //! Ground rules:
-//! 1. Every worker owns a bounded local queue (`LOCAL_QUEUE_CAPACITY`) and a LIFO slot; there is
-//!    one unbounded injection queue for work from outside the workers. Any thread may pop from
-//!    any local queue (that is how stealing works); only the owner pushes to its own, except the
-//!    overflow path which moves half of a full local queue to the injector.
+//! 1. Every worker owns a bounded local queue (`queue.rs`: a single-producer, multi-consumer
+//!    ring of `queue::CAPACITY` slots) and a LIFO slot; there is one unbounded injection queue
+//!    (`concurrent_queue`) for work from outside the workers. Only a queue's owner pushes to it
+//!    and pops from it; other workers steal half of it into their own. A full local queue moves
+//!    half of its tasks to the injector.
 //! 2. Where a task goes when scheduled: from a worker of this runtime, a *woken* task goes to the
 //!    LIFO slot (it is likely to run next with warm caches; the previous occupant moves to the
 //!    local queue), a *spawned* or *yielded* task to the back of the local queue; from any other
