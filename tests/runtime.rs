@@ -80,6 +80,7 @@ fn deinit_returns_promptly_with_tasks_blocked_forever_and_drops_their_futures() 
         let io = rt.io();
         let dropped = Arc::new(AtomicUsize::new(0));
         let mut peers = Vec::new();
+        let mut senders = Vec::new();
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         for i in 0..30 {
             let guard = DropCount(dropped.clone());
@@ -103,7 +104,8 @@ fn deinit_returns_promptly_with_tasks_blocked_forever_and_drops_their_futures() 
                 }),
                 _ => {
                     let (tx, rx) = oneshot::channel::<()>();
-                    std::mem::forget(tx);
+                    // Kept, never used, until after deinit: the receiver waits forever.
+                    senders.push(tx);
                     io.r#async(async move {
                         let _g = guard;
                         started.send(()).unwrap();
@@ -120,6 +122,7 @@ fn deinit_returns_promptly_with_tasks_blocked_forever_and_drops_their_futures() 
         rt.deinit();
         assert!(began.elapsed() < Duration::from_secs(2), "deinit took {:?}", began.elapsed());
         assert_eq!(dropped.load(Ordering::SeqCst), 30, "every blocked future was dropped");
+        drop(senders);
     }
 }
 
