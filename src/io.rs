@@ -12,11 +12,17 @@
 
 use std::fmt;
 use std::future::Future;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::Shutdown;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::error::{Canceled, ConcurrencyUnavailable};
+use crate::net::{
+    AddressKind, BindOptions, ListenOptions, SocketAddress, SocketHandle, SocketKind, SocketOption,
+    SocketOptionKind,
+};
 use crate::sleep::{Sleep, TimerSlot};
 use crate::task::{self, CancelProtection, JoinHandle, Schedule, YieldNow};
 use crate::time::{Clock, Duration, Timeout, Timestamp};
@@ -74,6 +80,125 @@ pub trait Io: Send + Sync + 'static {
 
     /// Frees the timer recorded in `timer` (if any) and resets it to `TimerSlot::default()`.
     fn time_cancel_sleep(&self, timer: &mut TimerSlot);
+
+    // ----- net -----
+    //
+    // Sockets are opaque [`SocketHandle`]s made by the backend. Every `net_poll_*` method is a
+    // cancellation point (it returns `Err` with [`Canceled`] inside, see
+    // [`Canceled::is_canceled`], when the current task has a pending request), performs the
+    // operation if the socket is ready, and otherwise registers `cx`'s waker and returns
+    // `Pending`; once the backend shuts down it returns `Canceled` instead of waiting forever.
+    // Any number of tasks may wait on one socket at once. A zero-length buffer completes at
+    // once with 0. On a ready socket these methods allocate nothing.
+
+    /// Creates a stream socket bound to `address` and listening (Zig `IpAddress.listen`,
+    /// `UnixAddress.listen`). Port 0 picks a free port.
+    fn net_listen(
+        &self,
+        address: &SocketAddress,
+        options: &ListenOptions,
+    ) -> io::Result<SocketHandle>;
+
+    /// Accepts one connection on `listener`: the connected socket and the peer's address.
+    fn net_poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+        listener: &SocketHandle,
+    ) -> Poll<io::Result<(SocketHandle, SocketAddress)>>;
+
+    /// Creates a stream socket and starts connecting it to `address`; finish with
+    /// [`net_poll_connect`](Self::net_poll_connect).
+    fn net_connect(&self, address: &SocketAddress) -> io::Result<SocketHandle>;
+
+    /// Completes a connection started by [`net_connect`](Self::net_connect): `Ok` once
+    /// connected, or its error (`ConnectionRefused`, ...).
+    fn net_poll_connect(&self, cx: &mut Context<'_>, socket: &SocketHandle)
+        -> Poll<io::Result<()>>;
+
+    /// Creates a datagram socket bound to `address` (an unnamed Unix address: unbound).
+    fn net_bind(&self, address: &SocketAddress, options: &BindOptions) -> io::Result<SocketHandle>;
+
+    /// Sets the default peer of a datagram socket (`connect(2)`, which does not wait).
+    fn net_connect_datagram(
+        &self,
+        socket: &SocketHandle,
+        address: &SocketAddress,
+    ) -> io::Result<()>;
+
+    /// A connected pair of Unix-domain sockets of `kind`.
+    fn net_socket_pair(&self, kind: SocketKind) -> io::Result<(SocketHandle, SocketHandle)>;
+
+    /// Reads (or receives, on a connected datagram socket) into `buf`; `peek` leaves the data
+    /// queued. `Ok(0)` on a stream means the peer closed its side.
+    fn net_poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        socket: &SocketHandle,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Poll<io::Result<usize>>;
+
+    /// Reads into several buffers in order (`readv`).
+    fn net_poll_read_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        socket: &SocketHandle,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>>;
+
+    /// Writes (or sends, on a connected datagram socket) from `buf`; may write less than all.
+    fn net_poll_write(
+        &self,
+        cx: &mut Context<'_>,
+        socket: &SocketHandle,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>>;
+
+    /// Writes from several buffers in order (`writev`); may write less than all.
+    fn net_poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        socket: &SocketHandle,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>>;
+
+    /// Receives one datagram into `buf` (the excess of a longer one is discarded) and its
+    /// sender's address; `peek` leaves it queued.
+    fn net_poll_receive_from(
+        &self,
+        cx: &mut Context<'_>,
+        socket: &SocketHandle,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Poll<io::Result<(usize, SocketAddress)>>;
+
+    /// Sends `buf` as one datagram to `address`.
+    fn net_poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        socket: &SocketHandle,
+        buf: &[u8],
+        address: &SocketAddress,
+    ) -> Poll<io::Result<usize>>;
+
+    /// Shuts down the reading, writing or both halves of a connection. Does not wait.
+    fn net_shutdown(&self, socket: &SocketHandle, how: Shutdown) -> io::Result<()>;
+
+    /// The local or peer address of `socket`.
+    fn net_address(&self, socket: &SocketHandle, which: AddressKind) -> io::Result<SocketAddress>;
+
+    /// Sets a socket option.
+    fn net_set_option(&self, socket: &SocketHandle, option: SocketOption) -> io::Result<()>;
+
+    /// Reads a socket option.
+    fn net_option(&self, socket: &SocketHandle, kind: SocketOptionKind)
+        -> io::Result<SocketOption>;
+
+    /// The index of the network interface called `name` (Zig `Interface.Name.resolve`).
+    fn net_interface_index(&self, name: &str) -> io::Result<u32>;
+
+    /// The name of the network interface with index `index` (Zig `Interface.name`).
+    fn net_interface_name(&self, index: u32) -> io::Result<String>;
 }
 
 impl dyn Io {

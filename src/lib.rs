@@ -28,11 +28,13 @@
 //! | `block_on`, `init`, `deinit` | `Kqueue` (`kqueue/mod.rs`) | — | `scheduler/`, `reactor.rs` |
 //! | readiness of a descriptor | `kqueue::AsyncFd` (`kqueue/async_fd.rs`) | — (backend extra) | `reactor.rs` |
 //! | clocks, durations | `time.rs` | — | `sys/clock.rs` |
+//! | TCP, UDP, Unix sockets | `net/tcp.rs`, `net/udp.rs`, `net/unix.rs` (shared parts in `net/stream.rs`, `net/listener.rs`, `net/datagram.rs`) | `net_*` | `kqueue/net.rs`, `sys/net.rs` |
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 mod error;
 mod io;
 pub mod kqueue;
+pub mod net;
 mod sleep;
 pub mod sync;
 mod sys;

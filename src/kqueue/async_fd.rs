@@ -7,7 +7,7 @@ use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use mio::unix::SourceFd;
 
@@ -69,9 +69,13 @@ impl<T: AsRawFd> AsyncFd<T> {
     /// The OS error of the registration (for example `EBADF`, or `EPERM` for a regular file on
     /// Linux), or `NotConnected` if the runtime has been shut down.
     pub fn new(handle: &Handle, inner: T) -> io::Result<Self> {
+        Self::with_reactor(handle.reactor.clone(), inner)
+    }
+
+    pub(crate) fn with_reactor(reactor: Arc<Reactor>, inner: T) -> io::Result<Self> {
         let fd = inner.as_raw_fd();
-        let sio = handle.reactor.register(&mut SourceFd(&fd))?;
-        Ok(AsyncFd { reactor: handle.reactor.clone(), sio, inner: Some(inner) })
+        let sio = reactor.register(&mut SourceFd(&fd))?;
+        Ok(AsyncFd { reactor, sio, inner: Some(inner) })
     }
 
     /// The wrapped value.
@@ -134,24 +138,38 @@ impl<T: AsRawFd> AsyncFd<T> {
         dir: Direction,
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
+        poll_fn(|cx| {
+            current::check_cancel()?;
+            self.poll_io(cx, dir, &mut op)
+        })
+        .await
+    }
+
+    /// Runs `op` once the descriptor is ready for `dir`, again after every `WouldBlock`, and
+    /// returns `Pending` (with the task registered) when it would block. Spends one unit of the
+    /// task's coop budget, so a connection that is always ready cannot starve its worker.
+    ///
+    /// Not a cancellation point: callers that are one check first.
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        std::task::ready!(coop::poll_proceed(cx));
         loop {
-            let ev = poll_fn(|cx| {
-                current::check_cancel()?;
-                std::task::ready!(coop::poll_proceed(cx));
-                match self.sio.poll_ready(cx, dir) {
-                    Poll::Ready(ev) if ev.ready & ready::SHUTDOWN != 0 => {
-                        Poll::Ready(Err(io::Error::from(Canceled)))
-                    }
-                    Poll::Ready(ev) => Poll::Ready(Ok(ev)),
-                    Poll::Pending => Poll::Pending,
+            let ev = match self.sio.poll_ready(cx, dir) {
+                Poll::Ready(ev) if ev.ready & ready::SHUTDOWN != 0 => {
+                    return Poll::Ready(Err(io::Error::from(Canceled)))
                 }
-            })
-            .await?;
+                Poll::Ready(ev) => ev,
+                Poll::Pending => return Poll::Pending,
+            };
             match op(self.get_ref()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.sio.clear_readiness(ev, dir)
                 }
-                other => return other,
+                other => return Poll::Ready(other),
             }
         }
     }

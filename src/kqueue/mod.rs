@@ -6,21 +6,28 @@
 //! | `scheduler/` | workers, local queues, stealing, parking, the task registry |
 //! | `reactor.rs` | mio `Poll`, registrations, readiness delivery, cross-thread wake |
 //! | `async_fd.rs` | `AsyncFd`: readiness waits on a raw descriptor |
+//! | `net.rs` | sockets: the vtable's net methods on `socket2` sockets and `AsyncFd` |
 //!
 //! Shutdown is described step by step in `scheduler/mod.rs` (ground rule 3).
 
 mod async_fd;
+mod net;
 pub(crate) mod reactor;
 mod scheduler;
 pub(crate) mod timer;
 
-use std::io;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread;
 
 use crate::error::{Canceled, ConcurrencyUnavailable};
 use crate::io::{task_local, Io, IoRef};
+use crate::net::{
+    AddressKind, BindOptions, ListenOptions, SocketAddress, SocketHandle, SocketKind, SocketOption,
+    SocketOptionKind,
+};
 use crate::sleep::TimerSlot;
 use crate::task::current::{set_thread_kind, thread_kind, ThreadKind};
 use crate::task::{park, CancelProtection, Schedule, TaskHeader};
@@ -274,5 +281,101 @@ impl Io for KqueueIo {
     }
     fn time_cancel_sleep(&self, t: &mut TimerSlot) {
         self.shared.timers.cancel(&mut t.0)
+    }
+
+    // ----- net -----
+    fn net_listen(&self, a: &SocketAddress, o: &ListenOptions) -> io::Result<SocketHandle> {
+        net::listen(&self.shared.reactor, a, o)
+    }
+    fn net_poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+        listener: &SocketHandle,
+    ) -> Poll<io::Result<(SocketHandle, SocketAddress)>> {
+        net::poll_accept(&self.shared.reactor, cx, listener)
+    }
+    fn net_connect(&self, a: &SocketAddress) -> io::Result<SocketHandle> {
+        net::connect(&self.shared.reactor, a)
+    }
+    fn net_poll_connect(&self, cx: &mut Context<'_>, s: &SocketHandle) -> Poll<io::Result<()>> {
+        net::poll_connect(cx, s)
+    }
+    fn net_bind(&self, a: &SocketAddress, o: &BindOptions) -> io::Result<SocketHandle> {
+        net::bind(&self.shared.reactor, a, o)
+    }
+    fn net_connect_datagram(&self, s: &SocketHandle, a: &SocketAddress) -> io::Result<()> {
+        net::connect_datagram(s, a)
+    }
+    fn net_socket_pair(&self, kind: SocketKind) -> io::Result<(SocketHandle, SocketHandle)> {
+        net::socket_pair(&self.shared.reactor, kind)
+    }
+    fn net_poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Poll<io::Result<usize>> {
+        net::poll_read(cx, s, buf, peek)
+    }
+    fn net_poll_read_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        net::poll_read_vectored(cx, s, bufs)
+    }
+    fn net_poll_write(
+        &self,
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        net::poll_write(cx, s, buf)
+    }
+    fn net_poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        net::poll_write_vectored(cx, s, bufs)
+    }
+    fn net_poll_receive_from(
+        &self,
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Poll<io::Result<(usize, SocketAddress)>> {
+        net::poll_receive_from(cx, s, buf, peek)
+    }
+    fn net_poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        buf: &[u8],
+        a: &SocketAddress,
+    ) -> Poll<io::Result<usize>> {
+        net::poll_send_to(cx, s, buf, a)
+    }
+    fn net_shutdown(&self, s: &SocketHandle, how: Shutdown) -> io::Result<()> {
+        net::shutdown(s, how)
+    }
+    fn net_address(&self, s: &SocketHandle, which: AddressKind) -> io::Result<SocketAddress> {
+        net::address(s, which)
+    }
+    fn net_set_option(&self, s: &SocketHandle, option: SocketOption) -> io::Result<()> {
+        net::set_option(s, option)
+    }
+    fn net_option(&self, s: &SocketHandle, kind: SocketOptionKind) -> io::Result<SocketOption> {
+        net::option(s, kind)
+    }
+    fn net_interface_index(&self, name: &str) -> io::Result<u32> {
+        net::interface_index(name)
+    }
+    fn net_interface_name(&self, index: u32) -> io::Result<String> {
+        net::interface_name(index)
     }
 }

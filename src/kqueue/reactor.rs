@@ -17,6 +17,9 @@
 //!    eventfd on Linux).
 //! 5. Shutdown (`close`) drops the `Poll`, the registry clone and the waker: every descriptor the
 //!    reactor opened is closed then, even if users still hold registrations.
+//! 6. Any number of tasks may wait on one registration in each direction (a reader and a writer
+//!    of one socket, or several tasks accepting on one listener). An event wakes every waiter of
+//!    the directions it concerns; each re-tries its operation and re-registers on `WouldBlock`.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -24,7 +27,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::task::AtomicWaker;
+use std::task::Waker;
+
 use mio::{event::Source, Events, Interest, Token};
 
 /// The token of the cross-thread waker. Registration tokens are addresses of `ScheduledIo`s,
@@ -82,8 +86,51 @@ pub(crate) struct ReadyEvent {
 pub(crate) struct ScheduledIo {
     /// `tick << ready::BITS | bits`.
     readiness: AtomicUsize,
-    reader: AtomicWaker,
-    writer: AtomicWaker,
+    /// The tasks waiting for each direction.
+    waiters: Mutex<Waiters>,
+}
+
+/// The tasks waiting on one registration, per direction (ground rule 6).
+#[derive(Default)]
+struct Waiters {
+    reader: WaiterSet,
+    writer: WaiterSet,
+}
+
+/// The wakers of the tasks waiting for one direction. The first waiter sits in `first`, which
+/// costs no allocation; further *distinct* waiters (two tasks reading one socket) go to `more`.
+/// Every readiness event for the direction wakes them all and empties the set, so a waiter that
+/// stopped waiting (its future was dropped) costs at most one spurious wake-up, and the set never
+/// holds more than one entry per task that polled since the last event.
+#[derive(Default)]
+struct WaiterSet {
+    first: Option<Waker>,
+    more: Vec<Waker>,
+}
+
+impl WaiterSet {
+    fn register(&mut self, waker: &Waker) {
+        match &mut self.first {
+            None => self.first = Some(waker.clone()),
+            Some(w) if w.will_wake(waker) => {}
+            Some(_) => {
+                if !self.more.iter().any(|w| w.will_wake(waker)) {
+                    self.more.push(waker.clone());
+                }
+            }
+        }
+    }
+
+    /// Wakes every waiter. `more` keeps its capacity, so a socket shared by several tasks stops
+    /// allocating once it has seen its largest crowd.
+    fn wake_all(&mut self) {
+        if let Some(w) = self.first.take() {
+            w.wake();
+        }
+        for w in self.more.drain(..) {
+            w.wake();
+        }
+    }
 }
 
 impl ScheduledIo {
@@ -95,11 +142,14 @@ impl ScheduledIo {
             let tick = (cur >> ready::BITS).wrapping_add(1);
             Some((tick << ready::BITS) | (cur & ready::BITS_MASK) | bits)
         });
+        let mut waiters = lock(&self.waiters);
+        // Waking under the lock is fine: a wake-up only schedules the task (never runs it here),
+        // and it lets `WaiterSet::wake_all` keep its buffer instead of moving it out.
         if bits & ready::READ_MASK != 0 {
-            self.reader.wake();
+            waiters.reader.wake_all();
         }
         if bits & ready::WRITE_MASK != 0 {
-            self.writer.wake();
+            waiters.writer.wake_all();
         }
     }
 
@@ -110,12 +160,16 @@ impl ScheduledIo {
         if cur & mask != 0 {
             return Poll::Ready(ReadyEvent { tick: cur >> ready::BITS, ready: cur & mask });
         }
-        match dir {
-            Direction::Read => self.reader.register(cx.waker()),
-            Direction::Write => self.writer.register(cx.waker()),
+        {
+            let mut waiters = lock(&self.waiters);
+            match dir {
+                Direction::Read => waiters.reader.register(cx.waker()),
+                Direction::Write => waiters.writer.register(cx.waker()),
+            }
         }
         // Re-check: an event between the first load and the registration would otherwise wake
-        // nobody.
+        // nobody. (`set_readiness` stores the bits before it takes the waiters' lock, and this
+        // load comes after we released it, so one of the two sides sees the other.)
         let cur = self.readiness.load(Ordering::Acquire);
         if cur & mask != 0 {
             return Poll::Ready(ReadyEvent { tick: cur >> ready::BITS, ready: cur & mask });

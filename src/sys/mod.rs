@@ -1,3 +1,4 @@
 //! Operating-system specifics: the only place where `cfg(target_os)` may appear.
 
 pub(crate) mod clock;
+pub(crate) mod net;

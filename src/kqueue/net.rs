@@ -1,0 +1,418 @@
+//! The backend side of the vtable's net methods: sockets are `socket2` sockets in non-blocking
+//! mode, registered with the reactor through an [`AsyncFd`], and the `SocketHandle` is an
+//! `Arc<Socket>` of this module.
+//!
+//! Ground rules:
+//! 1. Every socket is created close-on-exec (`socket2` uses `SOCK_CLOEXEC`/`accept4` where the
+//!    platform has them, `FD_CLOEXEC` right after elsewhere) and non-blocking, and writes never
+//!    raise `SIGPIPE` (`sys/net.rs`).
+//! 2. An operation first tries the syscall when the reactor says the socket may be ready, and
+//!    waits only after `WouldBlock` (see `AsyncFd::poll_io`); nothing here allocates on that path.
+//! 3. Lengths are capped at what every kernel accepts in one call (`MAX_IO_BYTES`,
+//!    `MAX_IO_SLICES`): a longer buffer is a short read or write, as the contract allows, never
+//!    `EINVAL`.
+
+use std::ffi::CString;
+use std::io::{self, IoSlice, IoSliceMut, Read};
+use std::mem::MaybeUninit;
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use socket2::{Domain, Protocol, SockAddr, Type};
+
+use super::async_fd::AsyncFd;
+use super::reactor::{Direction, Reactor};
+use crate::net::{
+    AddressKind, BindOptions, ForeignHandle, ListenOptions, SocketAddress, SocketHandle,
+    SocketKind, SocketOption, SocketOptionKind, UnixAddress,
+};
+use crate::sys::net::SEND_FLAGS;
+use crate::task::current;
+
+/// The most bytes one read or write asks for: Linux's `MAX_RW_COUNT` (below `INT_MAX`, which
+/// macOS enforces).
+const MAX_IO_BYTES: usize = 0x7fff_f000;
+
+/// The most buffers one vectored call passes: `IOV_MAX` on every supported platform.
+const MAX_IO_SLICES: usize = 1024;
+
+/// A socket of this backend: what a `SocketHandle` made here holds.
+pub(crate) struct Socket {
+    fd: AsyncFd<socket2::Socket>,
+}
+
+/// This backend's state behind `handle`.
+fn socket(handle: &SocketHandle) -> io::Result<&Socket> {
+    handle.downcast_ref::<Socket>().ok_or_else(|| ForeignHandle.into())
+}
+
+fn register(reactor: &Arc<Reactor>, s: socket2::Socket) -> io::Result<SocketHandle> {
+    s.set_nonblocking(true)?;
+    let fd = AsyncFd::with_reactor(reactor.clone(), s)?;
+    Ok(SocketHandle::new(Arc::new(Socket { fd })))
+}
+
+fn sock_addr(address: &SocketAddress) -> io::Result<SockAddr> {
+    match address {
+        SocketAddress::Ip(a) => Ok(SockAddr::from(*a)),
+        SocketAddress::Unix(u) => match u.as_pathname() {
+            Some(p) => SockAddr::unix(p),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "kqio: an unnamed Unix address cannot be bound or connected to",
+            )),
+        },
+    }
+}
+
+fn socket_address(a: &SockAddr) -> SocketAddress {
+    if let Some(ip) = a.as_socket() {
+        return SocketAddress::Ip(ip);
+    }
+    match a.as_pathname() {
+        Some(p) => SocketAddress::Unix(UnixAddress::new(p)),
+        None => SocketAddress::Unix(UnixAddress::unnamed()),
+    }
+}
+
+fn domain(address: &SocketAddress) -> Domain {
+    match address {
+        SocketAddress::Ip(a) => Domain::for_address(*a),
+        SocketAddress::Unix(_) => Domain::UNIX,
+    }
+}
+
+/// Creates an unregistered socket of the address's domain.
+fn new_socket(address: &SocketAddress, ty: Type) -> io::Result<socket2::Socket> {
+    let protocol = match (address, ty) {
+        (SocketAddress::Unix(_), _) => None,
+        (_, Type::STREAM) => Some(Protocol::TCP),
+        _ => Some(Protocol::UDP),
+    };
+    socket2::Socket::new(domain(address), ty, protocol)
+}
+
+fn apply_ip_options(
+    s: &socket2::Socket,
+    address: &SocketAddress,
+    reuse: bool,
+    v6_only: Option<bool>,
+) -> io::Result<()> {
+    if let SocketAddress::Ip(ip) = address {
+        if reuse {
+            s.set_reuse_address(true)?;
+            s.set_reuse_port(true)?;
+        }
+        if let (Some(v6), true) = (v6_only, ip.is_ipv6()) {
+            s.set_only_v6(v6)?;
+        }
+    }
+    Ok(())
+}
+
+fn is_connect_in_progress(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EINPROGRESS)
+}
+
+/// `&mut [u8]` as the `MaybeUninit` slice socket2's receive calls take.
+fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    let len = buf.len().min(MAX_IO_BYTES);
+    // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and the receive calls this is passed to
+    // only ever write initialised bytes into it (they copy from the kernel), so the caller's
+    // `[u8]` stays fully initialised.
+    unsafe { &mut *(&mut buf[..len] as *mut [u8] as *mut [MaybeUninit<u8>]) }
+}
+
+impl Socket {
+    fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        op: impl FnMut(&socket2::Socket) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        if let Err(c) = current::check_cancel() {
+            return Poll::Ready(Err(c.into()));
+        }
+        self.fd.poll_io(cx, dir, op)
+    }
+}
+
+pub(crate) fn listen(
+    reactor: &Arc<Reactor>,
+    address: &SocketAddress,
+    options: &ListenOptions,
+) -> io::Result<SocketHandle> {
+    let s = new_socket(address, Type::STREAM)?;
+    apply_ip_options(&s, address, options.reuse_address, options.v6_only)?;
+    s.bind(&sock_addr(address)?)?;
+    s.listen(options.backlog.min(i32::MAX as u32) as i32)?;
+    register(reactor, s)
+}
+
+pub(crate) fn poll_accept(
+    reactor: &Arc<Reactor>,
+    cx: &mut Context<'_>,
+    listener: &SocketHandle,
+) -> Poll<io::Result<(SocketHandle, SocketAddress)>> {
+    let l = match socket(listener) {
+        Ok(l) => l,
+        Err(e) => return Poll::Ready(Err(e)),
+    };
+    let (s, addr) = std::task::ready!(l.poll_io(cx, Direction::Read, |s| s.accept()))?;
+    let addr = socket_address(&addr);
+    Poll::Ready(register(reactor, s).map(|h| (h, addr)))
+}
+
+pub(crate) fn connect(reactor: &Arc<Reactor>, address: &SocketAddress) -> io::Result<SocketHandle> {
+    let s = new_socket(address, Type::STREAM)?;
+    s.set_nonblocking(true)?;
+    match s.connect(&sock_addr(address)?) {
+        Ok(()) => {}
+        Err(e) if is_connect_in_progress(&e) => {}
+        Err(e) => return Err(e),
+    }
+    register(reactor, s)
+}
+
+pub(crate) fn poll_connect(cx: &mut Context<'_>, socket_h: &SocketHandle) -> Poll<io::Result<()>> {
+    let s = match socket(socket_h) {
+        Ok(s) => s,
+        Err(e) => return Poll::Ready(Err(e)),
+    };
+    // Writable means the attempt ended; `SO_ERROR` says how. A writable report without a peer
+    // (spurious, or before the handshake finished) is treated as `WouldBlock`: wait again.
+    s.poll_io(cx, Direction::Write, |s| {
+        if let Some(e) = s.take_error()? {
+            return Err(e);
+        }
+        match s.peer_addr() {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+            Err(e) => Err(e),
+        }
+    })
+}
+
+pub(crate) fn bind(
+    reactor: &Arc<Reactor>,
+    address: &SocketAddress,
+    options: &BindOptions,
+) -> io::Result<SocketHandle> {
+    let s = new_socket(address, Type::DGRAM)?;
+    apply_ip_options(&s, address, options.reuse_address, options.v6_only)?;
+    if options.broadcast && matches!(address, SocketAddress::Ip(_)) {
+        s.set_broadcast(true)?;
+    }
+    let unbound = matches!(address, SocketAddress::Unix(u) if u.is_unnamed());
+    if !unbound {
+        s.bind(&sock_addr(address)?)?;
+    }
+    register(reactor, s)
+}
+
+pub(crate) fn connect_datagram(socket_h: &SocketHandle, address: &SocketAddress) -> io::Result<()> {
+    socket(socket_h)?.fd.get_ref().connect(&sock_addr(address)?)
+}
+
+pub(crate) fn socket_pair(
+    reactor: &Arc<Reactor>,
+    kind: SocketKind,
+) -> io::Result<(SocketHandle, SocketHandle)> {
+    let ty = match kind {
+        SocketKind::Stream => Type::STREAM,
+        SocketKind::Datagram => Type::DGRAM,
+    };
+    let (a, b) = socket2::Socket::pair(Domain::UNIX, ty, None)?;
+    Ok((register(reactor, a)?, register(reactor, b)?))
+}
+
+pub(crate) fn poll_read(
+    cx: &mut Context<'_>,
+    socket_h: &SocketHandle,
+    buf: &mut [u8],
+    peek: bool,
+) -> Poll<io::Result<usize>> {
+    let s = match socket(socket_h) {
+        Ok(s) => s,
+        Err(e) => return Poll::Ready(Err(e)),
+    };
+    if buf.is_empty() {
+        return Poll::Ready(Ok(0));
+    }
+    let buf = as_uninit(buf);
+    if peek {
+        s.poll_io(cx, Direction::Read, |s| s.peek(buf))
+    } else {
+        s.poll_io(cx, Direction::Read, |s| s.recv(buf))
+    }
+}
+
+pub(crate) fn poll_read_vectored(
+    cx: &mut Context<'_>,
+    socket_h: &SocketHandle,
+    bufs: &mut [IoSliceMut<'_>],
+) -> Poll<io::Result<usize>> {
+    let s = match socket(socket_h) {
+        Ok(s) => s,
+        Err(e) => return Poll::Ready(Err(e)),
+    };
+    if bufs.iter().all(|b| b.is_empty()) {
+        return Poll::Ready(Ok(0));
+    }
+    let n = bufs.len().min(MAX_IO_SLICES);
+    let bufs = &mut bufs[..n];
+    s.poll_io(cx, Direction::Read, |mut s| s.read_vectored(bufs))
+}
+
+pub(crate) fn poll_write(
+    cx: &mut Context<'_>,
+    socket_h: &SocketHandle,
+    buf: &[u8],
+) -> Poll<io::Result<usize>> {
+    let s = match socket(socket_h) {
+        Ok(s) => s,
+        Err(e) => return Poll::Ready(Err(e)),
+    };
+    if buf.is_empty() {
+        return Poll::Ready(Ok(0));
+    }
+    let buf = &buf[..buf.len().min(MAX_IO_BYTES)];
+    s.poll_io(cx, Direction::Write, |s| s.send_with_flags(buf, SEND_FLAGS))
+}
+
+pub(crate) fn poll_write_vectored(
+    cx: &mut Context<'_>,
+    socket_h: &SocketHandle,
+    bufs: &[IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    let s = match socket(socket_h) {
+        Ok(s) => s,
+        Err(e) => return Poll::Ready(Err(e)),
+    };
+    if bufs.iter().all(|b| b.is_empty()) {
+        return Poll::Ready(Ok(0));
+    }
+    let bufs = &bufs[..bufs.len().min(MAX_IO_SLICES)];
+    s.poll_io(cx, Direction::Write, |s| s.send_vectored_with_flags(bufs, SEND_FLAGS))
+}
+
+pub(crate) fn poll_receive_from(
+    cx: &mut Context<'_>,
+    socket_h: &SocketHandle,
+    buf: &mut [u8],
+    peek: bool,
+) -> Poll<io::Result<(usize, SocketAddress)>> {
+    let s = match socket(socket_h) {
+        Ok(s) => s,
+        Err(e) => return Poll::Ready(Err(e)),
+    };
+    // A zero-length receive is still a receive: it consumes (or, peeking, reports) a datagram,
+    // and says who sent it, so it waits like any other.
+    let buf = as_uninit(buf);
+    let (n, from) = std::task::ready!(if peek {
+        s.poll_io(cx, Direction::Read, |s| s.peek_from(buf))
+    } else {
+        s.poll_io(cx, Direction::Read, |s| s.recv_from(buf))
+    })?;
+    Poll::Ready(Ok((n, socket_address(&from))))
+}
+
+pub(crate) fn poll_send_to(
+    cx: &mut Context<'_>,
+    socket_h: &SocketHandle,
+    buf: &[u8],
+    address: &SocketAddress,
+) -> Poll<io::Result<usize>> {
+    let s = match socket(socket_h) {
+        Ok(s) => s,
+        Err(e) => return Poll::Ready(Err(e)),
+    };
+    let to = match sock_addr(address) {
+        Ok(a) => a,
+        Err(e) => return Poll::Ready(Err(e)),
+    };
+    s.poll_io(cx, Direction::Write, |s| s.send_to_with_flags(buf, &to, SEND_FLAGS))
+}
+
+pub(crate) fn shutdown(socket_h: &SocketHandle, how: Shutdown) -> io::Result<()> {
+    socket(socket_h)?.fd.get_ref().shutdown(how)
+}
+
+pub(crate) fn address(socket_h: &SocketHandle, which: AddressKind) -> io::Result<SocketAddress> {
+    let s = socket(socket_h)?.fd.get_ref();
+    let a = match which {
+        AddressKind::Local => s.local_addr()?,
+        AddressKind::Peer => s.peer_addr()?,
+    };
+    Ok(socket_address(&a))
+}
+
+fn is_ipv6(s: &socket2::Socket) -> io::Result<bool> {
+    Ok(s.local_addr()?.is_ipv6())
+}
+
+pub(crate) fn set_option(socket_h: &SocketHandle, option: SocketOption) -> io::Result<()> {
+    let s = socket(socket_h)?.fd.get_ref();
+    match option {
+        SocketOption::NoDelay(v) => s.set_tcp_nodelay(v),
+        SocketOption::Ttl(v) if is_ipv6(s)? => s.set_unicast_hops_v6(v),
+        SocketOption::Ttl(v) => s.set_ttl_v4(v),
+        SocketOption::Broadcast(v) => s.set_broadcast(v),
+        SocketOption::V6Only(v) => s.set_only_v6(v),
+        SocketOption::Linger(v) => s.set_linger(v),
+        SocketOption::KeepAlive(v) => s.set_keepalive(v),
+        SocketOption::ReuseAddress(v) => s.set_reuse_address(v),
+        SocketOption::ReceiveBufferSize(v) => s.set_recv_buffer_size(v),
+        SocketOption::SendBufferSize(v) => s.set_send_buffer_size(v),
+    }
+}
+
+pub(crate) fn option(socket_h: &SocketHandle, kind: SocketOptionKind) -> io::Result<SocketOption> {
+    let s = socket(socket_h)?.fd.get_ref();
+    Ok(match kind {
+        SocketOptionKind::NoDelay => SocketOption::NoDelay(s.tcp_nodelay()?),
+        SocketOptionKind::Ttl if is_ipv6(s)? => SocketOption::Ttl(s.unicast_hops_v6()?),
+        SocketOptionKind::Ttl => SocketOption::Ttl(s.ttl_v4()?),
+        SocketOptionKind::Broadcast => SocketOption::Broadcast(s.broadcast()?),
+        SocketOptionKind::V6Only => SocketOption::V6Only(s.only_v6()?),
+        SocketOptionKind::Linger => SocketOption::Linger(s.linger()?),
+        SocketOptionKind::KeepAlive => SocketOption::KeepAlive(s.keepalive()?),
+        SocketOptionKind::ReuseAddress => SocketOption::ReuseAddress(s.reuse_address()?),
+        SocketOptionKind::ReceiveBufferSize => {
+            SocketOption::ReceiveBufferSize(s.recv_buffer_size()?)
+        }
+        SocketOptionKind::SendBufferSize => SocketOption::SendBufferSize(s.send_buffer_size()?),
+    })
+}
+
+fn interface_not_found(what: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("kqio: no network interface {what}"))
+}
+
+pub(crate) fn interface_index(name: &str) -> io::Result<u32> {
+    let c = CString::new(name).map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidInput, "kqio: interface name contains a NUL byte")
+    })?;
+    // SAFETY: `c` is a NUL-terminated string that lives across the call, which only reads it.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if index == 0 {
+        return Err(interface_not_found(format_args!("named {name:?}")));
+    }
+    Ok(index)
+}
+
+pub(crate) fn interface_name(index: u32) -> io::Result<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `buf` has the `IF_NAMESIZE` bytes `if_indextoname` may write (the name and its
+    // NUL), and lives across the call.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return Err(interface_not_found(format_args!("with index {index}")));
+    }
+    // SAFETY: on success `buf` holds a NUL-terminated name (see above).
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    Ok(name.to_string_lossy().into_owned())
+}
