@@ -133,6 +133,41 @@ impl<T: AsRawFd> AsyncFd<T> {
         }
     }
 
+    /// Like [`poll_io`](Self::poll_io) for an operation that moves up to `want` bytes on a
+    /// *stream*: a short transfer means the kernel's buffer was drained (read) or filled
+    /// (write) at that moment, so the readiness is cleared at once, saving the `WouldBlock`
+    /// syscall the next attempt would make (as tokio does). An event that arrived after the
+    /// readiness was observed is kept (the tick check of `clear_readiness`). Not for datagram
+    /// sockets: there a short read is only a short datagram.
+    pub(crate) fn poll_io_stream(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        want: usize,
+        mut op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        std::task::ready!(coop::poll_proceed(cx));
+        loop {
+            let ev = match self.sio.poll_ready(cx, dir) {
+                Poll::Ready(ev) if ev.ready & ready::SHUTDOWN != 0 => {
+                    return Poll::Ready(Err(io::Error::from(Canceled)))
+                }
+                Poll::Ready(ev) => ev,
+                Poll::Pending => return Poll::Pending,
+            };
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.sio.clear_readiness(ev, dir)
+                }
+                Ok(n) if n > 0 && n < want => {
+                    self.sio.clear_readiness(ev, dir);
+                    return Poll::Ready(Ok(n));
+                }
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
     async fn io_with<R>(
         &self,
         dir: Direction,

@@ -40,6 +40,9 @@ const MAX_IO_SLICES: usize = 1024;
 /// A socket of this backend: what a `SocketHandle` made here holds.
 pub(crate) struct Socket {
     fd: AsyncFd<socket2::Socket>,
+    /// A connected or listening stream socket (where a short transfer means drained; see
+    /// `AsyncFd::poll_io_stream`), as opposed to a datagram socket.
+    stream: bool,
 }
 
 /// This backend's state behind `handle`.
@@ -49,8 +52,9 @@ fn socket(handle: &SocketHandle) -> io::Result<&Socket> {
 
 fn register(reactor: &Arc<Reactor>, s: socket2::Socket) -> io::Result<SocketHandle> {
     s.set_nonblocking(true)?;
+    let stream = s.r#type()? == Type::STREAM;
     let fd = AsyncFd::with_reactor(reactor.clone(), s)?;
-    Ok(SocketHandle::new(Arc::new(Socket { fd })))
+    Ok(SocketHandle::new(Arc::new(Socket { fd, stream })))
 }
 
 fn sock_addr(address: &SocketAddress) -> io::Result<SockAddr> {
@@ -135,6 +139,23 @@ impl Socket {
             return Poll::Ready(Err(c.into()));
         }
         self.fd.poll_io(cx, dir, op)
+    }
+
+    /// A transfer of up to `want` bytes: see `AsyncFd::poll_io_stream`.
+    fn poll_transfer(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        want: usize,
+        op: impl FnMut(&socket2::Socket) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        if !self.stream {
+            return self.poll_io(cx, dir, op);
+        }
+        if let Err(c) = current::check_cancel() {
+            return Poll::Ready(Err(c.into()));
+        }
+        self.fd.poll_io_stream(cx, dir, want, op)
     }
 }
 
@@ -246,7 +267,8 @@ pub(crate) fn poll_read(
     if peek {
         s.poll_io(cx, Direction::Read, |s| s.peek(buf))
     } else {
-        s.poll_io(cx, Direction::Read, |s| s.recv(buf))
+        let want = buf.len();
+        s.poll_transfer(cx, Direction::Read, want, |s| s.recv(buf))
     }
 }
 
@@ -264,7 +286,8 @@ pub(crate) fn poll_read_vectored(
     }
     let n = bufs.len().min(MAX_IO_SLICES);
     let bufs = &mut bufs[..n];
-    s.poll_io(cx, Direction::Read, |mut s| s.read_vectored(bufs))
+    let want = bufs.iter().map(|b| b.len()).sum();
+    s.poll_transfer(cx, Direction::Read, want, |mut s| s.read_vectored(bufs))
 }
 
 pub(crate) fn poll_write(
@@ -280,7 +303,7 @@ pub(crate) fn poll_write(
         return Poll::Ready(Ok(0));
     }
     let buf = &buf[..buf.len().min(MAX_IO_BYTES)];
-    s.poll_io(cx, Direction::Write, |s| s.send_with_flags(buf, SEND_FLAGS))
+    s.poll_transfer(cx, Direction::Write, buf.len(), |s| s.send_with_flags(buf, SEND_FLAGS))
 }
 
 pub(crate) fn poll_write_vectored(
@@ -296,7 +319,8 @@ pub(crate) fn poll_write_vectored(
         return Poll::Ready(Ok(0));
     }
     let bufs = &bufs[..bufs.len().min(MAX_IO_SLICES)];
-    s.poll_io(cx, Direction::Write, |s| s.send_vectored_with_flags(bufs, SEND_FLAGS))
+    let want = bufs.iter().map(|b| b.len()).sum();
+    s.poll_transfer(cx, Direction::Write, want, |s| s.send_vectored_with_flags(bufs, SEND_FLAGS))
 }
 
 pub(crate) fn poll_receive_from(

@@ -1,0 +1,114 @@
+//! A TCP echo server on kqio: every connection gets its bytes back.
+//!
+//! ```text
+//! cargo run --release --example echo                      # 127.0.0.1:7878, until killed
+//! cargo run --release --example echo -- 127.0.0.1:9000    # another address
+//! cargo run --release --example echo -- 127.0.0.1:0 --seconds 2 --self-test
+//! ```
+//!
+//! `--seconds N` stops accepting after N seconds; `--self-test` also runs a client that sends a
+//! few messages and checks the replies, so the example proves itself in a bounded run. When the
+//! time is up the listener closes and the open connections finish.
+
+use std::net::SocketAddr;
+
+use kqio::net::{TcpListener, TcpStream};
+use kqio::time::{Clock, Duration, Timeout};
+use kqio::{InitOptions, IoRef, Kqueue};
+
+struct Options {
+    addr: SocketAddr,
+    seconds: Option<i64>,
+    self_test: bool,
+}
+
+fn options() -> Options {
+    let mut opts =
+        Options { addr: "127.0.0.1:7878".parse().unwrap(), seconds: None, self_test: false };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--seconds" => {
+                opts.seconds = args.next().and_then(|s| s.parse().ok());
+                if opts.seconds.is_none() {
+                    eprintln!("--seconds needs a whole number");
+                    std::process::exit(2);
+                }
+            }
+            "--self-test" => opts.self_test = true,
+            addr => match addr.parse() {
+                Ok(a) => opts.addr = a,
+                Err(e) => {
+                    eprintln!("not an address: {addr:?} ({e})");
+                    std::process::exit(2);
+                }
+            },
+        }
+    }
+    opts
+}
+
+async fn echo(stream: TcpStream) -> std::io::Result<u64> {
+    let mut buf = [0u8; 16 * 1024];
+    let mut total = 0;
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(total);
+        }
+        stream.write_all(&buf[..n]).await?;
+        total += n as u64;
+    }
+}
+
+async fn self_test(io: IoRef, addr: SocketAddr) -> std::io::Result<()> {
+    let c = TcpStream::connect(&io, addr).await?;
+    for msg in ["hello", "kqio", "echo"] {
+        c.write_all(msg.as_bytes()).await?;
+        let mut buf = vec![0u8; msg.len()];
+        c.read_exact(&mut buf).await?;
+        assert_eq!(buf, msg.as_bytes());
+        println!("self-test: sent {msg:?}, got it back");
+    }
+    Ok(())
+}
+
+fn main() -> std::io::Result<()> {
+    let opts = options();
+    let rt = Kqueue::init(InitOptions::default())?;
+    let io = rt.io();
+    rt.block_on(async {
+        let listener = TcpListener::bind(&io, opts.addr).await?;
+        let addr = listener.local_addr()?;
+        println!("echo: listening on {addr}");
+        let deadline = opts
+            .seconds
+            .map(|s| io.now(Clock::Awake).saturating_add(Duration::from_secs(s)))
+            .map_or(Timeout::None, |d| Timeout::Deadline { deadline: d, clock: Clock::Awake });
+        let test = opts.self_test.then(|| io.r#async(self_test(io.clone(), addr)));
+        let connections = kqio::Group::new();
+        loop {
+            match kqio::time::timeout(&*io, deadline, listener.accept()).await {
+                Ok(Ok((stream, peer))) => connections.r#async(&*io, async move {
+                    match echo(stream).await {
+                        Ok(n) => println!("echo: {peer} done after {n} bytes"),
+                        Err(e) => println!("echo: {peer}: {e}"),
+                    }
+                    Ok(())
+                }),
+                Ok(Err(e)) => eprintln!("echo: accept: {e}"),
+                Err(_elapsed) => {
+                    println!("echo: time is up, shutting down");
+                    break;
+                }
+            }
+        }
+        drop(listener);
+        if let Some(t) = test {
+            t.await?;
+        }
+        // Open connections finish (their peers close them) before the runtime goes.
+        let _ = connections.wait().await;
+        Ok(())
+    })
+}
