@@ -69,3 +69,23 @@ impl From<ConcurrencyUnavailable> for io::Error {
         io::Error::new(io::ErrorKind::WouldBlock, c)
     }
 }
+
+/// The OS could not provide entropy (Zig `error.EntropyUnavailable`): what
+/// [`random_secure`](crate::Io#method.random_secure) returns when `getrandom(2)` (or the
+/// platform's equivalent) fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct EntropyUnavailable;
+
+impl fmt::Display for EntropyUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the operating system provided no entropy")
+    }
+}
+
+impl std::error::Error for EntropyUnavailable {}
+
+impl From<EntropyUnavailable> for io::Error {
+    fn from(e: EntropyUnavailable) -> io::Error {
+        io::Error::other(e)
+    }
+}

@@ -18,7 +18,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::error::{Canceled, ConcurrencyUnavailable};
+use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
 use crate::net::{
     AddressKind, BindOptions, ListenOptions, SocketAddress, SocketHandle, SocketKind, SocketOption,
     SocketOptionKind,
@@ -199,6 +199,15 @@ pub trait Io: Send + Sync + 'static {
 
     /// The name of the network interface with index `index` (Zig `Interface.name`).
     fn net_interface_name(&self, index: u32) -> io::Result<String>;
+
+    // ----- random -----
+
+    /// Fills `buf` with bytes from a fast cryptographically strong generator (Zig `random`).
+    /// Cannot fail; takes no lock on the hot path.
+    fn random_fill(&self, buf: &mut [u8]);
+
+    /// Fills `buf` with bytes straight from the operating system (Zig `randomSecure`).
+    fn random_fill_secure(&self, buf: &mut [u8]) -> Result<(), EntropyUnavailable>;
 }
 
 impl dyn Io {
@@ -313,6 +322,34 @@ impl dyn Io {
     /// Zig `clockResolution`.
     pub fn clock_resolution(&self, clock: Clock) -> Duration {
         self.time_resolution(clock)
+    }
+
+    /// Zig `random`: fills `buf` with random bytes from a fast cryptographically strong
+    /// generator (on the kqueue backend: ChaCha12 per thread, seeded from the OS; no lock).
+    /// Cannot fail. A simulated backend may make it deterministic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+    /// let io = rt.io();
+    /// let mut key = [0u8; 16];
+    /// io.random(&mut key);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn random(&self, buf: &mut [u8]) {
+        self.random_fill(buf)
+    }
+
+    /// Zig `randomSecure`: fills `buf` straight from the operating system's entropy source
+    /// (`getrandom(2)`, `getentropy(2)`, ...). Slower than [`random`](#method.random); for keys
+    /// and anything a forked child must not share with its parent.
+    ///
+    /// # Errors
+    ///
+    /// [`EntropyUnavailable`] if the OS cannot provide entropy.
+    pub fn random_secure(&self, buf: &mut [u8]) -> Result<(), EntropyUnavailable> {
+        self.random_fill_secure(buf)
     }
 
     /// Yields once to the scheduler: the current task goes behind the tasks already queued.

@@ -41,7 +41,7 @@ mod sys;
 mod task;
 pub mod time;
 
-pub use error::{Canceled, ConcurrencyUnavailable};
+pub use error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
 pub use io::{Io, IoRef};
 pub use kqueue::{InitOptions, Kqueue, Metrics};
 pub use task::{

@@ -7,11 +7,13 @@
 //! | `reactor.rs` | mio `Poll`, registrations, readiness delivery, cross-thread wake |
 //! | `async_fd.rs` | `AsyncFd`: readiness waits on a raw descriptor |
 //! | `net.rs` | sockets: the vtable's net methods on `socket2` sockets and `AsyncFd` |
+//! | `random.rs` | entropy: a ChaCha12 generator per thread, and the OS's |
 //!
 //! Shutdown is described step by step in `scheduler/mod.rs` (ground rule 3).
 
 mod async_fd;
 mod net;
+mod random;
 pub(crate) mod reactor;
 mod scheduler;
 pub(crate) mod timer;
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread;
 
-use crate::error::{Canceled, ConcurrencyUnavailable};
+use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
 use crate::io::{task_local, Io, IoRef};
 use crate::net::{
     AddressKind, BindOptions, ListenOptions, SocketAddress, SocketHandle, SocketKind, SocketOption,
@@ -377,5 +379,13 @@ impl Io for KqueueIo {
     }
     fn net_interface_name(&self, index: u32) -> io::Result<String> {
         net::interface_name(index)
+    }
+
+    // ----- random -----
+    fn random_fill(&self, buf: &mut [u8]) {
+        random::fill(buf)
+    }
+    fn random_fill_secure(&self, buf: &mut [u8]) -> Result<(), EntropyUnavailable> {
+        random::fill_secure(buf)
     }
 }
