@@ -1,18 +1,22 @@
 //! A TCP echo server on kqio: every connection gets its bytes back.
 //!
 //! ```text
-//! cargo run --release --example echo                      # 127.0.0.1:7878, until killed
+//! cargo run --release --example echo                      # 127.0.0.1:7878, until Ctrl-C
 //! cargo run --release --example echo -- 127.0.0.1:9000    # another address
 //! cargo run --release --example echo -- 127.0.0.1:0 --seconds 2 --self-test
 //! ```
 //!
 //! `--seconds N` stops accepting after N seconds; `--self-test` also runs a client that sends a
 //! few messages and checks the replies, so the example proves itself in a bounded run. When the
-//! time is up the listener closes and the open connections finish.
+//! time is up, or on Ctrl-C (SIGINT), the listener closes and the open connections finish.
 
 use std::net::SocketAddr;
 
+use std::pin::pin;
+
+use futures::future::{select, Either};
 use kqio::net::{TcpListener, TcpStream};
+use kqio::signal::{Signal, Signals};
 use kqio::time::{Clock, Duration, Timeout};
 use kqio::{InitOptions, IoRef, Kqueue};
 
@@ -87,16 +91,32 @@ fn main() -> std::io::Result<()> {
             .map_or(Timeout::None, |d| Timeout::Deadline { deadline: d, clock: Clock::Awake });
         let test = opts.self_test.then(|| io.r#async(self_test(io.clone(), addr)));
         let connections = kqio::Group::new();
+        let mut interrupt = Signals::new(&io, Signal::INTERRUPT)?;
         loop {
-            match kqio::time::timeout(&*io, deadline, listener.accept()).await {
-                Ok(Ok((stream, peer))) => connections.r#async(&*io, async move {
+            let next = {
+                let accept = pin!(listener.accept());
+                let interrupted = pin!(interrupt.recv());
+                // Keep only the winner's output: the loser borrows what the next round needs.
+                kqio::time::timeout(&*io, deadline, select(accept, interrupted)).await.map(|r| {
+                    match r {
+                        Either::Left((accepted, _)) => Either::Left(accepted),
+                        Either::Right((interrupted, _)) => Either::Right(interrupted),
+                    }
+                })
+            };
+            match next {
+                Ok(Either::Left(Ok((stream, peer)))) => connections.r#async(&*io, async move {
                     match echo(stream).await {
                         Ok(n) => println!("echo: {peer} done after {n} bytes"),
                         Err(e) => println!("echo: {peer}: {e}"),
                     }
                     Ok(())
                 }),
-                Ok(Err(e)) => eprintln!("echo: accept: {e}"),
+                Ok(Either::Left(Err(e))) => eprintln!("echo: accept: {e}"),
+                Ok(Either::Right(_)) => {
+                    println!("echo: interrupted (Ctrl-C), shutting down");
+                    break;
+                }
                 Err(_elapsed) => {
                     println!("echo: time is up, shutting down");
                     break;

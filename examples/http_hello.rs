@@ -3,7 +3,7 @@
 //! reply), for side-by-side measurements (benches/README.md).
 //!
 //! ```text
-//! cargo run --release --example http_hello                       # 127.0.0.1:8080, until killed
+//! cargo run --release --example http_hello                       # 127.0.0.1:8080, until Ctrl-C
 //! cargo run --release --example http_hello -- 127.0.0.1:0 --seconds 2 --self-test
 //! wrk -t2 -c64 -d10s http://127.0.0.1:8080/
 //! ```
@@ -13,7 +13,11 @@
 
 use std::net::SocketAddr;
 
+use std::pin::pin;
+
+use futures::future::{select, Either};
 use kqio::net::{TcpListener, TcpStream};
+use kqio::signal::{Signal, Signals};
 use kqio::time::{Clock, Duration, Timeout};
 use kqio::{InitOptions, IoRef, Kqueue};
 
@@ -110,19 +114,31 @@ fn main() -> std::io::Result<()> {
             clock: Clock::Awake,
         });
         let test = test.then(|| io.r#async(self_test(io.clone(), addr)));
+        let mut interrupt = Signals::new(&io, Signal::INTERRUPT)?;
         loop {
-            match kqio::time::timeout(&*io, deadline, listener.accept()).await {
-                Ok(Ok((stream, _))) => {
+            let next = {
+                let accept = pin!(listener.accept());
+                let interrupted = pin!(interrupt.recv());
+                // Keep only the winner's output: the loser borrows what the next round needs.
+                kqio::time::timeout(&*io, deadline, select(accept, interrupted)).await.map(|r| {
+                    match r {
+                        Either::Left((accepted, _)) => Either::Left(accepted),
+                        Either::Right((interrupted, _)) => Either::Right(interrupted),
+                    }
+                })
+            };
+            match next {
+                Ok(Either::Left(Ok((stream, _)))) => {
                     io.r#async(async move {
                         let _ = serve(stream).await;
                     })
                     .detach();
                 }
-                Ok(Err(e)) => eprintln!("accept: {e}"),
-                Err(_) => break,
+                Ok(Either::Left(Err(e))) => eprintln!("accept: {e}"),
+                Ok(Either::Right(_)) | Err(_) => break,
             }
         }
-        println!("http_hello (kqio): time is up");
+        println!("http_hello (kqio): stopping (time is up or Ctrl-C)");
         if let Some(t) = test {
             t.await?;
         }

@@ -23,6 +23,7 @@ use crate::net::{
     AddressKind, BindOptions, ListenOptions, SocketAddress, SocketHandle, SocketKind, SocketOption,
     SocketOptionKind,
 };
+use crate::signal::Signal;
 use crate::sleep::{Sleep, TimerSlot};
 use crate::task::{self, CancelProtection, JoinHandle, Schedule, YieldNow};
 use crate::time::{Clock, Duration, Timeout, Timestamp};
@@ -199,6 +200,21 @@ pub trait Io: Send + Sync + 'static {
 
     /// The name of the network interface with index `index` (Zig `Interface.name`).
     fn net_interface_name(&self, index: u32) -> io::Result<String>;
+
+    // ----- signal -----
+
+    /// Starts recording deliveries of `signal` and returns the count to start from (Zig has no
+    /// equivalent). Idempotent per signal.
+    fn signal_listen(&self, signal: Signal) -> io::Result<u64>;
+
+    /// `Ready` once `signal` was delivered since the count `seen`, which it updates. A
+    /// cancellation point; `Canceled` once the backend shut down.
+    fn signal_poll(
+        &self,
+        cx: &mut Context<'_>,
+        signal: Signal,
+        seen: &mut u64,
+    ) -> Poll<io::Result<()>>;
 
     // ----- random -----
 

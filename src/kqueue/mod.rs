@@ -8,6 +8,7 @@
 //! | `async_fd.rs` | `AsyncFd`: readiness waits on a raw descriptor |
 //! | `net.rs` | sockets: the vtable's net methods on `socket2` sockets and `AsyncFd` |
 //! | `random.rs` | entropy: a ChaCha12 generator per thread, and the OS's |
+//! | `signal.rs` | signal listeners over `sys/signal.rs` (`EVFILT_SIGNAL` or a self-pipe) |
 //!
 //! Shutdown is described step by step in `scheduler/mod.rs` (ground rule 3).
 
@@ -16,6 +17,7 @@ mod net;
 mod random;
 pub(crate) mod reactor;
 mod scheduler;
+mod signal;
 pub(crate) mod timer;
 
 use std::io::{self, IoSlice, IoSliceMut};
@@ -30,6 +32,7 @@ use crate::net::{
     AddressKind, BindOptions, ListenOptions, SocketAddress, SocketHandle, SocketKind, SocketOption,
     SocketOptionKind,
 };
+use crate::signal::Signal;
 use crate::sleep::TimerSlot;
 use crate::task::current::{set_thread_kind, thread_kind, ThreadKind};
 use crate::task::{park, CancelProtection, Schedule, TaskHeader};
@@ -118,8 +121,10 @@ impl Kqueue {
         let reactor = Arc::new(Reactor::new()?);
         let timers = timer::Timers::new(awake_now_ns);
         let shared = Arc::new(Shared::new(n, options.max_tasks, reactor, timers));
-        let mut rt =
-            Kqueue { io: Arc::new(KqueueIo { shared: shared.clone() }), threads: Vec::new() };
+        let mut rt = Kqueue {
+            io: Arc::new(KqueueIo { shared: shared.clone(), signals: Default::default() }),
+            threads: Vec::new(),
+        };
         for index in 0..n {
             let shared = shared.clone();
             let spawned = thread::Builder::new()
@@ -251,6 +256,15 @@ impl std::fmt::Debug for Handle {
 /// The `Io` object of a `Kqueue`: the table of delegations from the vtable to the backend.
 struct KqueueIo {
     shared: Arc<Shared>,
+    /// Made on the first `signal_listen`.
+    signals: std::sync::OnceLock<io::Result<signal::SignalDriver>>,
+}
+
+impl KqueueIo {
+    fn signals(&self) -> io::Result<&signal::SignalDriver> {
+        let d = self.signals.get_or_init(|| signal::SignalDriver::new(&self.shared.reactor));
+        d.as_ref().map_err(|e| io::Error::new(e.kind(), e.to_string()))
+    }
 }
 
 impl Io for KqueueIo {
@@ -379,6 +393,22 @@ impl Io for KqueueIo {
     }
     fn net_interface_name(&self, index: u32) -> io::Result<String> {
         net::interface_name(index)
+    }
+
+    // ----- signal -----
+    fn signal_listen(&self, signal: Signal) -> io::Result<u64> {
+        self.signals()?.listen(signal)
+    }
+    fn signal_poll(
+        &self,
+        cx: &mut Context<'_>,
+        sig: Signal,
+        seen: &mut u64,
+    ) -> Poll<io::Result<()>> {
+        match self.signals() {
+            Ok(d) => d.poll(cx, sig, seen),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 
     // ----- random -----

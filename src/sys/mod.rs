@@ -2,3 +2,4 @@
 
 pub(crate) mod clock;
 pub(crate) mod net;
+pub(crate) mod signal;
