@@ -16,16 +16,18 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::net::Shutdown;
 use std::ops::Deref;
 use std::sync::Arc;
+
+use futures::future::BoxFuture;
 use std::task::{Context, Poll};
 
 use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
 use crate::net::{
-    AddressKind, BindOptions, ListenOptions, SocketAddress, SocketHandle, SocketKind, SocketOption,
-    SocketOptionKind,
+    AddressKind, BindOptions, ListenOptions, LookupResult, SocketAddress, SocketHandle, SocketKind,
+    SocketOption, SocketOptionKind,
 };
 use crate::signal::Signal;
 use crate::sleep::{Sleep, TimerSlot};
-use crate::task::{self, CancelProtection, JoinHandle, Schedule, YieldNow};
+use crate::task::{self, Blocking, CancelProtection, JoinHandle, Schedule, YieldNow};
 use crate::time::{Clock, Duration, Timeout, Timestamp};
 
 /// The interface application code is written against: Zig's `std.Io`, as an object-safe trait.
@@ -81,6 +83,13 @@ pub trait Io: Send + Sync + 'static {
 
     /// Frees the timer recorded in `timer` (if any) and resets it to `TimerSlot::default()`.
     fn time_cancel_sleep(&self, timer: &mut TimerSlot);
+
+    // ----- blocking -----
+
+    /// Runs `job` on a thread where blocking is allowed (the backend's blocking pool), soon or
+    /// after the jobs queued before it. After shutdown the job is dropped unrun. Jobs built by
+    /// [`spawn_blocking`](#method.spawn_blocking) report a drop-unrun to their waiter.
+    fn blocking_submit(&self, job: Box<dyn FnOnce() + Send>);
 
     // ----- net -----
     //
@@ -200,6 +209,12 @@ pub trait Io: Send + Sync + 'static {
 
     /// The name of the network interface with index `index` (Zig `Interface.name`).
     fn net_interface_name(&self, index: u32) -> io::Result<String>;
+
+    /// Resolves `host` to its addresses with `port` (Zig `HostName.lookup`). `host` has been
+    /// checked by the caller (non-empty, at most 253 bytes, no NUL, not an IP literal). The
+    /// future is a cancellation point until the lookup starts; a lookup that started runs to
+    /// its end (resolvers cannot be interrupted) and its result is dropped.
+    fn net_lookup(&self, host: &str, port: u16) -> BoxFuture<'static, io::Result<LookupResult>>;
 
     // ----- signal -----
 
@@ -338,6 +353,78 @@ impl dyn Io {
     /// Zig `clockResolution`.
     pub fn clock_resolution(&self, clock: Clock) -> Duration {
         self.time_resolution(clock)
+    }
+
+    /// Runs the blocking function `f` on the runtime's blocking pool, never on a worker, and
+    /// returns a future of its result (tokio's `spawn_blocking`; Zig's threaded `Io` runs file
+    /// work this way). File, directory and name-lookup operations use it.
+    ///
+    /// The pool is bounded (`InitOptions::max_blocking_threads`); jobs beyond it queue in FIFO
+    /// order.
+    ///
+    /// # Cancellation
+    ///
+    /// Awaiting it is a cancellation point: a job that has not started does not run and the
+    /// wait returns `Canceled`; a job already running finishes on its thread and its result is
+    /// dropped there (a descriptor it opened is closed). `.uncancelable()` waits regardless.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+    /// let io = rt.io();
+    /// let len = rt.block_on(async {
+    ///     io.spawn_blocking(|| std::fs::read("Cargo.toml").map(|b| b.len())).await
+    /// })??;
+    /// assert!(len > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn_blocking<F, T>(&self, f: F) -> Blocking<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (job, waiter) = task::blocking::job(f);
+        self.blocking_submit(job);
+        waiter
+    }
+
+    /// Zig `HostName.lookup`: the addresses of `host` (with `port`), and its canonical name.
+    /// An IP literal is returned as is, without a lookup; names go to the system resolver
+    /// (`getaddrinfo`) on the blocking pool.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an empty name, one longer than 253 bytes, or one with a NUL byte;
+    /// `NotFound` when the name does not resolve; other resolver errors as they come.
+    ///
+    /// # Cancellation
+    ///
+    /// A cancellation point until the lookup has started on the pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+    /// let io = rt.io();
+    /// let found = rt.block_on(io.lookup("localhost", 80))?;
+    /// assert!(found.addresses.iter().all(|a| a.ip().is_loopback() && a.port() == 80));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn lookup(&self, host: &str, port: u16) -> io::Result<LookupResult> {
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            return Ok(LookupResult {
+                addresses: vec![std::net::SocketAddr::new(ip, port)],
+                canonical_name: None,
+            });
+        }
+        if host.is_empty() || host.len() > 253 || host.contains('\0') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("kqio: {host:?} is not a valid host name"),
+            ));
+        }
+        self.net_lookup(host, port).await
     }
 
     /// Zig `random`: fills `buf` with random bytes from a fast cryptographically strong

@@ -48,6 +48,6 @@ pub use error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
 pub use io::{Io, IoRef};
 pub use kqueue::{InitOptions, Kqueue, Metrics};
 pub use task::{
-    select, CancelProtection, Group, JoinHandle, Runnable, Schedule, ScheduleReason, Select,
-    TaskHeader, YieldNow,
+    select, Blocking, CancelProtection, Group, JoinHandle, Runnable, Schedule, ScheduleReason,
+    Select, TaskHeader, YieldNow,
 };

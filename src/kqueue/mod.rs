@@ -6,6 +6,7 @@
 //! | `scheduler/` | workers, local queues, stealing, parking, the task registry |
 //! | `reactor.rs` | mio `Poll`, registrations, readiness delivery, cross-thread wake |
 //! | `async_fd.rs` | `AsyncFd`: readiness waits on a raw descriptor |
+//! | `blocking.rs` | the bounded blocking pool (files, directories, name lookup) |
 //! | `net.rs` | sockets: the vtable's net methods on `socket2` sockets and `AsyncFd` |
 //! | `random.rs` | entropy: a ChaCha12 generator per thread, and the OS's |
 //! | `signal.rs` | signal listeners over `sys/signal.rs` (`EVFILT_SIGNAL` or a self-pipe) |
@@ -13,6 +14,7 @@
 //! Shutdown is described step by step in `scheduler/mod.rs` (ground rule 3).
 
 mod async_fd;
+mod blocking;
 mod net;
 mod random;
 pub(crate) mod reactor;
@@ -29,14 +31,15 @@ use std::thread;
 use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
 use crate::io::{task_local, Io, IoRef};
 use crate::net::{
-    AddressKind, BindOptions, ListenOptions, SocketAddress, SocketHandle, SocketKind, SocketOption,
-    SocketOptionKind,
+    AddressKind, BindOptions, ListenOptions, LookupResult, SocketAddress, SocketHandle, SocketKind,
+    SocketOption, SocketOptionKind,
 };
 use crate::signal::Signal;
 use crate::sleep::TimerSlot;
 use crate::task::current::{set_thread_kind, thread_kind, ThreadKind};
 use crate::task::{park, CancelProtection, Schedule, TaskHeader};
 use crate::time::{Clock, Duration, Timestamp};
+use futures::future::BoxFuture;
 
 pub use async_fd::{AsyncFd, Interest};
 pub use reactor::Direction;
@@ -62,13 +65,25 @@ pub struct InitOptions {
     /// The most spawned tasks alive at once. When reached, `concurrent` fails with
     /// [`ConcurrencyUnavailable`] and `r#async` runs its future inline. `None`: unlimited.
     pub max_tasks: Option<usize>,
-    /// Prefix of worker thread names (`"{prefix}-{index}"`).
+    /// Prefix of worker thread names (`"{prefix}-{index}"`; blocking-pool threads are
+    /// `"{prefix}-blocking-{n}"`).
     pub thread_name: String,
+    /// The most threads of the blocking pool (file and directory work, name lookup) alive at
+    /// once; jobs beyond it queue. Default 64: see `kqueue/blocking.rs`. `0` counts as 1.
+    pub max_blocking_threads: usize,
+    /// How long an idle blocking-pool thread waits for work before it exits. Default 10 s.
+    pub blocking_keep_alive: std::time::Duration,
 }
 
 impl Default for InitOptions {
     fn default() -> Self {
-        InitOptions { n_threads: None, max_tasks: None, thread_name: "kqio-worker".to_owned() }
+        InitOptions {
+            n_threads: None,
+            max_tasks: None,
+            thread_name: "kqio-worker".to_owned(),
+            max_blocking_threads: blocking::DEFAULT_MAX_THREADS,
+            blocking_keep_alive: blocking::KEEP_ALIVE,
+        }
     }
 }
 
@@ -122,7 +137,15 @@ impl Kqueue {
         let timers = timer::Timers::new(awake_now_ns);
         let shared = Arc::new(Shared::new(n, options.max_tasks, reactor, timers));
         let mut rt = Kqueue {
-            io: Arc::new(KqueueIo { shared: shared.clone(), signals: Default::default() }),
+            io: Arc::new(KqueueIo {
+                shared: shared.clone(),
+                signals: Default::default(),
+                blocking: Arc::new(blocking::BlockingPool::new(
+                    options.max_blocking_threads,
+                    options.blocking_keep_alive,
+                    options.thread_name.clone(),
+                )),
+            }),
             threads: Vec::new(),
         };
         for index in 0..n {
@@ -151,6 +174,7 @@ impl Kqueue {
             workers: self.threads.len(),
             live_tasks: shared.registered_tasks(),
             timers: shared.timers.len(),
+            blocking_threads: self.io.blocking.threads(),
         }
     }
 
@@ -210,6 +234,8 @@ impl Kqueue {
             }
         }
         shared.drop_remaining_tasks();
+        // Running blocking jobs finish (their threads are joined); queued ones are dropped.
+        self.io.blocking.shutdown();
         shared.reactor.close();
     }
 }
@@ -239,6 +265,8 @@ pub struct Metrics {
     pub live_tasks: usize,
     /// Timers in the timing wheel (pending sleeps and timeouts).
     pub timers: usize,
+    /// Threads of the blocking pool alive (busy or idle).
+    pub blocking_threads: usize,
 }
 
 /// A cheap handle to the kqueue backend, for its extras ([`AsyncFd`]).
@@ -258,6 +286,7 @@ struct KqueueIo {
     shared: Arc<Shared>,
     /// Made on the first `signal_listen`.
     signals: std::sync::OnceLock<io::Result<signal::SignalDriver>>,
+    blocking: Arc<blocking::BlockingPool>,
 }
 
 impl KqueueIo {
@@ -297,6 +326,11 @@ impl Io for KqueueIo {
     }
     fn time_cancel_sleep(&self, t: &mut TimerSlot) {
         self.shared.timers.cancel(&mut t.0)
+    }
+
+    // ----- blocking -----
+    fn blocking_submit(&self, job: Box<dyn FnOnce() + Send>) {
+        self.blocking.submit(job)
     }
 
     // ----- net -----
@@ -393,6 +427,12 @@ impl Io for KqueueIo {
     }
     fn net_interface_name(&self, index: u32) -> io::Result<String> {
         net::interface_name(index)
+    }
+    fn net_lookup(&self, host: &str, port: u16) -> BoxFuture<'static, io::Result<LookupResult>> {
+        let host = host.to_owned();
+        let (job, waiter) = crate::task::blocking::job(move || net::lookup_blocking(&host, port));
+        self.blocking.submit(job);
+        Box::pin(async move { waiter.await? })
     }
 
     // ----- signal -----

@@ -24,8 +24,8 @@ use socket2::{Domain, Protocol, SockAddr, Type};
 use super::async_fd::AsyncFd;
 use super::reactor::{Direction, Reactor};
 use crate::net::{
-    AddressKind, BindOptions, ForeignHandle, ListenOptions, SocketAddress, SocketHandle,
-    SocketKind, SocketOption, SocketOptionKind, UnixAddress,
+    AddressKind, BindOptions, ForeignHandle, ListenOptions, LookupResult, SocketAddress,
+    SocketHandle, SocketKind, SocketOption, SocketOptionKind, UnixAddress,
 };
 use crate::sys::net::SEND_FLAGS;
 use crate::task::current;
@@ -439,4 +439,80 @@ pub(crate) fn interface_name(index: u32) -> io::Result<String> {
     // SAFETY: on success `buf` holds a NUL-terminated name (see above).
     let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
     Ok(name.to_string_lossy().into_owned())
+}
+
+/// Resolves `host` with `getaddrinfo` (blocking; run on the pool by the caller).
+pub(crate) fn lookup_blocking(host: &str, port: u16) -> io::Result<LookupResult> {
+    let c_host = CString::new(host).map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidInput, "kqio: host name contains a NUL byte")
+    })?;
+    // SAFETY: an all-zero `addrinfo` is the documented way to start hints (null pointers,
+    // zero integers).
+    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+    hints.ai_family = libc::AF_UNSPEC;
+    hints.ai_socktype = libc::SOCK_STREAM;
+    hints.ai_flags = libc::AI_CANONNAME | libc::AI_ADDRCONFIG;
+    let mut list: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: `c_host` is NUL-terminated and outlives the call; `hints` is initialised; `list`
+    // receives a list we free below with `freeaddrinfo`.
+    let rc = unsafe { libc::getaddrinfo(c_host.as_ptr(), std::ptr::null(), &hints, &mut list) };
+    if rc != 0 {
+        return Err(lookup_error(rc, host));
+    }
+    let mut result = LookupResult::default();
+    let mut cur = list;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list `getaddrinfo` returned, not yet freed.
+        let ai = unsafe { &*cur };
+        if result.canonical_name.is_none() && !ai.ai_canonname.is_null() {
+            // SAFETY: `ai_canonname` is a NUL-terminated string owned by the list.
+            let name = unsafe { std::ffi::CStr::from_ptr(ai.ai_canonname) };
+            result.canonical_name = Some(name.to_string_lossy().into_owned());
+        }
+        if !ai.ai_addr.is_null() {
+            // SAFETY: `ai_addr` points at `ai_addrlen` bytes of a socket address of family
+            // `ai_family`, which `SockAddr::try_init` copies into its own storage.
+            let addr = unsafe {
+                SockAddr::try_init(|storage, len| {
+                    let n = (ai.ai_addrlen as usize).min(std::mem::size_of_val(&*storage));
+                    std::ptr::copy_nonoverlapping(ai.ai_addr.cast::<u8>(), storage.cast::<u8>(), n);
+                    *len = n as libc::socklen_t;
+                    Ok(())
+                })
+            };
+            if let Ok(((), a)) = addr {
+                if let Some(mut ip) = a.as_socket() {
+                    ip.set_port(port);
+                    if !result.addresses.contains(&ip) {
+                        result.addresses.push(ip);
+                    }
+                }
+            }
+        }
+        cur = ai.ai_next;
+    }
+    // SAFETY: `list` came from a successful `getaddrinfo` and is freed once.
+    unsafe { libc::freeaddrinfo(list) };
+    if result.addresses.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("kqio: {host:?} has no IP address"),
+        ));
+    }
+    Ok(result)
+}
+
+fn lookup_error(rc: libc::c_int, host: &str) -> io::Error {
+    if rc == libc::EAI_SYSTEM {
+        return io::Error::last_os_error();
+    }
+    // SAFETY: `gai_strerror` returns a pointer to a static NUL-terminated message.
+    let msg = unsafe { std::ffi::CStr::from_ptr(libc::gai_strerror(rc)) }.to_string_lossy();
+    let kind = match rc {
+        libc::EAI_NONAME => io::ErrorKind::NotFound,
+        libc::EAI_AGAIN => io::ErrorKind::TimedOut,
+        libc::EAI_MEMORY => io::ErrorKind::OutOfMemory,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, format!("kqio: lookup of {host:?}: {msg}"))
 }

@@ -14,6 +14,7 @@
 //! | `park.rs` | polling a future to completion on the current thread |
 //! | `yield_now.rs` | yielding once to the scheduler |
 
+pub(crate) mod blocking;
 mod cancel;
 pub(crate) mod coop;
 pub(crate) mod current;
@@ -25,6 +26,7 @@ mod select;
 pub(crate) mod spawn;
 mod yield_now;
 
+pub use blocking::Blocking;
 pub use cancel::CancelProtection;
 pub use group::Group;
 pub use header::{Runnable, Schedule, TaskHeader};
