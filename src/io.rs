@@ -25,6 +25,7 @@ use crate::net::{
     AddressKind, BindOptions, ListenOptions, LookupResult, SocketAddress, SocketHandle, SocketKind,
     SocketOption, SocketOptionKind,
 };
+use crate::process::{PipeHandle, ProcessHandle, SpawnedProcess};
 use crate::signal::Signal;
 use crate::sleep::{Sleep, TimerSlot};
 use crate::task::{self, Blocking, CancelProtection, JoinHandle, Schedule, YieldNow};
@@ -230,6 +231,54 @@ pub trait Io: Send + Sync + 'static {
         signal: Signal,
         seen: &mut u64,
     ) -> Poll<io::Result<()>>;
+
+    // ----- process -----
+
+    /// Spawns `command` (Zig `process.spawn`). Its stdin/stdout/stderr that were set to
+    /// `Stdio::piped()` come back as non-blocking pipes.
+    fn process_spawn(&self, command: &mut std::process::Command) -> io::Result<SpawnedProcess>;
+
+    /// `Ready` with the exit status once the child exited (it is reaped then). A cancellation
+    /// point; blocks no thread.
+    fn process_poll_wait(
+        &self,
+        cx: &mut Context<'_>,
+        process: &ProcessHandle,
+    ) -> Poll<io::Result<std::process::ExitStatus>>;
+
+    /// The exit status if the child has exited (reaping it), without waiting.
+    fn process_try_wait(
+        &self,
+        process: &ProcessHandle,
+    ) -> io::Result<Option<std::process::ExitStatus>>;
+
+    /// Sends `signal` to the child; an error once it has been reaped.
+    fn process_signal(&self, process: &ProcessHandle, signal: Signal) -> io::Result<()>;
+
+    /// The child's process id.
+    fn process_id(&self, process: &ProcessHandle) -> u32;
+
+    /// The path of the running executable (Zig `process.executablePath`).
+    fn process_executable_path(&self) -> io::Result<std::path::PathBuf>;
+
+    /// The current working directory (Zig `process.currentDir`).
+    fn process_current_dir(&self) -> io::Result<std::path::PathBuf>;
+
+    /// Reads from a child's pipe; `Ok(0)` at its end. A cancellation point.
+    fn pipe_poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        pipe: &PipeHandle,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>>;
+
+    /// Writes to a child's pipe. A cancellation point.
+    fn pipe_poll_write(
+        &self,
+        cx: &mut Context<'_>,
+        pipe: &PipeHandle,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>>;
 
     // ----- random -----
 

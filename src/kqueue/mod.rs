@@ -8,6 +8,7 @@
 //! | `async_fd.rs` | `AsyncFd`: readiness waits on a raw descriptor |
 //! | `blocking.rs` | the bounded blocking pool (files, directories, name lookup) |
 //! | `net.rs` | sockets: the vtable's net methods on `socket2` sockets and `AsyncFd` |
+//! | `process.rs` | child processes: spawn, exit through the reactor, background reaping, pipes |
 //! | `random.rs` | entropy: a ChaCha12 generator per thread, and the OS's |
 //! | `signal.rs` | signal listeners over `sys/signal.rs` (`EVFILT_SIGNAL` or a self-pipe) |
 //!
@@ -16,6 +17,7 @@
 mod async_fd;
 mod blocking;
 mod net;
+mod process;
 mod random;
 pub(crate) mod reactor;
 mod scheduler;
@@ -34,6 +36,7 @@ use crate::net::{
     AddressKind, BindOptions, ListenOptions, LookupResult, SocketAddress, SocketHandle, SocketKind,
     SocketOption, SocketOptionKind,
 };
+use crate::process::{PipeHandle, ProcessHandle, SpawnedProcess};
 use crate::signal::Signal;
 use crate::sleep::TimerSlot;
 use crate::task::current::{set_thread_kind, thread_kind, ThreadKind};
@@ -285,13 +288,15 @@ impl std::fmt::Debug for Handle {
 struct KqueueIo {
     shared: Arc<Shared>,
     /// Made on the first `signal_listen`.
-    signals: std::sync::OnceLock<io::Result<signal::SignalDriver>>,
+    signals: std::sync::OnceLock<io::Result<Arc<signal::SignalDriver>>>,
     blocking: Arc<blocking::BlockingPool>,
 }
 
 impl KqueueIo {
-    fn signals(&self) -> io::Result<&signal::SignalDriver> {
-        let d = self.signals.get_or_init(|| signal::SignalDriver::new(&self.shared.reactor));
+    fn signals(&self) -> io::Result<&Arc<signal::SignalDriver>> {
+        let d = self
+            .signals
+            .get_or_init(|| signal::SignalDriver::new(&self.shared.reactor).map(Arc::new));
         d.as_ref().map_err(|e| io::Error::new(e.kind(), e.to_string()))
     }
 }
@@ -449,6 +454,49 @@ impl Io for KqueueIo {
             Ok(d) => d.poll(cx, sig, seen),
             Err(e) => Poll::Ready(Err(e)),
         }
+    }
+
+    // ----- process -----
+    fn process_spawn(&self, command: &mut std::process::Command) -> io::Result<SpawnedProcess> {
+        process::spawn(&self.shared, || self.signals().cloned(), command)
+    }
+    fn process_poll_wait(
+        &self,
+        cx: &mut Context<'_>,
+        p: &ProcessHandle,
+    ) -> Poll<io::Result<std::process::ExitStatus>> {
+        process::poll_wait(cx, p)
+    }
+    fn process_try_wait(&self, p: &ProcessHandle) -> io::Result<Option<std::process::ExitStatus>> {
+        process::try_wait(p)
+    }
+    fn process_signal(&self, p: &ProcessHandle, signal: Signal) -> io::Result<()> {
+        process::send_signal(p, signal)
+    }
+    fn process_id(&self, p: &ProcessHandle) -> u32 {
+        process::id(p)
+    }
+    fn process_executable_path(&self) -> io::Result<std::path::PathBuf> {
+        std::env::current_exe()
+    }
+    fn process_current_dir(&self) -> io::Result<std::path::PathBuf> {
+        std::env::current_dir()
+    }
+    fn pipe_poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        p: &PipeHandle,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        process::poll_read(cx, p, buf)
+    }
+    fn pipe_poll_write(
+        &self,
+        cx: &mut Context<'_>,
+        p: &PipeHandle,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        process::poll_write(cx, p, buf)
     }
 
     // ----- random -----

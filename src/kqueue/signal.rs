@@ -37,6 +37,7 @@ impl SignalDriver {
         Ok(self.source.get_ref().count(sig))
     }
 
+    /// A cancellation point, then [`poll_signal`](Self::poll_signal).
     pub(crate) fn poll(
         &self,
         cx: &mut Context<'_>,
@@ -46,6 +47,16 @@ impl SignalDriver {
         if let Err(c) = current::check_cancel() {
             return Poll::Ready(Err(c.into()));
         }
+        self.poll_signal(cx, signal, seen)
+    }
+
+    /// `Ready` once `signal` was delivered since `seen` (updated); not a cancellation point.
+    pub(crate) fn poll_signal(
+        &self,
+        cx: &mut Context<'_>,
+        signal: Signal,
+        seen: &mut u64,
+    ) -> Poll<io::Result<()>> {
         let sig = signal.as_raw();
         if sys::check(sig).is_err() {
             return Poll::Ready(Err(io::Error::new(

@@ -2,4 +2,5 @@
 
 pub(crate) mod clock;
 pub(crate) mod net;
+pub(crate) mod process;
 pub(crate) mod signal;
