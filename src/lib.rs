@@ -28,12 +28,14 @@
 //! | `block_on`, `init`, `deinit` | `Kqueue` (`kqueue/mod.rs`) | — | `scheduler/`, `reactor.rs` |
 //! | readiness of a descriptor | `kqueue::AsyncFd` (`kqueue/async_fd.rs`) | — (backend extra) | `reactor.rs` |
 //! | clocks, durations | `time.rs` | — | `sys/clock.rs` |
+//! | operation batches | `batch.rs` | through `net_poll_*` | `kqueue/net.rs` |
 //! | child processes | `process.rs` | `process_*`, `pipe_*` | `kqueue/process.rs`, `sys/process.rs` |
 //! | signals, `ctrl_c` | `signal.rs` | `signal_listen`, `signal_poll` | `kqueue/signal.rs`, `sys/signal.rs` |
 //! | `random`, `random_secure` | `io.rs` helpers | `random_fill`, `random_fill_secure` | `kqueue/random.rs` |
 //! | TCP, UDP, Unix sockets | `net/tcp.rs`, `net/udp.rs`, `net/unix.rs` (shared parts in `net/stream.rs`, `net/listener.rs`, `net/datagram.rs`) | `net_*` | `kqueue/net.rs`, `sys/net.rs` |
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+pub mod batch;
 mod error;
 mod io;
 pub mod kqueue;

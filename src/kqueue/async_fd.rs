@@ -146,15 +146,21 @@ impl<T: AsRawFd> AsyncFd<T> {
         want: usize,
         mut op: impl FnMut(&T) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        std::task::ready!(coop::poll_proceed(cx));
+        let mut budget_spent = false;
         loop {
             let ev = match self.sio.poll_ready(cx, dir) {
                 Poll::Ready(ev) if ev.ready & ready::SHUTDOWN != 0 => {
                     return Poll::Ready(Err(io::Error::from(Canceled)))
                 }
                 Poll::Ready(ev) => ev,
+                // Waiting costs no budget: only operations that run do (as in tokio), so a
+                // task polling many sockets (a batch) is not made to yield for nothing.
                 Poll::Pending => return Poll::Pending,
             };
+            if !budget_spent {
+                std::task::ready!(coop::poll_proceed(cx));
+                budget_spent = true;
+            }
             match op(self.get_ref()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.sio.clear_readiness(ev, dir)
@@ -182,7 +188,8 @@ impl<T: AsRawFd> AsyncFd<T> {
 
     /// Runs `op` once the descriptor is ready for `dir`, again after every `WouldBlock`, and
     /// returns `Pending` (with the task registered) when it would block. Spends one unit of the
-    /// task's coop budget, so a connection that is always ready cannot starve its worker.
+    /// task's coop budget when it runs `op`, so a connection that is always ready cannot starve
+    /// its worker; a poll that only registers the task spends nothing.
     ///
     /// Not a cancellation point: callers that are one check first.
     pub(crate) fn poll_io<R>(
@@ -191,15 +198,21 @@ impl<T: AsRawFd> AsyncFd<T> {
         dir: Direction,
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        std::task::ready!(coop::poll_proceed(cx));
+        let mut budget_spent = false;
         loop {
             let ev = match self.sio.poll_ready(cx, dir) {
                 Poll::Ready(ev) if ev.ready & ready::SHUTDOWN != 0 => {
                     return Poll::Ready(Err(io::Error::from(Canceled)))
                 }
                 Poll::Ready(ev) => ev,
+                // Waiting costs no budget: only operations that run do (as in tokio), so a
+                // task polling many sockets (a batch) is not made to yield for nothing.
                 Poll::Pending => return Poll::Pending,
             };
+            if !budget_spent {
+                std::task::ready!(coop::poll_proceed(cx));
+                budget_spent = true;
+            }
             match op(self.get_ref()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.sio.clear_readiness(ev, dir)
