@@ -531,6 +531,18 @@ impl Deref for IoRef {
     }
 }
 
+impl IoRef {
+    /// Starts listening for `signal`: a stream of its deliveries (kqio's `io.signal(kind)`;
+    /// see [`crate::signal`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Signals::new`](crate::signal::Signals::new).
+    pub fn signal(&self, signal: Signal) -> io::Result<crate::signal::Signals> {
+        crate::signal::Signals::new(self, signal)
+    }
+}
+
 impl fmt::Debug for IoRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("IoRef")

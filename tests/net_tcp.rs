@@ -513,3 +513,46 @@ fn sockets_outliving_their_runtime_fail_cleanly() {
         .unwrap_err();
     assert!(Canceled::is_canceled(&err), "{err}");
 }
+
+/// Two tasks wait to read one socket; one byte arrives. Both are woken (the readiness event
+/// concerns both), exactly one gets the byte, and the other finds nothing (a spurious wake-up
+/// for it): it must wait again, not fail or spin, and gets the next byte.
+#[test]
+fn spurious_readiness_sends_the_loser_back_to_waiting() {
+    let rt = rt(2);
+    let io = rt.io();
+    rt.block_on(async {
+        let l = TcpListener::bind(&io, any_port()).await.unwrap();
+        let c = Arc::new(TcpStream::connect(&io, l.local_addr().unwrap()).await.unwrap());
+        let (s, _) = l.accept().await.unwrap();
+        let got = Arc::new(AtomicUsize::new(0));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (c, got) = (c.clone(), got.clone());
+                io.r#async(async move {
+                    let mut b = [0u8; 1];
+                    let n = c.read(&mut b).await.unwrap();
+                    got.fetch_add(n, Ordering::SeqCst);
+                    b[0]
+                })
+            })
+            .collect();
+        io.sleep(Timeout::after(Duration::from_millis(10))).await.unwrap();
+        s.write_all(b"a").await.unwrap();
+        // Exactly one reader completes; the other keeps waiting.
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        while got.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline);
+            io.yield_now().await;
+        }
+        io.sleep(Timeout::after(Duration::from_millis(20))).await.unwrap();
+        assert_eq!(got.load(Ordering::SeqCst), 1, "only one byte was there to read");
+        s.write_all(b"b").await.unwrap();
+        let mut bytes = Vec::new();
+        for r in readers {
+            bytes.push(r.await);
+        }
+        bytes.sort_unstable();
+        assert_eq!(bytes, b"ab");
+    });
+}

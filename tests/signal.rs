@@ -23,7 +23,7 @@ fn a_signal_reaches_two_listeners_and_another_runtime() {
     let mut other = Signals::new(&io2, Signal::USER1).unwrap();
     rt1.block_on(async {
         let mut a = Signals::new(&io1, Signal::USER1).unwrap();
-        let mut b = Signals::new(&io1, Signal::USER1).unwrap();
+        let mut b = io1.signal(Signal::USER1).unwrap();
         let ta = io1.r#async(async move { a.recv().await });
         let tb = io1.r#async(async move { b.recv().await });
         raise(Signal::USER1);
