@@ -12,7 +12,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use common::{Args, Stats, Watchdog};
 
@@ -201,30 +200,18 @@ impl Tokio {
 // ----- async-net on async-executor -----
 
 struct AsyncNet {
-    ex: Arc<async_executor::Executor<'static>>,
-    stop: Option<async_channel::Sender<()>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    pool: common::SmolPool,
 }
 
 impl AsyncNet {
     fn new() -> AsyncNet {
-        let ex = Arc::new(async_executor::Executor::new());
-        let (stop, stopped) = async_channel::bounded::<()>(1);
-        let threads = (0..WORKERS)
-            .map(|_| {
-                let (ex, stopped) = (ex.clone(), stopped.clone());
-                std::thread::spawn(move || {
-                    let _ = async_io::block_on(ex.run(stopped.recv()));
-                })
-            })
-            .collect();
-        AsyncNet { ex, stop: Some(stop), threads }
+        AsyncNet { pool: common::SmolPool::new(WORKERS) }
     }
 
     fn echo(&self, round_trips: usize) {
         use async_net::{TcpListener, TcpStream};
         use futures_lite::{AsyncReadExt, AsyncWriteExt};
-        let ex = self.ex.clone();
+        let ex = self.pool.ex.clone();
         async_io::block_on(async {
             let listener = TcpListener::bind(any_port()).await.unwrap();
             let addr = listener.local_addr().unwrap();
@@ -265,7 +252,7 @@ impl AsyncNet {
     fn throughput(&self) {
         use async_net::{TcpListener, TcpStream};
         use futures_lite::{AsyncReadExt, AsyncWriteExt};
-        let ex = self.ex.clone();
+        let ex = self.pool.ex.clone();
         async_io::block_on(async {
             let listener = TcpListener::bind(any_port()).await.unwrap();
             let addr = listener.local_addr().unwrap();
@@ -291,15 +278,6 @@ impl AsyncNet {
             writer.await;
             assert_eq!(reader.await, STREAM_BYTES);
         });
-    }
-}
-
-impl Drop for AsyncNet {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
     }
 }
 

@@ -72,28 +72,16 @@ fn spawn_tokio(rt: &tokio::runtime::Runtime) {
 }
 
 struct Smol {
-    ex: Arc<async_executor::Executor<'static>>,
-    stop: Option<async_channel::Sender<()>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    pool: common::SmolPool,
 }
 
 impl Smol {
     fn new() -> Smol {
-        let ex = Arc::new(async_executor::Executor::new());
-        let (stop, stopped) = async_channel::bounded::<()>(1);
-        let threads = (0..WORKERS)
-            .map(|_| {
-                let (ex, stopped) = (ex.clone(), stopped.clone());
-                std::thread::spawn(move || {
-                    let _ = async_io::block_on(ex.run(stopped.recv()));
-                })
-            })
-            .collect();
-        Smol { ex, stop: Some(stop), threads }
+        Smol { pool: common::SmolPool::new(WORKERS) }
     }
 
     fn spawn(&self) {
-        let ex = self.ex.clone();
+        let ex = self.pool.ex.clone();
         async_io::block_on(async {
             let tasks: Vec<_> = (0..SPAWNERS)
                 .map(|i| {
@@ -109,15 +97,6 @@ impl Smol {
                 t.await;
             }
         });
-    }
-}
-
-impl Drop for Smol {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
     }
 }
 

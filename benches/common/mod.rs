@@ -258,3 +258,36 @@ pub fn print_table(runtimes: &[&str], rows: &[(&str, Vec<Stats>)]) {
         println!("{}", line.trim_end());
     }
 }
+
+/// An async-executor with `workers` threads, each running it inside `async_io::block_on` (so
+/// that async-io's reactor is driven, as smol does); stopped and joined on drop.
+pub struct SmolPool {
+    pub ex: std::sync::Arc<async_executor::Executor<'static>>,
+    stop: Option<async_channel::Sender<()>>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl SmolPool {
+    pub fn new(workers: usize) -> SmolPool {
+        let ex = std::sync::Arc::new(async_executor::Executor::new());
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let threads = (0..workers)
+            .map(|_| {
+                let (ex, stopped) = (ex.clone(), stopped.clone());
+                thread::spawn(move || {
+                    let _ = async_io::block_on(ex.run(stopped.recv()));
+                })
+            })
+            .collect();
+        SmolPool { ex, stop: Some(stop), threads }
+    }
+}
+
+impl Drop for SmolPool {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}

@@ -144,34 +144,9 @@ impl<T: AsRawFd> AsyncFd<T> {
         cx: &mut Context<'_>,
         dir: Direction,
         want: usize,
-        mut op: impl FnMut(&T) -> io::Result<usize>,
+        op: impl FnMut(&T) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        let mut budget_spent = false;
-        loop {
-            let ev = match self.sio.poll_ready(cx, dir) {
-                Poll::Ready(ev) if ev.ready & ready::SHUTDOWN != 0 => {
-                    return Poll::Ready(Err(io::Error::from(Canceled)))
-                }
-                Poll::Ready(ev) => ev,
-                // Waiting costs no budget: only operations that run do (as in tokio), so a
-                // task polling many sockets (a batch) is not made to yield for nothing.
-                Poll::Pending => return Poll::Pending,
-            };
-            if !budget_spent {
-                std::task::ready!(coop::poll_proceed(cx));
-                budget_spent = true;
-            }
-            match op(self.get_ref()) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.sio.clear_readiness(ev, dir)
-                }
-                Ok(n) if n > 0 && n < want => {
-                    self.sio.clear_readiness(ev, dir);
-                    return Poll::Ready(Ok(n));
-                }
-                other => return Poll::Ready(other),
-            }
-        }
+        self.poll_io_then(cx, dir, op, |n| *n > 0 && *n < want)
     }
 
     async fn io_with<R>(
@@ -196,7 +171,18 @@ impl<T: AsRawFd> AsyncFd<T> {
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_io_then(cx, dir, op, |_| false)
+    }
+
+    /// `poll_io`, also clearing the readiness after a success for which `drained` is true.
+    fn poll_io_then<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
         mut op: impl FnMut(&T) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
         let mut budget_spent = false;
         loop {
@@ -216,6 +202,10 @@ impl<T: AsRawFd> AsyncFd<T> {
             match op(self.get_ref()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.sio.clear_readiness(ev, dir)
+                }
+                Ok(r) if drained(&r) => {
+                    self.sio.clear_readiness(ev, dir);
+                    return Poll::Ready(Ok(r));
                 }
                 other => return Poll::Ready(other),
             }
