@@ -241,6 +241,12 @@ pub(crate) struct Reactor {
     live: Mutex<Vec<std::sync::Weak<ScheduledIo>>>,
     /// Registered sources. With none, a non-blocking poll cannot find an event worth a syscall.
     sources: AtomicUsize,
+    /// Bumped (Release) by every `register` before it hands the token to the poller, and read
+    /// (Acquire) by the driver before it dereferences tokens: the `ScheduledIo` a token points
+    /// to was initialised by the registering thread, and the kernel carrying the token is not a
+    /// synchronisation the memory model (or ThreadSanitizer) knows of. This makes the
+    /// happens-before explicit (ground rule 2).
+    published: AtomicUsize,
 }
 
 /// The error of registering with a reactor that has been shut down.
@@ -263,6 +269,7 @@ impl Reactor {
             release_pending: AtomicBool::new(false),
             live: Mutex::new(Vec::new()),
             sources: AtomicUsize::new(0),
+            published: AtomicUsize::new(0),
         })
     }
 
@@ -273,6 +280,8 @@ impl Reactor {
         {
             let handles = self.handles.read().unwrap_or_else(|e| e.into_inner());
             let handles = handles.as_ref().ok_or_else(shut_down)?;
+            // Publish the new `ScheduledIo` before its token can reach the driver.
+            self.published.fetch_add(1, Ordering::Release);
             handles.registry.register(source, token, Interest::READABLE | Interest::WRITABLE)?;
         }
         // The reference owned by the token (ground rule 2).
@@ -383,6 +392,9 @@ impl DriverGuard<'_> {
 
     /// Delivers the events of the last `poll` to their registrations, waking the waiters.
     pub(crate) fn dispatch(&mut self) {
+        // Pairs with the Release in `register` (see `published`): every registration whose
+        // token was harvested happened before this load.
+        self.reactor.published.load(Ordering::Acquire);
         let driver = self.guard.as_mut().expect("checked in try_lock_driver");
         for ev in driver.events.iter() {
             let token = ev.token();
