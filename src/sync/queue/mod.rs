@@ -162,7 +162,11 @@ pub(crate) enum Phase {
 
 impl<T> Queue<T> {
     /// A queue holding at most `capacity` items; 0 makes it a rendezvous (every put waits for a
-    /// get). The ring is allocated here, once.
+    /// get). The ring is allocated here, once: `capacity` slots of one `T` and one `usize`.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is too large to allocate (its ring positions would not fit a `usize`).
     pub fn new(capacity: usize) -> Self {
         Queue {
             ring: (capacity > 0).then(|| Ring::new(capacity)),
