@@ -7,6 +7,7 @@
 //! yielding until the queue reports waiting getters or putters.
 
 use std::collections::VecDeque;
+use std::io::Write;
 use std::sync::Arc;
 
 use futures::channel::oneshot;
@@ -513,4 +514,449 @@ fn futures_are_send() {
     send(&q.get_one());
     send(&q.stream());
     send(&q.sink());
+}
+
+// ----- multi-thread stress: the lock-free fast path against the waiters -----
+//
+// These runs race the fast paths (a push or pop that claims a ring slot without the lock)
+// against tasks that announce themselves and wait, on 2 to 4 workers, many rounds each. A lost
+// wake-up would hang a run: the watchdog turns that into a failure. Nothing sleeps; steps are
+// ordered by progress counters and yields.
+
+/// Aborts the test process if it is not dropped within `secs` (a lost wake-up hangs instead of
+/// failing).
+struct Watchdog(Option<std::sync::mpsc::Sender<()>>, Option<std::thread::JoinHandle<()>>);
+
+fn watchdog(what: &'static str, secs: u64) -> Watchdog {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            rx.recv_timeout(std::time::Duration::from_secs(secs))
+        {
+            // Not `eprintln!`: the test harness captures it, and the abort would lose it.
+            let _ = writeln!(std::io::stderr(), "{what}: stuck for {secs} s (a lost wake-up?)");
+            std::process::abort();
+        }
+    });
+    Watchdog(Some(tx), Some(t))
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.0.take());
+        self.1.take().unwrap().join().unwrap();
+    }
+}
+
+type Item = (u32, u32);
+
+/// `received` holds every item of `put` exactly once, and nothing else.
+fn assert_exactly_once(mut put: Vec<Item>, mut received: Vec<Item>, what: &str) {
+    put.sort_unstable();
+    received.sort_unstable();
+    let dup = received.windows(2).find(|w| w[0] == w[1]);
+    assert!(dup.is_none(), "{what}: {:?} received twice", dup.unwrap()[0]);
+    let (np, nr) = (put.len(), received.len());
+    assert!(put == received, "{what}: {np} items put, {nr} received, not the same");
+}
+
+/// Takes everything left in a closed queue.
+async fn drain(q: &Queue<Item>) -> Vec<Item> {
+    let mut left = Vec::new();
+    while q.get(&mut left, 0, usize::MAX).await.is_ok() {}
+    left
+}
+
+/// Yields until `counter` reaches `n`.
+async fn until_count(io: &IoRef, counter: &std::sync::atomic::AtomicUsize, n: usize) {
+    while counter.load(std::sync::atomic::Ordering::Relaxed) < n {
+        io.yield_now().await;
+    }
+}
+
+/// 4 producers × 4 consumers on capacities 0, 1, 2 and 1,024, on 2, 3 and 4 workers, every
+/// kind of put (one, batch with a `min`, all, sink) against every kind of get (one, batch with
+/// `min` 1 and 3, stream): every item arrives exactly once, each producer's items in order.
+#[test]
+fn stress_every_item_once_for_capacities_0_1_2_1024() {
+    const PER: u32 = 3_000;
+    let _w = watchdog("stress_every_item_once", 120);
+    for cap in [0, 1, 2, 1024] {
+        for threads in [2, 3, 4] {
+            for round in 0..2 {
+                let rt = runtime(threads);
+                let io = rt.io();
+                let q = Arc::new(Queue::<Item>::new(cap));
+                let got = rt.block_on(async {
+                    let producers: Vec<_> = (0..4u32)
+                        .map(|p| {
+                            let q = q.clone();
+                            io.concurrent(async move {
+                                let mut items: VecDeque<Item> = (0..PER).map(|i| (p, i)).collect();
+                                let mut sink = q.sink();
+                                let mut k = 0;
+                                while !items.is_empty() {
+                                    k += 1;
+                                    match (p + round) % 4 {
+                                        0 => q.put_one(items.pop_front().unwrap()).await.unwrap(),
+                                        1 => {
+                                            let min = items.len().min(1 + k % 5);
+                                            q.put(&mut items, min).await.unwrap();
+                                        }
+                                        2 => {
+                                            let n = items.len().min(3);
+                                            q.put_all(items.drain(..n)).await.unwrap();
+                                        }
+                                        _ => sink.send(items.pop_front().unwrap()).await.unwrap(),
+                                    }
+                                }
+                            })
+                            .unwrap()
+                        })
+                        .collect();
+                    let consumers: Vec<_> = (0..4u32)
+                        .map(|c| {
+                            let q = q.clone();
+                            io.concurrent(async move {
+                                let mut got = Vec::new();
+                                let mut stream = q.stream();
+                                loop {
+                                    let more = match c % 4 {
+                                        0 => q.get_one().await.map(|v| got.push(v)).is_ok(),
+                                        1 => q.get(&mut got, 1, 8).await.is_ok(),
+                                        2 => q.get(&mut got, 3, 5).await.is_ok(),
+                                        _ => stream.next().await.map(|v| got.push(v)).is_some(),
+                                    };
+                                    if !more {
+                                        return got;
+                                    }
+                                }
+                            })
+                            .unwrap()
+                        })
+                        .collect();
+                    for p in producers {
+                        p.await;
+                    }
+                    q.close();
+                    let mut all = Vec::new();
+                    for c in consumers {
+                        let got = c.await;
+                        for p in 0..4 {
+                            let mine: Vec<_> =
+                                got.iter().filter(|x| x.0 == p).map(|x| x.1).collect();
+                            assert!(mine.windows(2).all(|w| w[0] < w[1]), "per-producer FIFO");
+                        }
+                        all.extend(got);
+                    }
+                    all
+                });
+                let put = (0..4).flat_map(|p| (0..PER).map(move |i| (p, i))).collect();
+                assert_exactly_once(put, got, &format!("capacity {cap}, {threads} workers"));
+                assert!(format!("{q:?}").ends_with("getters: 0, putters: 0 }"));
+                rt.deinit();
+            }
+        }
+    }
+}
+
+/// Ping-pong, where a missed wake-up cannot be made good by later traffic: each round a putter
+/// puts `capacity + 1` items one by one (so it waits on a full ring once) and then waits for an
+/// acknowledgement, while a getter takes them one by one (so it waits on an empty ring once).
+/// Every round races a fast put against a getter about to wait, and a fast get against a
+/// putter about to wait; a lost wake-up hangs the pair, and the watchdog fails the test. Each
+/// putter runs in `block_on` on a thread of its own, so that the two sides of a pair run in
+/// parallel (two tasks might share a worker), and several pairs run at once.
+#[test]
+fn stress_ping_pong_no_lost_wake_up() {
+    const ROUNDS: u32 = 5_000;
+    const PAIRS: usize = 3;
+    let _w = watchdog("stress_ping_pong_no_lost_wake_up", 120);
+    for cap in [0usize, 1, 2, 3] {
+        for threads in [2, 3, 4] {
+            let rt = runtime(threads);
+            let io = rt.io();
+            std::thread::scope(|s| {
+                for _ in 0..PAIRS {
+                    let q = Arc::new(Queue::<u32>::new(cap));
+                    let ack = Arc::new(Queue::<u32>::new(1));
+                    let getter = {
+                        let (q, ack) = (q.clone(), ack.clone());
+                        io.concurrent(async move {
+                            let mut next = 0;
+                            for r in 0..ROUNDS {
+                                for _ in 0..=cap {
+                                    assert_eq!(q.get_one().await, Ok(next));
+                                    next += 1;
+                                }
+                                ack.put_one(r).await.unwrap();
+                            }
+                        })
+                        .unwrap()
+                    };
+                    let rt = &rt;
+                    s.spawn(move || {
+                        rt.block_on(async {
+                            let mut next = 0;
+                            for r in 0..ROUNDS {
+                                for _ in 0..=cap {
+                                    q.put_one(next).await.unwrap();
+                                    next += 1;
+                                }
+                                assert_eq!(ack.get_one().await, Ok(r));
+                            }
+                            getter.await;
+                        })
+                    });
+                }
+            });
+            rt.deinit();
+        }
+    }
+}
+
+/// `close` while putters or getters wait (more producers than consumers, and the reverse), at a
+/// different point each round: every put that succeeded is received exactly once, every put
+/// that failed gets its item back with `Closed`, and a get that failed with `Closed` fails
+/// again (closed and empty is final).
+#[test]
+fn stress_close_while_blocked() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let _w = watchdog("stress_close_while_blocked", 120);
+    for cap in [0, 1, 2, 8] {
+        for (np, nc) in [(4u32, 1u32), (1, 4), (3, 3)] {
+            for round in 0..8usize {
+                let rt = runtime(2 + round % 3);
+                let io = rt.io();
+                let q = Arc::new(Queue::<Item>::new(cap));
+                let received = Arc::new(AtomicUsize::new(0));
+                let (put, got) = rt.block_on(async {
+                    let producers: Vec<_> = (0..np)
+                        .map(|p| {
+                            let q = q.clone();
+                            io.concurrent(async move {
+                                let mut put = Vec::new();
+                                for i in 0.. {
+                                    let r = if i % 2 == 0 {
+                                        q.put_one((p, i)).await.map_err(|e| (e.error, e.item))
+                                    } else {
+                                        let mut one = VecDeque::from([(p, i)]);
+                                        match q.put(&mut one, 1).await {
+                                            Ok(_) => Ok(()),
+                                            Err(e) => Err((e, one.pop_front().unwrap())),
+                                        }
+                                    };
+                                    match r {
+                                        Ok(()) => put.push((p, i)),
+                                        Err((e, item)) => {
+                                            assert_eq!((e, item), (QueueError::Closed, (p, i)));
+                                            return put;
+                                        }
+                                    }
+                                }
+                                unreachable!()
+                            })
+                            .unwrap()
+                        })
+                        .collect();
+                    let consumers: Vec<_> = (0..nc)
+                        .map(|c| {
+                            let (q, received) = (q.clone(), received.clone());
+                            io.concurrent(async move {
+                                let mut got = Vec::new();
+                                loop {
+                                    let r = if c % 2 == 0 {
+                                        q.get_one().await.map(|v| got.push(v))
+                                    } else {
+                                        q.get(&mut got, 1, 4).await.map(drop)
+                                    };
+                                    received.store(got.len(), Ordering::Relaxed);
+                                    if let Err(e) = r {
+                                        assert_eq!(e, QueueError::Closed);
+                                        assert_eq!(q.get_one().await, Err(QueueError::Closed));
+                                        return got;
+                                    }
+                                }
+                            })
+                            .unwrap()
+                        })
+                        .collect();
+                    until_count(&io, &received, round * 37 % 200).await;
+                    q.close();
+                    let (mut put, mut got) = (Vec::new(), Vec::new());
+                    for p in producers {
+                        put.extend(p.await);
+                    }
+                    for c in consumers {
+                        got.extend(c.await);
+                    }
+                    got.extend(drain(&q).await);
+                    (put, got)
+                });
+                assert_exactly_once(put, got, &format!("capacity {cap}, {np}x{nc}, round {round}"));
+                assert!(q.is_empty() && q.is_closed());
+                rt.deinit();
+            }
+        }
+    }
+}
+
+/// Tasks canceled at arbitrary points while they put and get (queued or not, handed items or
+/// not): no item is lost or duplicated. Canceled getters return what they took, canceled
+/// putters keep what did not go in; the rest is drained after `close`.
+#[test]
+fn stress_cancel_putters_and_getters() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let _w = watchdog("stress_cancel_putters_and_getters", 120);
+    for cap in [0, 1, 2, 16] {
+        for round in 0..8usize {
+            let rt = runtime(2 + round % 3);
+            let io = rt.io();
+            let q = Arc::new(Queue::<Item>::new(cap));
+            let received = Arc::new(AtomicUsize::new(0));
+            let (put, got) = rt.block_on(async {
+                let producers: Vec<_> = (0..4u32)
+                    .map(|p| {
+                        let q = q.clone();
+                        io.concurrent(async move {
+                            let mut put = Vec::new();
+                            let mut items: VecDeque<Item> = VecDeque::new();
+                            for i in 0.. {
+                                if p % 2 == 0 {
+                                    match q.put_one((p, i)).await {
+                                        Ok(()) => put.push((p, i)),
+                                        Err(e) => {
+                                            assert_eq!(e.item, (p, i));
+                                            return put;
+                                        }
+                                    }
+                                } else {
+                                    items.extend([(p, 2 * i), (p, 2 * i + 1)]);
+                                    let before = items.clone();
+                                    let r = q.put(&mut items, 2).await;
+                                    let n = before.len() - items.len();
+                                    assert_eq!(r.unwrap_or(0), n);
+                                    put.extend(before.iter().take(n));
+                                    if r.is_err() || n < 2 {
+                                        return put;
+                                    }
+                                }
+                            }
+                            unreachable!()
+                        })
+                        .unwrap()
+                    })
+                    .collect();
+                let consumers: Vec<_> = (0..4u32)
+                    .map(|c| {
+                        let (q, received) = (q.clone(), received.clone());
+                        io.concurrent(async move {
+                            let mut got = Vec::new();
+                            loop {
+                                let r = if c % 2 == 0 {
+                                    q.get_one().await.map(|v| got.push(v))
+                                } else {
+                                    q.get(&mut got, 2, 3).await.map(drop)
+                                };
+                                received.fetch_add(1, Ordering::Relaxed);
+                                if r.is_err() {
+                                    return got;
+                                }
+                            }
+                        })
+                        .unwrap()
+                    })
+                    .collect();
+                let mut producers: VecDeque<_> = producers.into();
+                let mut consumers: VecDeque<_> = consumers.into();
+                let (mut put, mut got) = (Vec::new(), Vec::new());
+                // Cancel one getter and one putter at a time, each after some progress.
+                let mut target = 0;
+                for k in 0..4 {
+                    target += 50 + (round * 13 + k * 7) % 100;
+                    until_count(&io, &received, target).await;
+                    if k < 3 {
+                        got.extend(consumers.pop_front().unwrap().cancel().await);
+                    }
+                    put.extend(producers.pop_front().unwrap().cancel().await);
+                }
+                got.extend(consumers.pop_front().unwrap().cancel().await);
+                q.close();
+                got.extend(drain(&q).await);
+                (put, got)
+            });
+            assert_exactly_once(put, got, &format!("capacity {cap}, round {round}"));
+            rt.deinit();
+        }
+    }
+}
+
+/// Get futures polled once and then dropped, some after they were handed an item (which goes
+/// back to the queue's front, or to the next waiting getter), against producers on the fast
+/// path: every item arrives exactly once.
+#[test]
+fn stress_dropped_getters_give_items_back() {
+    let _w = watchdog("stress_dropped_getters_give_items_back", 120);
+    const PER: u32 = 2_000;
+    for cap in [0, 1, 2, 16] {
+        for round in 0..4usize {
+            let rt = runtime(2 + round % 3);
+            let io = rt.io();
+            let q = Arc::new(Queue::<Item>::new(cap));
+            let got = rt.block_on(async {
+                let producers: Vec<_> = (0..3u32)
+                    .map(|p| {
+                        let q = q.clone();
+                        io.concurrent(async move {
+                            for i in 0..PER {
+                                q.put_one((p, i)).await.unwrap();
+                            }
+                        })
+                        .unwrap()
+                    })
+                    .collect();
+                let consumers: Vec<_> = (0..3usize)
+                    .map(|c| {
+                        let (q, io) = (q.clone(), io.clone());
+                        io.clone()
+                            .concurrent(async move {
+                                let mut got = Vec::new();
+                                for k in 0.. {
+                                    let mut g = std::pin::pin!(q.get_one());
+                                    let r = match poll!(g.as_mut()) {
+                                        std::task::Poll::Ready(r) => r,
+                                        std::task::Poll::Pending => {
+                                            io.yield_now().await;
+                                            if (k + c) % 3 == 0 {
+                                                continue; // dropped, maybe holding an item
+                                            }
+                                            g.await
+                                        }
+                                    };
+                                    match r {
+                                        Ok(v) => got.push(v),
+                                        Err(_) => return got,
+                                    }
+                                }
+                                unreachable!()
+                            })
+                            .unwrap()
+                    })
+                    .collect();
+                for p in producers {
+                    p.await;
+                }
+                q.close();
+                let mut got = Vec::new();
+                for c in consumers {
+                    got.extend(c.await);
+                }
+                got.extend(drain(&q).await);
+                got
+            });
+            let put = (0..3).flat_map(|p| (0..PER).map(move |i| (p, i))).collect();
+            assert_exactly_once(put, got, &format!("capacity {cap}, round {round}"));
+            rt.deinit();
+        }
+    }
 }

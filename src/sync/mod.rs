@@ -9,7 +9,7 @@
 //! | `event.rs` | [`Event`] |
 //! | `rwlock.rs` | [`RwLock`], [`RwLockReadGuard`], [`RwLockWriteGuard`] |
 //! | `semaphore.rs` | [`Semaphore`] |
-//! | `queue/` | [`Queue`] (`mod.rs`: the transfers; `ops.rs`: the operations' futures; `stream.rs`: the [`Stream`](futures::Stream) and [`Sink`](futures::Sink) views) |
+//! | `queue/` | [`Queue`] (`mod.rs`: the type and its polls; `ring.rs`: the lock-free buffer; `transfer.rs`: the fast paths and the transfers under the lock; `ops.rs`: the operations' futures; `stream.rs`: the [`Stream`](futures::Stream) and [`Sink`](futures::Sink) views) |
 //! | `timeout.rs` | [`WaitTimeout`]: a wait raced against a sleep (the `*_timeout` methods) |
 //! | `error.rs` | [`Closed`], [`QueueError`], [`PutOneError`], [`TimedOut`], [`WaitTimeoutError`] |
 //!

@@ -1,24 +1,60 @@
 //! `Queue<T>`: Zig's `Io.Queue(T)`, a bounded multi-producer multi-consumer queue whose puts
 //! and gets wait as futures; capacity 0 makes it a rendezvous.
 //!
-//! Ground rules (Zig's `TypeErasedQueue`, item for item):
-//! 1. One lock guards the ring buffer, the `closed` flag, and two wait lists: getters and
-//!    putters. Each waiter carries its transfer in its payload: a getter where items go
-//!    ([`GetSlot`]), a putter the items it still has to give ([`PutSlot`]), each with `needed`,
-//!    how many more it needs to reach its `min`. Items move only under the lock.
-//! 2. Blocked getters come before the buffer: a put first hands items to the waiting getters in
-//!    FIFO order, then fills the buffer. A get first drains the buffer, then takes straight from
-//!    the waiting putters, then refills the buffer from them.
-//! 3. A waiter is popped (and woken) when its `needed` reaches zero, or by `close`. A woken
+//! | file | what |
+//! | --- | --- |
+//! | `mod.rs` | the type, its methods, the poll of a put and of a get |
+//! | `ring.rs` | the buffer: a lock-free bounded ring whose head and tail carry the flag bits |
+//! | `transfer.rs` | the slots, the fast paths, the steps run under the lock |
+//! | `ops.rs` | the operations' futures |
+//! | `stream.rs` | the `Stream` and `Sink` views |
+//!
+//! Ground rules (Zig's `TypeErasedQueue`, with a lock-free fast path in front):
+//! 1. An item is in one of four places: the ring (`ring.rs`; none at capacity 0), the stash
+//!    (rule 6), the slot of a waiting putter, or the slot of a getter (then it is the
+//!    getter's). One lock guards the stash, the `closed` flag, the two wait lists (getters,
+//!    putters) and every queued waiter's slot: a getter's says where items go ([`GetSlot`]), a
+//!    putter's holds the items it still has to give ([`PutSlot`]), each with `needed`, how many
+//!    more it needs to reach its `min`. The ring is used with or without the lock.
+//! 2. The ring's head and tail words carry a `SLOW` bit, and the tail a `CLOSED` bit. Only the
+//!    lock's holder changes them. Whenever the lock is free, `SLOW` says whether a task waits
+//!    or the stash holds items.
+//! 3. Fast paths: while `SLOW` is clear, a put pushes into the ring and a get pops from it,
+//!    without the lock; the CAS that claims a ring slot also checks the bit. A full ring (for a
+//!    put that needs more room), an empty one (for a get that needs more items), `SLOW` or
+//!    `CLOSED` sends the operation to the slow path: Zig's `putLocked`/`getLocked` under the
+//!    lock, which may queue the operation's waiter.
+//! 4. No lost wake-up: a getter (putter) that may wait sets `SLOW`, under the lock, before its
+//!    last look at the ring. A fast push (pop) that succeeded claimed its slot before the bit
+//!    was set, in the modification order of the same word, so that last look sees it; one that
+//!    comes after fails on the bit and takes the lock. No fence is needed (`ring.rs` rule 3).
+//! 5. Order. While getters wait the ring is empty: they looked last and found it empty, and no
+//!    fast push succeeds until they are served. So a put hands its items to the waiting getters
+//!    before anything is buffered (blocked getters are served before the buffer), and a get
+//!    that finds getters waiting queues behind them. Likewise, while putters wait the ring is
+//!    full: a get takes from the ring, then straight from the waiting putters, which then refill
+//!    the ring, and a put lets them refill it before it pushes its own. Items keep FIFO order;
+//!    an operation that starts after a waiter has queued joins the line behind it; operations
+//!    that overlap in time are ordered either way.
+//! 6. The ring cannot push at its front, so an item a dropped getter gives back (rule 8) goes
+//!    to the next waiting getter or to the front of the stash. The stash sets `SLOW`: a get
+//!    empties it first, and a put counts it against the capacity (the queue may then hold one
+//!    more than its capacity, briefly: no put adds to it until a get has brought it below).
+//! 7. A waiter is popped (and woken) when its `needed` reaches zero, or by `close`. A woken
 //!    waiter's result is in its slot: `needed == 0` means done; otherwise the queue was closed,
-//!    and it reports what it moved, or `Closed` if nothing.
-//! 4. Cancellation (Zig's rule): an operation checks for cancellation when it starts (so the
+//!    and it reports what it moved, or `Closed` if nothing. `close`, under the lock, sets
+//!    `closed` and the ring's `CLOSED` bit (a fast push fails on it, atomically with its claim),
+//!    then wakes every waiter. So closed and empty is final: once a get has failed with
+//!    `Closed`, every later one does.
+//! 8. Cancellation (Zig's rule): an operation checks for cancellation when it starts (so the
 //!    call after a short count fails) and while queued. A canceled waiter leaves the list and
 //!    returns what it already moved, leaving the request pending for the next cancellation
 //!    point (Zig: `recancel`); only if it moved nothing does it return `Canceled`. A getter
 //!    never loses an item: what it was handed is returned, and a getter *dropped* after it was
-//!    handed an item gives the item back to the front of the queue.
-//! 5. Wakers are collected under the lock ([`WakeBatch`]) and woken after it is released.
+//!    handed an item gives the item back (rule 6). A putter's items move one at a time (one
+//!    that does not fit goes back to the front of its source), under the lock once it is
+//!    queued, so a canceled putter keeps exactly the items that did not go in.
+//! 9. Wakers are collected under the lock ([`WakeBatch`]) and woken after it is released.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -33,14 +69,20 @@ use super::wait::{lock, WaitList, Waiter, WakeBatch};
 use crate::task::current;
 
 mod ops;
+mod ring;
 mod stream;
+mod transfer;
 
 pub use self::ops::{
     Get, GetOne, GetOneUncancelable, GetUncancelable, Put, PutAll, PutAllUncancelable, PutOne,
     PutUncancelable,
 };
 use self::ops::{GetOp, PutOp};
+use self::ring::Ring;
 pub use self::stream::{QueueSink, QueueStream};
+use self::transfer::State;
+use self::transfer::{Dst, Src};
+pub(crate) use self::transfer::{GetSlot, PutSlot};
 
 /// A bounded MPMC queue for async tasks (Zig `Io.Queue(T)`).
 ///
@@ -48,6 +90,18 @@ pub use self::stream::{QueueSink, QueueStream};
 /// wait for a get (a rendezvous). Items are moved, never cloned. [`close`](Self::close) makes
 /// puts fail with [`Closed`](super::Closed) and gets fail once the buffered items are drained.
 /// Tasks blocked in `get` are served before the buffer; items keep their FIFO order.
+///
+/// # Design
+///
+/// The buffer is a lock-free ring. While no task waits, a put is one compare-and-swap that
+/// claims a slot in the ring, a write and a release store; a get is the same on the other
+/// end; neither takes a lock or runs a fence. The ring's head and tail words also carry a
+/// "slow" bit, set while a task waits: a put or get that must wait, or that finds the bit set,
+/// takes a lock guarding the wait lists and runs Zig's transfers (a put hands items straight
+/// to blocked getters, a get takes straight from blocked putters). A task about to wait sets
+/// the bit before its last look at the ring, and the claim of a slot fails once the bit is
+/// set, so an item pushed (or room made) concurrently is either seen by that last look or
+/// goes through the lock: no wake-up is lost. Wakers are woken after the lock is released.
 ///
 /// | Zig | kqio |
 /// | --- | --- |
@@ -89,183 +143,10 @@ pub use self::stream::{QueueSink, QueueStream};
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Queue<T> {
+    /// The buffer; `None` at capacity 0.
+    ring: Option<Ring<T>>,
     capacity: usize,
     state: StdMutex<State<T>>,
-}
-
-struct State<T> {
-    buf: VecDeque<T>,
-    closed: bool,
-    getters: WaitList<GetSlot<T>>,
-    putters: WaitList<PutSlot<T>>,
-}
-
-/// Where a getter's items go.
-enum Dst<T> {
-    /// One item (`get_one`, the stream).
-    One(Option<T>),
-    /// Appended to the caller's `Vec`, at most `room` more. The pointer comes from a `&mut`
-    /// borrow the operation's future holds for its whole life (`Get`'s `PhantomData`).
-    Many { out: NonNull<Vec<T>>, room: usize },
-}
-
-/// A getter's transfer (ground rule 1).
-pub(crate) struct GetSlot<T> {
-    dst: Dst<T>,
-    got: usize,
-    needed: usize,
-}
-
-/// Where a putter's items come from.
-enum Src<T> {
-    /// One item (`put_one`, the sink).
-    One(Option<T>),
-    /// The front of the caller's deque; the pointer comes from a `&mut` borrow the operation's
-    /// future holds for its whole life (`Put`'s `PhantomData`).
-    Borrowed(NonNull<VecDeque<T>>),
-    /// Items the operation owns (`put_all`).
-    Owned(VecDeque<T>),
-}
-
-/// A putter's transfer (ground rule 1).
-pub(crate) struct PutSlot<T> {
-    src: Src<T>,
-    put: usize,
-    needed: usize,
-}
-
-// SAFETY: a slot holds `T`s, or a pointer to a `Vec<T>`/`VecDeque<T>` whose borrow its future
-// holds; the slot is reached by other threads only under the queue's lock, and moving `T`s
-// between threads is what `T: Send` allows.
-unsafe impl<T: Send> Send for GetSlot<T> {}
-// SAFETY: as for `GetSlot`.
-unsafe impl<T: Send> Send for PutSlot<T> {}
-
-impl<T> GetSlot<T> {
-    fn new(dst: Dst<T>) -> Self {
-        GetSlot { dst, got: 0, needed: 0 }
-    }
-
-    /// How many more items fit.
-    fn room(&self) -> usize {
-        match &self.dst {
-            Dst::One(v) => usize::from(v.is_none()),
-            Dst::Many { room, .. } => *room,
-        }
-    }
-
-    fn give(&mut self, item: T) {
-        match &mut self.dst {
-            Dst::One(v) => *v = Some(item),
-            Dst::Many { out, room } => {
-                // SAFETY: the pointer is valid for the life of the operation (see `Dst::Many`),
-                // and only the holder of the queue's lock, or the owner once the slot is
-                // unqueued, reaches it (wait.rs ground rules 1 and 4).
-                unsafe { out.as_mut().push(item) };
-                *room -= 1;
-            }
-        }
-        self.got += 1;
-        self.needed = self.needed.saturating_sub(1);
-    }
-}
-
-impl<T> PutSlot<T> {
-    fn new(src: Src<T>) -> Self {
-        PutSlot { src, put: 0, needed: 0 }
-    }
-
-    /// How many items are left to put.
-    fn remaining(&self) -> usize {
-        match &self.src {
-            Src::One(v) => usize::from(v.is_some()),
-            // SAFETY: as in `GetSlot::give`.
-            Src::Borrowed(p) => unsafe { p.as_ref().len() },
-            Src::Owned(d) => d.len(),
-        }
-    }
-
-    /// Takes the next item; `remaining() > 0`.
-    fn take(&mut self) -> T {
-        let item = match &mut self.src {
-            Src::One(v) => v.take(),
-            // SAFETY: as in `GetSlot::give`.
-            Src::Borrowed(p) => unsafe { p.as_mut().pop_front() },
-            Src::Owned(d) => d.pop_front(),
-        };
-        self.put += 1;
-        self.needed = self.needed.saturating_sub(1);
-        item.expect("a putter with items left")
-    }
-}
-
-impl<T> State<T> {
-    /// Zig `putLocked`, before blocking: items go to waiting getters first, then the buffer.
-    fn put_locked(&mut self, cap: usize, slot: &mut PutSlot<T>, wake: &mut WakeBatch) {
-        while slot.remaining() > 0 {
-            let Some(getter) = self.getters.front_mut() else { break };
-            while getter.room() > 0 && slot.remaining() > 0 {
-                getter.give(slot.take());
-            }
-            if getter.needed > 0 {
-                break; // we ran out of items for it
-            }
-            wake.push(self.getters.pop_front());
-        }
-        while self.buf.len() < cap && slot.remaining() > 0 {
-            self.buf.push_back(slot.take());
-        }
-    }
-
-    /// Zig `getLocked`, before blocking: the buffer first, then straight from the waiting
-    /// putters, then the buffer is refilled from them.
-    fn get_locked(&mut self, cap: usize, slot: &mut GetSlot<T>, wake: &mut WakeBatch) {
-        while slot.room() > 0 {
-            match self.buf.pop_front() {
-                Some(item) => slot.give(item),
-                None => break,
-            }
-        }
-        while slot.room() > 0 {
-            let Some(putter) = self.putters.front_mut() else { break };
-            while slot.room() > 0 && putter.remaining() > 0 {
-                slot.give(putter.take());
-            }
-            if putter.needed > 0 {
-                break; // we ran out of room
-            }
-            wake.push(self.putters.pop_front());
-        }
-        self.fill_from_putters(cap, wake);
-    }
-
-    /// Zig `fillRingBufferFromPutters`.
-    fn fill_from_putters(&mut self, cap: usize, wake: &mut WakeBatch) {
-        while self.buf.len() < cap {
-            let Some(putter) = self.putters.front_mut() else { break };
-            while self.buf.len() < cap && putter.remaining() > 0 {
-                self.buf.push_back(putter.take());
-            }
-            if putter.needed > 0 {
-                break; // the buffer is full
-            }
-            wake.push(self.putters.pop_front());
-        }
-    }
-
-    /// Puts back an item a dropped getter had been handed: to the next waiting getter, or to
-    /// the front of the buffer (which may then hold one more than its capacity, briefly: no put
-    /// adds to it until a get has brought it below).
-    fn give_back(&mut self, item: T, wake: &mut WakeBatch) {
-        if let Some(getter) = self.getters.front_mut() {
-            getter.give(item);
-            if getter.needed == 0 {
-                wake.push(self.getters.pop_front());
-            }
-        } else {
-            self.buf.push_front(item);
-        }
-    }
 }
 
 /// Where a queue operation is.
@@ -281,16 +162,16 @@ pub(crate) enum Phase {
 
 impl<T> Queue<T> {
     /// A queue holding at most `capacity` items; 0 makes it a rendezvous (every put waits for a
-    /// get). The ring is allocated here, once.
+    /// get). The ring is allocated here, once: `capacity` slots of one `T` and one `usize`.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is too large to allocate (its ring positions would not fit a `usize`).
     pub fn new(capacity: usize) -> Self {
         Queue {
+            ring: (capacity > 0).then(|| Ring::new(capacity)),
             capacity,
-            state: StdMutex::new(State {
-                buf: VecDeque::with_capacity(capacity),
-                closed: false,
-                getters: WaitList::new(),
-                putters: WaitList::new(),
-            }),
+            state: StdMutex::new(State::new()),
         }
     }
 
@@ -301,7 +182,8 @@ impl<T> Queue<T> {
 
     /// The number of items buffered now (items held by waiting putters are not counted).
     pub fn len(&self) -> usize {
-        lock(&self.state).buf.len()
+        let st = lock(&self.state);
+        st.stash.len() + self.ring.as_ref().map_or(0, Ring::len)
     }
 
     /// Whether no item is buffered now.
@@ -311,7 +193,10 @@ impl<T> Queue<T> {
 
     /// Whether [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
-        lock(&self.state).closed
+        match &self.ring {
+            Some(ring) => ring.is_closed(),
+            None => lock(&self.state).closed,
+        }
     }
 
     /// Closes the queue (Zig `close`): every put from now on fails with
@@ -342,13 +227,14 @@ impl<T> Queue<T> {
     pub fn close(&self) {
         let mut wake = WakeBatch::new();
         let mut st = lock(&self.state);
-        st.closed = true;
+        self.set_closed_locked(&mut st);
         while let Some(w) = st.getters.pop_front() {
             wake.push(Some(w));
         }
         while let Some(w) = st.putters.pop_front() {
             wake.push(Some(w));
         }
+        self.sync_slow(&mut st);
         drop(st);
         wake.wake_all();
     }
@@ -602,7 +488,7 @@ impl<T> Queue<T> {
 
     // ----- the two operations, shared by every future and adapter -----
 
-    /// Polls a put whose transfer is in `waiter` (ground rules 2 to 4).
+    /// Polls a put whose transfer is in `waiter` (ground rules 3 to 5).
     pub(crate) fn poll_put(
         &self,
         waiter: Pin<&Waiter<PutSlot<T>>>,
@@ -622,33 +508,28 @@ impl<T> Queue<T> {
                     *phase = Phase::Done;
                     return Poll::Ready(Err(QueueError::Canceled));
                 }
+                // SAFETY: not queued yet: the slot is ours alone.
+                if let Some(n) = unsafe { waiter.with_payload(|slot| self.put_fast(slot, min)) } {
+                    *phase = Phase::Done;
+                    return Poll::Ready(Ok(n));
+                }
                 let mut wake = WakeBatch::new();
                 let mut st = lock(&self.state);
-                let r = if st.closed {
-                    Poll::Ready(Err(QueueError::Closed))
-                } else {
-                    // SAFETY: not queued yet: the slot is ours alone.
-                    let done = unsafe {
-                        waiter.with_payload(|slot| {
-                            st.put_locked(self.capacity, slot, &mut wake);
-                            if slot.remaining() == 0 || slot.put >= min {
-                                return Some(slot.put);
-                            }
-                            slot.needed = min - slot.put;
-                            None
-                        })
-                    };
-                    match done {
-                        Some(n) => Poll::Ready(Ok(n)),
-                        None => {
-                            // SAFETY: `waiter` is pinned in its future (or box), used only with
-                            // this list, and removed under this lock before it is dropped
-                            // (wait.rs rules 1 and 2).
-                            unsafe { st.putters.push_back(waiter, cx.waker()) };
-                            Poll::Pending
-                        }
+                // SAFETY: not queued yet: the slot is ours alone.
+                let done = unsafe {
+                    waiter.with_payload(|slot| self.put_locked(&mut st, slot, min, &mut wake))
+                };
+                let r = match done {
+                    Some(r) => Poll::Ready(r),
+                    None => {
+                        // SAFETY: `waiter` is pinned in its future (or box), used only with
+                        // this list, and removed under this lock before it is dropped
+                        // (wait.rs rules 1 and 2).
+                        unsafe { st.putters.push_back(waiter, cx.waker()) };
+                        Poll::Pending
                     }
                 };
+                self.sync_slow(&mut st);
                 drop(st);
                 wake.wake_all();
                 *phase = if r.is_ready() { Phase::Done } else { Phase::Queued };
@@ -671,7 +552,7 @@ impl<T> Queue<T> {
         }
     }
 
-    /// Polls a get whose transfer is in `waiter` (ground rules 2 to 4).
+    /// Polls a get whose transfer is in `waiter` (ground rules 3 to 5).
     pub(crate) fn poll_get(
         &self,
         waiter: Pin<&Waiter<GetSlot<T>>>,
@@ -691,22 +572,16 @@ impl<T> Queue<T> {
                     *phase = Phase::Done;
                     return Poll::Ready(Err(QueueError::Canceled));
                 }
+                // SAFETY: not queued yet: the slot is ours alone.
+                if let Some(r) = unsafe { waiter.with_payload(|slot| self.get_fast(slot, min)) } {
+                    *phase = Phase::Done;
+                    return Poll::Ready(r);
+                }
                 let mut wake = WakeBatch::new();
                 let mut st = lock(&self.state);
-                let closed = st.closed;
                 // SAFETY: not queued yet: the slot is ours alone.
                 let done = unsafe {
-                    waiter.with_payload(|slot| {
-                        st.get_locked(self.capacity, slot, &mut wake);
-                        if slot.got == 0 && closed {
-                            return Some(Err(QueueError::Closed));
-                        }
-                        if slot.got >= min || closed || slot.room() == 0 {
-                            return Some(Ok(slot.got));
-                        }
-                        slot.needed = min - slot.got;
-                        None
-                    })
+                    waiter.with_payload(|slot| self.get_locked(&mut st, slot, min, &mut wake))
                 };
                 let r = match done {
                     Some(r) => Poll::Ready(r),
@@ -716,6 +591,7 @@ impl<T> Queue<T> {
                         Poll::Pending
                     }
                 };
+                self.sync_slow(&mut st);
                 drop(st);
                 wake.wake_all();
                 *phase = if r.is_ready() { Phase::Done } else { Phase::Queued };
@@ -747,7 +623,7 @@ impl<T> Queue<T> {
         list: impl Fn(&mut State<T>) -> &mut WaitList<P>,
         progress: impl Fn(&mut P) -> (usize, usize),
     ) -> Poll<Result<usize, QueueError>> {
-        // Woken (ground rule 3): the result is in the slot.
+        // Woken (ground rule 7): the result is in the slot.
         let finish = |waiter: &Waiter<P>| {
             // SAFETY: `take_notified` returned true: the slot is ours alone.
             let (moved, needed) = unsafe { waiter.with_payload(&progress) };
@@ -764,11 +640,12 @@ impl<T> Queue<T> {
         if cancelable && current::cancel_pending() {
             // SAFETY: the waiter belongs to this list (rule 1 of wait.rs).
             if unsafe { list(&mut st).remove(waiter) } {
+                self.sync_slow(&mut st);
                 // SAFETY: removed: the slot is ours alone.
                 let (moved, _) = unsafe { waiter.with_payload(&progress) };
                 drop(st);
                 if moved > 0 {
-                    return Poll::Ready(Ok(moved)); // the request stays pending (rule 4)
+                    return Poll::Ready(Ok(moved)); // the request stays pending (rule 8)
                 }
                 let _ = current::check_cancel();
                 return Poll::Ready(Err(QueueError::Canceled));
@@ -791,12 +668,13 @@ impl<T> Queue<T> {
         let mut st = lock(&self.state);
         // SAFETY: the waiter belongs to this list.
         unsafe { st.putters.remove(waiter) };
+        self.sync_slow(&mut st);
         drop(st);
         waiter.take_notified();
     }
 
     /// A queued get gives up (its future is dropped): it leaves the list; an item it was handed
-    /// but did not return goes back to the queue (ground rule 4).
+    /// but did not return goes back to the queue (ground rule 8).
     pub(crate) fn abandon_get(&self, waiter: &Waiter<GetSlot<T>>) {
         let mut wake = WakeBatch::new();
         let mut st = lock(&self.state);
@@ -811,9 +689,10 @@ impl<T> Queue<T> {
                 })
             };
             if let Some(item) = item {
-                st.give_back(item, &mut wake);
+                self.give_back(&mut st, item, &mut wake);
             }
         }
+        self.sync_slow(&mut st);
         drop(st);
         wake.wake_all();
     }
@@ -822,9 +701,10 @@ impl<T> Queue<T> {
 impl<T> fmt::Debug for Queue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = lock(&self.state);
+        let len = st.stash.len() + self.ring.as_ref().map_or(0, Ring::len);
         f.debug_struct("Queue")
             .field("capacity", &self.capacity)
-            .field("len", &st.buf.len())
+            .field("len", &len)
             .field("closed", &st.closed)
             .field("getters", &st.getters.count())
             .field("putters", &st.putters.count())
