@@ -333,3 +333,78 @@ fn always_ready_and_self_waking_tasks_do_not_starve_others() {
     // Joined, so that the leak test of this file never counts it.
     watchdog.join().unwrap();
 }
+
+/// A task that has already run and is woken from outside the workers is not queued behind a
+/// burst of new tasks spawned from outside (the injector / resumed split of `scheduler/mod.rs`):
+/// it runs within one periodic fairness turn, whatever the burst's size. With one shared queue
+/// it ran after the whole burst, which made timers fire tens of milliseconds late under a burst
+/// of spawns.
+#[test]
+fn a_resumed_task_runs_ahead_of_a_burst_of_new_tasks() {
+    let _s = serial();
+    const BURST: usize = 10_000;
+    let rt = rt(1);
+    let io = rt.io();
+    for round in 0..20 {
+        let order = Arc::new(Mutex::new(Vec::with_capacity(BURST + 1)));
+        // The resumed task: pending on its first poll, its waker published for this thread.
+        let parked: Arc<Mutex<Option<std::task::Waker>>> = Arc::new(Mutex::new(None));
+        let resumed = {
+            let (order, parked) = (order.clone(), parked.clone());
+            let mut polled = false;
+            io.r#async(async move {
+                std::future::poll_fn(|cx| {
+                    if polled {
+                        std::task::Poll::Ready(())
+                    } else {
+                        polled = true;
+                        *parked.lock().unwrap() = Some(cx.waker().clone());
+                        std::task::Poll::Pending
+                    }
+                })
+                .await;
+                order.lock().unwrap().push(usize::MAX);
+            })
+        };
+        let waker = loop {
+            if let Some(w) = parked.lock().unwrap().take() {
+                break w;
+            }
+            std::thread::yield_now();
+        };
+        // Hold the only worker while the burst and the wake are queued, so the order in which it
+        // takes them is the scheduler's choice alone.
+        let (started, release) =
+            (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let blocker = {
+            let (started, release) = (started.clone(), release.clone());
+            io.r#async(async move {
+                started.store(true, Ordering::Release);
+                while !release.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+            })
+        };
+        while !started.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        let burst: Vec<_> = (0..BURST)
+            .map(|i| {
+                let order = order.clone();
+                io.r#async(async move { order.lock().unwrap().push(i) })
+            })
+            .collect();
+        waker.wake();
+        release.store(true, Ordering::Release);
+        rt.block_on(async {
+            blocker.await;
+            resumed.await;
+            for h in burst {
+                h.await;
+            }
+        });
+        let order = order.lock().unwrap();
+        let position = order.iter().position(|&i| i == usize::MAX).expect("the resumed task ran");
+        assert!(position <= 61, "round {round}: the resumed task ran after {position} new tasks");
+    }
+}

@@ -2,16 +2,24 @@
 //!
 //! Ground rules:
 //! 1. Every worker owns a bounded local queue (`queue.rs`: a single-producer, multi-consumer
-//!    ring of `queue::CAPACITY` slots) and a LIFO slot; there is one unbounded injection queue
-//!    (`concurrent_queue`) for work from outside the workers. Only a queue's owner pushes to it
-//!    and pops from it; other workers steal half of it into their own. A full local queue moves
-//!    half of its tasks to the injector.
+//!    ring of `queue::CAPACITY` slots) and a LIFO slot. Two unbounded shared queues
+//!    (`concurrent_queue`) take the rest: the *injector* holds tasks spawned from outside the
+//!    workers, which have never run; the *resumed* queue holds tasks that have run and are ready
+//!    again, woken from outside the workers or moved out of a full local queue. Only a local
+//!    queue's owner pushes to it and pops from it; other workers steal half of it into their own.
+//!    A full local queue moves half of its tasks to the resumed queue.
 //! 2. Where a task goes when scheduled: from a worker of this runtime, a *woken* task goes to the
 //!    LIFO slot (it is likely to run next with warm caches; the previous occupant moves to the
 //!    local queue), a *spawned* or *yielded* task to the back of the local queue; from any other
-//!    thread, to the injector. A push to a queue other threads can take from wakes one idle worker
-//!    if no worker is searching (see `idle.rs`).
-//! 3. Shutdown, in order: (1) `shut_down` is set, so `task_reserve` fails and new work runs
+//!    thread, a spawned task to the injector and any other to the resumed queue. A push to a
+//!    queue other threads can take from wakes one idle worker if no worker is searching (see
+//!    `idle.rs`).
+//! 3. Workers take resumed tasks before new ones (the injector), except for a periodic turn that
+//!    keeps the injector from starving (`worker.rs`). The split exists for latency under
+//!    overload: a burst of spawns from outside (100,000 tasks, say) must not queue ahead of tasks
+//!    that were already running, such as a timer's wake-up that overflowed a local queue; with one
+//!    shared queue such a task waited for the whole burst to be polled once.
+//! 4. Shutdown, in order: (1) `shut_down` is set, so `task_reserve` fails and new work runs
 //!    inline, already canceled; (2) `stopping` is set and every worker is unparked; each finishes
 //!    the poll it is in and exits; (3) the threads are joined; (4) the queues are drained and
 //!    every task still registered is woken and drained again, until no task is left, dropping
@@ -35,7 +43,7 @@ use crate::task::{Runnable, Schedule, ScheduleReason, TaskHeader};
 
 pub(crate) use worker::run_worker;
 
-/// The most tasks moved from the injector to a local queue at once, so that one worker does not
+/// The most tasks moved from a shared queue to a local queue at once, so that one worker does not
 /// hoard a burst that others could run.
 const INJECTOR_BATCH: usize = 32;
 
@@ -43,7 +51,10 @@ const INJECTOR_BATCH: usize = 32;
 pub(crate) struct Shared {
     pub(crate) reactor: Arc<Reactor>,
     pub(crate) timers: Timers,
+    /// Tasks spawned from outside the workers (ground rule 1).
     injector: ConcurrentQueue<Runnable>,
+    /// Tasks that have run and are ready again, from outside or from a full local queue.
+    resumed: ConcurrentQueue<Runnable>,
     workers: Box<[WorkerShared]>,
     idle: idle::Idle,
     registry: registry::Registry,
@@ -72,6 +83,7 @@ impl Shared {
             reactor,
             timers,
             injector: ConcurrentQueue::unbounded(),
+            resumed: ConcurrentQueue::unbounded(),
             workers: (0..n_workers)
                 .map(|_| WorkerShared {
                     queue: queue::RunQueue::new(),
@@ -108,7 +120,8 @@ impl Shared {
         Ok(())
     }
 
-    /// Pushes to worker `index`'s local queue; when it is full, half of it moves to the injector.
+    /// Pushes to worker `index`'s local queue; when it is full, half of it moves to the resumed
+    /// queue.
     ///
     /// # Safety
     ///
@@ -124,7 +137,7 @@ impl Shared {
                     for _ in 0..queue::CAPACITY / 2 {
                         // SAFETY: as above.
                         match unsafe { queue.pop() } {
-                            Some(t) => self.push_injector(t),
+                            Some(t) => self.push_shared(&self.resumed, t),
                             None => break,
                         }
                     }
@@ -133,10 +146,12 @@ impl Shared {
         }
     }
 
-    fn push_injector(&self, runnable: Runnable) {
-        // The injector is unbounded and never closed, so a push cannot fail; should that ever
-        // change, dropping the runnable drops its task's future, which is still an orderly end.
-        let _ = self.injector.push(runnable);
+    /// Pushes to one of the shared queues (`injector` or `resumed`).
+    fn push_shared(&self, queue: &ConcurrentQueue<Runnable>, runnable: Runnable) {
+        // The shared queues are unbounded and never closed, so a push cannot fail; should that
+        // ever change, dropping the runnable drops its task's future, which is still an orderly
+        // end.
+        let _ = queue.push(runnable);
     }
 
     /// Wakes one idle worker if the protocol of `idle.rs` asks for it.
@@ -159,7 +174,9 @@ impl Shared {
 
     /// Whether any queue holds a task (the re-check of `idle.rs` rule 1).
     fn has_queued_work(&self) -> bool {
-        !self.injector.is_empty() || self.workers.iter().any(|w| !w.queue.is_empty())
+        !self.injector.is_empty()
+            || !self.resumed.is_empty()
+            || self.workers.iter().any(|w| !w.queue.is_empty())
     }
 
     /// Tasks whose future has started and not yet been dropped.
@@ -197,8 +214,10 @@ impl Shared {
         let drop_quietly = |r: Runnable| {
             let _ = catch_unwind(AssertUnwindSafe(|| drop(r)));
         };
-        while let Ok(r) = self.injector.pop() {
-            drop_quietly(r);
+        for queue in [&self.resumed, &self.injector] {
+            while let Ok(r) = queue.pop() {
+                drop_quietly(r);
+            }
         }
         for w in self.workers.iter() {
             // SAFETY: this runs after every worker thread was joined (shutdown step 4), so no
@@ -231,7 +250,11 @@ impl Schedule for Shared {
     #[inline]
     fn schedule(&self, runnable: Runnable, reason: ScheduleReason) {
         if let Some(r) = worker::schedule_local(self, runnable, reason) {
-            self.push_injector(r);
+            let queue = match reason {
+                ScheduleReason::Spawned => &self.injector,
+                ScheduleReason::Woken | ScheduleReason::Yielded => &self.resumed,
+            };
+            self.push_shared(queue, r);
             if !self.is_stopping() {
                 self.notify_one();
             }

@@ -3,10 +3,11 @@
 //! The run loop, in order, each tick:
 //! 1. every `EVENT_INTERVAL` ticks, poll the reactor without blocking (so that a busy runtime
 //!    still hears of I/O);
-//! 2. take a task: every `GLOBAL_QUEUE_INTERVAL` ticks the injector first (fairness for remote
-//!    work), else the LIFO slot (at most `MAX_LIFO_POLLS` times in a row), the local queue, the
-//!    injector;
-//! 3. if none, search: steal half of another worker's queue, or a batch of the injector;
+//! 2. take a task: every `GLOBAL_QUEUE_INTERVAL` ticks a shared queue first (fairness for remote
+//!    work; the injector and the resumed queue take turns at going first), else the LIFO slot (at
+//!    most `MAX_LIFO_POLLS` times in a row), the local queue, the resumed queue, the injector
+//!    (ground rule 3 of `mod.rs`);
+//! 3. if none, search: steal half of another worker's queue, or a batch of a shared queue;
 //! 4. if none, park (see `idle.rs`): register, re-check, then block on the reactor if no other
 //!    worker drives it, else on the condition variable.
 //!
@@ -19,6 +20,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::Arc;
 use std::task::Waker;
+
+use concurrent_queue::ConcurrentQueue;
 
 use super::Shared;
 use crate::task::current::{set_thread_kind, set_thread_scheduler, ThreadKind};
@@ -68,7 +71,7 @@ pub(super) fn current_index_hint() -> usize {
 }
 
 /// Schedules on this thread's worker if it is one of `shared`'s (ground rule 2 of `mod.rs`).
-/// Gives the runnable back if it must go to the injector.
+/// Gives the runnable back if it must go to a shared queue.
 #[inline]
 pub(super) fn schedule_local(
     shared: &Shared,
@@ -118,7 +121,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
     worker.run();
     // Leave nothing in the LIFO slot: shutdown drains the queues, not this thread's slot.
     if let Some(r) = ctx.lifo.take() {
-        shared.push_injector(r);
+        shared.push_shared(&shared.resumed, r);
     }
     WORKER.set(ptr::null());
 }
@@ -167,7 +170,13 @@ impl Worker<'_> {
     fn next_local(&mut self) -> Option<Runnable> {
         let shared = self.shared;
         if self.tick % GLOBAL_QUEUE_INTERVAL == 0 {
-            if let Ok(r) = shared.injector.pop() {
+            // Alternate which shared queue goes first, so that neither starves the other.
+            let (first, second) = if (self.tick / GLOBAL_QUEUE_INTERVAL) % 2 == 0 {
+                (&shared.injector, &shared.resumed)
+            } else {
+                (&shared.resumed, &shared.injector)
+            };
+            if let Ok(r) = first.pop().or_else(|_| second.pop()) {
                 return Some(r);
             }
         }
@@ -184,16 +193,22 @@ impl Worker<'_> {
         if let Some(r) = unsafe { shared.workers[self.ctx.index].queue.pop() } {
             return Some(r);
         }
-        self.take_from_injector()
+        self.take_from_shared()
     }
 
-    /// Pops one task from the injector and moves a fair share of the rest to the local queue.
-    fn take_from_injector(&mut self) -> Option<Runnable> {
+    /// Takes from the resumed queue, else from the injector (ground rule 3 of `mod.rs`).
+    fn take_from_shared(&mut self) -> Option<Runnable> {
         let shared = self.shared;
-        let first = shared.injector.pop().ok()?;
-        let share = (shared.injector.len() / shared.workers.len()).min(super::INJECTOR_BATCH);
+        self.take_batch(&shared.resumed).or_else(|| self.take_batch(&shared.injector))
+    }
+
+    /// Pops one task from `queue` and moves a fair share of the rest to the local queue.
+    fn take_batch(&self, queue: &ConcurrentQueue<Runnable>) -> Option<Runnable> {
+        let shared = self.shared;
+        let first = queue.pop().ok()?;
+        let share = (queue.len() / shared.workers.len()).min(super::INJECTOR_BATCH);
         for _ in 0..share {
-            match shared.injector.pop() {
+            match queue.pop() {
                 // SAFETY: a `Worker` runs on its own thread: it owns its queue.
                 Ok(r) => unsafe { shared.push_local(self.ctx.index, r) },
                 Err(_) => break,
@@ -227,7 +242,7 @@ impl Worker<'_> {
                 }
             }
         }
-        self.take_from_injector()
+        self.take_from_shared()
     }
 
     /// Takes about half of `victim`'s queue into ours and returns one of those tasks.
