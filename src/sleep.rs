@@ -27,16 +27,21 @@ pub struct TimerSlot(pub u64);
 /// A deadline on another clock is mapped by its distance from that clock's present, so a real
 /// (wall-clock) deadline is not re-read if the wall clock jumps afterwards. CPU-time clocks are
 /// mapped the same way: the sleep lasts that long in awake time.
-pub(crate) fn awake_deadline(io: &dyn Io, timeout: Timeout) -> Option<Timestamp> {
+///
+/// Also returns the awake-clock time it read to make the deadline ([`Timestamp::MIN`] if it read
+/// none): the `passed` argument of [`Io::time_poll_sleep`].
+fn awake_deadline(io: &dyn Io, timeout: Timeout) -> Option<(Timestamp, Timestamp)> {
     match timeout {
         Timeout::None => None,
         Timeout::Duration { duration, .. } => {
-            Some(io.time_now(Clock::Awake).saturating_add(duration))
+            let now = io.time_now(Clock::Awake);
+            Some((now.saturating_add(duration), now))
         }
-        Timeout::Deadline { deadline, clock: Clock::Awake } => Some(deadline),
+        Timeout::Deadline { deadline, clock: Clock::Awake } => Some((deadline, Timestamp::MIN)),
         Timeout::Deadline { deadline, clock } => {
             let remaining = deadline.saturating_duration_since(io.time_now(clock));
-            Some(io.time_now(Clock::Awake).saturating_add(remaining))
+            let now = io.time_now(Clock::Awake);
+            Some((now.saturating_add(remaining), now))
         }
     }
 }
@@ -46,6 +51,8 @@ pub(crate) fn awake_deadline(io: &dyn Io, timeout: Timeout) -> Option<Timestamp>
 pub struct Sleep<'a> {
     io: &'a dyn Io,
     deadline: Option<Timestamp>,
+    /// The awake-clock time read to make `deadline` (see `Io::time_poll_sleep`).
+    made_at: Timestamp,
     slot: TimerSlot,
     cancelable: bool,
 }
@@ -58,7 +65,11 @@ impl fmt::Debug for Sleep<'_> {
 
 impl<'a> Sleep<'a> {
     pub(crate) fn new(io: &'a dyn Io, timeout: Timeout, cancelable: bool) -> Self {
-        Sleep { io, deadline: awake_deadline(io, timeout), slot: TimerSlot::default(), cancelable }
+        let (deadline, made_at) = match awake_deadline(io, timeout) {
+            Some((deadline, made_at)) => (Some(deadline), made_at),
+            None => (None, Timestamp::MIN),
+        };
+        Sleep { io, deadline, made_at, slot: TimerSlot::default(), cancelable }
     }
 
     /// Polls without the cancellation point: `Ready` once the deadline has passed.
@@ -67,7 +78,7 @@ impl<'a> Sleep<'a> {
             // No deadline: only cancellation ends the sleep, and a cancellation request wakes the
             // task through its header, so nothing needs registering here.
             None => Poll::Pending,
-            Some(deadline) => self.io.time_poll_sleep(cx, &mut self.slot, deadline),
+            Some(deadline) => self.io.time_poll_sleep(cx, &mut self.slot, deadline, self.made_at),
         }
     }
 }

@@ -40,6 +40,34 @@ fn past_and_zero_deadlines_complete_at_once() {
     assert_eq!(rt.metrics().timers, 0);
 }
 
+/// A sleep whose deadline was in the future when it was made but has passed by its first poll
+/// (the backend then skips its own clock read and lets the next timer turn fire it): it completes
+/// promptly, from `block_on` and from a worker, with the driver parked or busy.
+#[test]
+fn a_deadline_that_passes_before_the_first_poll_still_fires_promptly() {
+    for workers in [1, 2] {
+        let rt = rt(workers);
+        let io = rt.io();
+        for round in 0..50 {
+            let sleep = io.sleep(Timeout::after(Duration::from_micros(200)));
+            // The operation under test: the deadline passes before the first poll.
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            let started = Instant::now();
+            rt.block_on(sleep).unwrap();
+            let io2 = io.clone();
+            let h = io.r#async(async move {
+                let sleep = io2.sleep(Timeout::after(Duration::from_micros(200)));
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                sleep.await
+            });
+            rt.block_on(h).unwrap();
+            let took = started.elapsed();
+            assert!(took < std::time::Duration::from_secs(1), "round {round}: took {took:?}");
+        }
+        assert_eq!(rt.metrics().timers, 0);
+    }
+}
+
 #[test]
 fn cancel_of_a_far_sleep_is_prompt_and_frees_the_timer() {
     let rt = rt(2);

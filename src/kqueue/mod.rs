@@ -326,8 +326,14 @@ impl Io for KqueueIo {
     fn time_resolution(&self, clock: Clock) -> Duration {
         crate::sys::clock::resolution(clock)
     }
-    fn time_poll_sleep(&self, cx: &mut Context<'_>, t: &mut TimerSlot, at: Timestamp) -> Poll<()> {
-        self.shared.poll_sleep(cx, &mut t.0, at.as_nanos())
+    fn time_poll_sleep(
+        &self,
+        cx: &mut Context<'_>,
+        t: &mut TimerSlot,
+        at: Timestamp,
+        passed: Timestamp,
+    ) -> Poll<()> {
+        self.shared.poll_sleep(cx, &mut t.0, at.as_nanos(), passed.as_nanos())
     }
     fn time_cancel_sleep(&self, t: &mut TimerSlot) {
         self.shared.timers.cancel(&mut t.0)

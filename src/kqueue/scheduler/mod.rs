@@ -237,8 +237,9 @@ impl Shared {
         cx: &mut std::task::Context<'_>,
         slot: &mut u64,
         deadline_ns: i64,
+        passed_ns: i64,
     ) -> std::task::Poll<()> {
-        let (poll, wake_driver) = self.timers.poll_sleep(cx, slot, deadline_ns);
+        let (poll, wake_driver) = self.timers.poll_sleep(cx, slot, deadline_ns, passed_ns);
         if wake_driver {
             self.reactor.wake();
         }

@@ -83,13 +83,30 @@ impl Timers {
     }
 
     /// Polls a sleep until `deadline_ns`. `slot` starts at 0 and is owned by the sleeping future.
-    /// Returns whether the driver must be woken (ground rule 3) alongside the poll result.
+    /// `passed_ns` is a time the caller knows has passed, or `i64::MIN` (see
+    /// `Io::time_poll_sleep`). Returns whether the driver must be woken (ground rule 3)
+    /// alongside the poll result.
     pub(crate) fn poll_sleep(
         &self,
         cx: &mut Context<'_>,
         slot: &mut Slot,
         deadline_ns: i64,
+        passed_ns: i64,
     ) -> (Poll<()>, bool) {
+        if *slot == 0 {
+            // A deadline that has passed completes now instead of waiting for the driver. When
+            // the caller read the clock to make the deadline, that reading decides (no second
+            // read: the deadline was in the future then, and should it have passed since, the
+            // next timer turn fires it); otherwise read the clock here, outside the lock.
+            let past = if passed_ns != i64::MIN {
+                deadline_ns <= passed_ns
+            } else {
+                deadline_ns <= (self.now)()
+            };
+            if past {
+                return (Poll::Ready(()), false);
+            }
+        }
         let when = self.deadline_tick(deadline_ns);
         let mut wheel = self.lock();
         if *slot != 0 {
@@ -102,11 +119,6 @@ impl Timers {
                     (Poll::Ready(()), false)
                 }
             };
-        }
-        // Bring the wheel up to date first, so that a deadline that has passed completes now
-        // instead of waiting for the driver.
-        if when <= self.now_tick() {
-            return (Poll::Ready(()), false);
         }
         match wheel.insert(when, cx.waker().clone()) {
             None => (Poll::Ready(()), false),
