@@ -375,11 +375,13 @@ impl fmt::Display for Duration {
     }
 }
 
-/// Bytes the longest formatted duration takes: `"-291y51w6d23h59m59.999s"` is 23 (a magnitude of
-/// at most 2^63 ns has at most 292 years, three digits; what is left after whole years is under
-/// 365 days = 52w1d, so weeks and days take at most five bytes; hours, minutes and seconds take
-/// two digits each). Formatting needs no allocation.
-const FORMAT_CAPACITY: usize = 23;
+/// Bytes the longest formatted duration takes: `"-107y51w6d23h59m999.999ms"` is 25. A magnitude
+/// of at most 2^63 ns has at most 292 years, three digits; what is left after whole years is
+/// under 365 days = 52w1d, so weeks and days take at most five bytes (`51w6d`); hours and
+/// minutes take three each; what is left under a minute takes at most nine, `999.999ms` or
+/// `999.999us` (when it is under a second, its unit has two letters and three integer digits).
+/// Formatting needs no allocation.
+const FORMAT_CAPACITY: usize = 25;
 
 /// A fixed buffer for one formatted duration.
 struct FormatBuf {

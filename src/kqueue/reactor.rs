@@ -35,6 +35,13 @@ use mio::{event::Source, Events, Interest, Token};
 /// which are never 0.
 const WAKE_TOKEN: Token = Token(0);
 
+/// The longest timeout handed to the poller. Darwin's `kevent` fails with `EINVAL` for a
+/// timeout over 10^8 s (mio passes the `Duration` through as a `timespec`); epoll takes
+/// milliseconds in a C `int`, which mio clamps itself. The timers never ask for more than
+/// `timer::MAX_PARK` (about 49.7 days), and [`DriverGuard::poll`] clamps to this bound anyway,
+/// so no caller can make the poller fail.
+pub(crate) const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(100_000_000 - 1);
+
 /// How many events one turn of the driver harvests. A turn that fills the buffer is followed by
 /// another turn soon (the driver re-polls before parking), so this bounds latency, not capacity.
 pub(crate) const EVENTS_PER_POLL: usize = 1024;
@@ -363,8 +370,9 @@ pub(crate) struct DriverGuard<'a> {
 }
 
 impl DriverGuard<'_> {
-    /// Waits for events for at most `timeout` (`None`: until an event or a wake) and returns how
-    /// many were harvested. Call [`dispatch`](Self::dispatch) afterwards.
+    /// Waits for events for at most `timeout` (`None`: until an event or a wake; clamped to
+    /// [`MAX_POLL_TIMEOUT`]) and returns how many were harvested. Call
+    /// [`dispatch`](Self::dispatch) afterwards.
     pub(crate) fn poll(&mut self, timeout: Option<Duration>) -> usize {
         if self.reactor.release_pending.swap(false, Ordering::Acquire) {
             // Every event harvested by earlier turns has been dispatched (the driver dispatches
@@ -373,6 +381,7 @@ impl DriverGuard<'_> {
             drop(released);
         }
         let driver = self.guard.as_mut().expect("checked in try_lock_driver");
+        let timeout = timeout.map(|t| t.min(MAX_POLL_TIMEOUT));
         loop {
             match driver.poll.poll(&mut driver.events, timeout) {
                 Ok(()) => return driver.events.iter().count(),

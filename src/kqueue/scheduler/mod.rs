@@ -126,23 +126,12 @@ impl Shared {
     /// # Safety
     ///
     /// Only worker `index`'s own thread may call this (the queue's owner).
-    unsafe fn push_local(&self, index: usize, mut runnable: Runnable) {
-        let queue = &self.workers[index].queue;
-        loop {
-            // SAFETY: the caller is the queue's owner.
-            match unsafe { queue.push_back(runnable) } {
-                Ok(()) => return,
-                Err(r) => {
-                    runnable = r;
-                    for _ in 0..queue::CAPACITY / 2 {
-                        // SAFETY: as above.
-                        match unsafe { queue.pop() } {
-                            Some(t) => self.push_shared(&self.resumed, t),
-                            None => break,
-                        }
-                    }
-                }
-            }
+    unsafe fn push_local(&self, index: usize, runnable: Runnable) {
+        // SAFETY: the caller is the queue's owner.
+        unsafe {
+            self.workers[index]
+                .queue
+                .push_back_or_overflow(runnable, |t| self.push_shared(&self.resumed, t))
         }
     }
 

@@ -90,6 +90,31 @@ impl<T> RunQueue<T> {
         Ok(())
     }
 
+    /// Appends `task`; when the queue is full, first hands its older half to `overflow` (the
+    /// shared resumed queue), oldest first, so that other workers can run it.
+    ///
+    /// # Safety
+    ///
+    /// As [`push_back`](Self::push_back): only the queue's owner may call this.
+    pub(crate) unsafe fn push_back_or_overflow(&self, mut task: T, mut overflow: impl FnMut(T)) {
+        loop {
+            // SAFETY: the caller is the queue's owner.
+            match unsafe { self.push_back(task) } {
+                Ok(()) => return,
+                Err(t) => {
+                    task = t;
+                    for _ in 0..CAPACITY / 2 {
+                        // SAFETY: as above.
+                        match unsafe { self.pop() } {
+                            Some(t) => overflow(t),
+                            None => break,
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Takes the oldest task.
     ///
     /// # Safety
@@ -302,5 +327,146 @@ mod tests {
             }
         }
         assert!(stolen_total >= 5, "the stealers took part in every round");
+    }
+}
+
+/// Two run queues and the injector against `VecDeque`s, driven by one thread: random pushes
+/// (plain, and with overflow to the injector as `push_local` does), pops and steals in both
+/// directions, from ring positions near the `u32` wrap-around. Every operation's result, every
+/// length and, at the end, every queue's contents in order match the model.
+#[cfg(test)]
+mod model_tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::cell::UnsafeCell;
+    use std::collections::VecDeque;
+
+    #[derive(Debug, Clone, Copy)]
+    enum Op {
+        /// `push_back` on queue `q`.
+        Push(usize),
+        /// `push_back_or_overflow` on queue `q`.
+        PushOverflow(usize),
+        /// Up to this many pushes with overflow in a row on queue 0 (fills it quickly).
+        Burst(usize),
+        Pop(usize),
+        /// Steal from queue `q` into the other one.
+        Steal(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..2usize).prop_map(Op::Push),
+            4 => (0..2usize).prop_map(Op::PushOverflow),
+            1 => (0..3 * CAPACITY).prop_map(Op::Burst),
+            4 => (0..2usize).prop_map(Op::Pop),
+            3 => (0..2usize).prop_map(Op::Steal),
+        ]
+    }
+
+    /// Ring positions to start from: near the wrap-around, zero, anywhere.
+    fn start() -> impl Strategy<Value = u32> {
+        prop_oneof![u32::MAX - 300..=u32::MAX, Just(0), any::<u32>()]
+    }
+
+    /// A queue whose ring positions start at `pos` (the indices wrap at `u32::MAX`).
+    fn queue_at(pos: u32) -> RunQueue<u64> {
+        RunQueue {
+            head: AtomicU64::new(pack(pos, pos)),
+            tail: AtomicU32::new(pos),
+            buffer: (0..CAPACITY).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect(),
+        }
+    }
+
+    /// The model of `steal_into`: about half (rounded up) of `src` moves to `dst`'s back, and the
+    /// last of those is returned instead of pushed.
+    fn model_steal(src: &mut VecDeque<u64>, dst: &mut VecDeque<u64>) -> Option<u64> {
+        if dst.len() > CAPACITY / 2 {
+            return None;
+        }
+        let n = src.len() - src.len() / 2;
+        if n == 0 {
+            return None;
+        }
+        dst.extend(src.drain(..n));
+        dst.pop_back()
+    }
+
+    /// The model of `push_back_or_overflow`: a full queue first moves its older half out.
+    fn model_push_overflow(q: &mut VecDeque<u64>, injector: &mut VecDeque<u64>, v: u64) {
+        if q.len() == CAPACITY {
+            injector.extend(q.drain(..CAPACITY / 2));
+        }
+        q.push_back(v);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn run_queues_match_vecdeques(
+            starts in (start(), start()),
+            ops in prop::collection::vec(op(), 1..300),
+        ) {
+            let queues = [queue_at(starts.0), queue_at(starts.1)];
+            let mut models = [VecDeque::new(), VecDeque::new()];
+            let mut injector = Vec::new();
+            let mut model_injector = VecDeque::new();
+            let mut next = 0u64;
+            for op in ops {
+                match op {
+                    Op::Push(q) => {
+                        // SAFETY: this thread is the only user of both queues.
+                        let r = unsafe { queues[q].push_back(next) };
+                        if models[q].len() < CAPACITY {
+                            prop_assert_eq!(r, Ok(()));
+                            models[q].push_back(next);
+                        } else {
+                            prop_assert_eq!(r, Err(next), "a full queue refuses");
+                        }
+                        next += 1;
+                    }
+                    Op::PushOverflow(q) => {
+                        // SAFETY: as above.
+                        unsafe { queues[q].push_back_or_overflow(next, |t| injector.push(t)) };
+                        model_push_overflow(&mut models[q], &mut model_injector, next);
+                        next += 1;
+                    }
+                    Op::Burst(n) => {
+                        for _ in 0..n {
+                            // SAFETY: as above.
+                            unsafe { queues[0].push_back_or_overflow(next, |t| injector.push(t)) };
+                            model_push_overflow(&mut models[0], &mut model_injector, next);
+                            next += 1;
+                        }
+                    }
+                    Op::Pop(q) => {
+                        // SAFETY: as above.
+                        prop_assert_eq!(unsafe { queues[q].pop() }, models[q].pop_front());
+                    }
+                    Op::Steal(q) => {
+                        let (src, dst) = (q, 1 - q);
+                        // SAFETY: as above; the two queues are distinct.
+                        let got = unsafe { queues[src].steal_into(&queues[dst]) };
+                        let [a, b] = &mut models;
+                        let want = if src == 0 { model_steal(a, b) } else { model_steal(b, a) };
+                        prop_assert_eq!(got, want);
+                    }
+                }
+                for q in 0..2 {
+                    prop_assert_eq!(queues[q].len(), models[q].len());
+                    prop_assert_eq!(queues[q].is_empty(), models[q].is_empty());
+                }
+                prop_assert_eq!(&injector, &Vec::from(model_injector.clone()));
+            }
+            for q in 0..2 {
+                let mut drained = Vec::new();
+                // SAFETY: as above.
+                while let Some(v) = unsafe { queues[q].pop() } {
+                    drained.push(v);
+                }
+                prop_assert_eq!(drained, Vec::from(std::mem::take(&mut models[q])));
+            }
+        }
     }
 }

@@ -27,6 +27,21 @@ use wheel::{EntryState, Wheel};
 pub(crate) const RESOLUTION: Duration = Duration::from_millis(1);
 const RESOLUTION_NS: i64 = 1_000_000;
 
+/// The longest the driver blocks in the poller while a timer is pending: `u32::MAX` ticks,
+/// about 49.7 days. A later deadline costs one extra wake-up per this span. It is far inside
+/// what every poller accepts ([`MAX_POLL_TIMEOUT`](super::reactor::MAX_POLL_TIMEOUT)).
+pub(crate) const MAX_PARK: Duration = Duration::from_millis(u32::MAX as u64);
+
+/// How long the driver may block in the poller at tick `now` when the wheel's next deadline is
+/// the tick `next` (`None`: no timer, no limit). Ticks already due give zero; the result never
+/// exceeds [`MAX_PARK`], so that no deadline, however far (`Duration::MAX`, a timestamp 1,000
+/// years ahead), can make an out-of-range timeout reach the OS. A pure function, tested with
+/// every edge of the timeout table.
+pub(crate) fn park_duration(now: u64, next: Option<u64>) -> Option<Duration> {
+    let ticks = next?.saturating_sub(now);
+    Some(u32::try_from(ticks).map_or(MAX_PARK, |t| RESOLUTION * t))
+}
+
 /// The slot a sleeping future keeps its timer in; `0` means no timer. Opaque outside the backend.
 pub(crate) type Slot = u64;
 
@@ -144,17 +159,11 @@ impl Timers {
     /// Before the driver parks: how long it may sleep, and the record of when it will wake.
     pub(crate) fn park_timeout(&self) -> Option<Duration> {
         let wheel = self.lock();
-        let now = self.now_tick();
-        match wheel.next_deadline() {
-            None => {
-                self.next_wake.store(u64::MAX, Ordering::Relaxed);
-                None
-            }
-            Some(tick) => {
-                self.next_wake.store(tick.max(1), Ordering::Relaxed);
-                Some(RESOLUTION * u32::try_from(tick.saturating_sub(now)).unwrap_or(u32::MAX))
-            }
-        }
+        let next = wheel.next_deadline();
+        // The tick the driver wakes at, if it sleeps the whole timeout (a clamped timeout wakes
+        // it earlier, which is harmless: it then parks again for what is left).
+        self.next_wake.store(next.map_or(u64::MAX, |tick| tick.max(1)), Ordering::Relaxed);
+        park_duration(self.now_tick(), next)
     }
 
     /// After the driver's poll returned: no driver is parked any more.
@@ -192,5 +201,176 @@ impl Timers {
     /// Timers in the wheel (for tests and reports).
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
+    }
+}
+
+/// The timers against the timeout table and 100,000 random deadlines, on a fake clock, driven as
+/// the reactor drives them (`park_timeout`, sleep that long, `fire_due`): no panic or overflow,
+/// no timer fires before its deadline, none is missed once its tick has come, and every timeout
+/// handed to the poller is within [`MAX_POLL_TIMEOUT`](super::reactor::MAX_POLL_TIMEOUT).
+#[cfg(test)]
+mod model_tests {
+    use super::*;
+    use crate::kqueue::reactor::MAX_POLL_TIMEOUT;
+    use proptest::prelude::*;
+    use std::cell::Cell;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    thread_local! {
+        /// The fake awake clock, per test thread (proptest runs cases on the test's thread).
+        static NOW: Cell<i64> = const { Cell::new(0) };
+    }
+
+    fn fake_now() -> i64 {
+        NOW.get()
+    }
+
+    struct Flag(AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    const MS: i64 = 1_000_000;
+    const SEC: i64 = 1_000_000_000;
+    const YEAR: i64 = 365 * 86_400 * SEC;
+    /// Timers with a deadline at most this far are driven until they fire.
+    const DRIVEN_TO_THE_END: i64 = 10 * 4_294_967_295 * MS;
+
+    /// One sleep due at `deadline` (awake ns), polled at `start` on timers created at `origin`,
+    /// then driven like the reactor does. `Err` describes the first broken rule.
+    fn drive(origin: i64, start: i64, deadline: i64) -> Result<(), TestCaseError> {
+        NOW.set(origin);
+        let timers = Timers::new(fake_now);
+        NOW.set(start);
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut slot = 0;
+        // The first tick at which the timer may fire: its deadline rounded up to a tick.
+        let due = origin as i128 + timers.deadline_tick(deadline) as i128 * RESOLUTION_NS as i128;
+        // Half the cases pass the caller's clock reading (`Io::time_poll_sleep`'s `passed`), half
+        // leave the backend to read the clock: the outcome must be the same.
+        let passed = if deadline % 2 == 0 { start } else { i64::MIN };
+        let (first, _) = timers.poll_sleep(&mut cx, &mut slot, deadline, passed);
+        if first.is_ready() {
+            prop_assert!(deadline <= start, "a sleep due at {deadline} was ready at {start}");
+            prop_assert_eq!(timers.len(), 0);
+            return Ok(());
+        }
+        prop_assert!(start < deadline, "a past deadline {deadline} waits at {start}");
+        let steps =
+            if (deadline as i128 - start as i128) <= DRIVEN_TO_THE_END as i128 { 40 } else { 4 };
+        let mut fired = Vec::new();
+        for _ in 0..steps {
+            let park = timers.park_timeout().expect("a timer is pending");
+            prop_assert!(park <= MAX_PARK && MAX_PARK <= MAX_POLL_TIMEOUT, "parked {park:?}");
+            let now = fake_now().saturating_add(park.as_nanos() as i64);
+            NOW.set(now);
+            timers.unparked();
+            timers.fire_due(&mut fired);
+            let woken = flag.0.swap(false, Ordering::SeqCst);
+            let (poll, _) = timers.poll_sleep(&mut cx, &mut slot, deadline, i64::MIN);
+            prop_assert_eq!(woken, poll.is_ready(), "woken iff ready, at {}", now);
+            if poll.is_ready() {
+                prop_assert!(deadline <= now, "fired early: due {deadline}, now {now}");
+                prop_assert_eq!(timers.len(), 0, "a completed sleep frees its entry");
+                return Ok(());
+            }
+            prop_assert!((now as i128) < due, "missed: due {due}, now {now}, not fired");
+        }
+        prop_assert!(steps == 4, "a deadline {} ns away did not fire", deadline - start);
+        timers.cancel(&mut slot);
+        prop_assert_eq!(timers.len(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn timeout_table() {
+        let far = |t: i64, d: i64| t.saturating_add(d);
+        for origin in [0, 123_456_789, 1_700_000_000 * SEC + 999_999, i64::MAX / 4] {
+            for since in [0, 1, MS - 1, MS, 5 * SEC + 1] {
+                let start = origin + since;
+                for deadline in [
+                    start,                                 // 0
+                    start + 1,                             // 1 ns
+                    start + 300_000,                       // sub-ms
+                    start + MS - 1,                        // just under a tick
+                    start + MS,                            // a tick
+                    far(start, 100_000_000 * SEC + 1),     // 10^8 s + 1 ns
+                    far(start, i64::MAX),                  // Duration::MAX
+                    far(start, YEAR.saturating_mul(1000)), // 1,000 years ahead (saturates)
+                    start - 1,                             // past
+                    start - SEC,                           // past
+                    i64::MIN,                              // Timestamp::MIN
+                    origin - 1,                            // before the timers' origin
+                ] {
+                    if let Err(e) = drive(origin, start, deadline) {
+                        panic!("origin {origin}, start {start}, deadline {deadline}: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn park_duration_edges() {
+        assert_eq!(park_duration(5, None), None);
+        assert_eq!(park_duration(5, Some(3)), Some(Duration::ZERO));
+        assert_eq!(park_duration(5, Some(5)), Some(Duration::ZERO));
+        assert_eq!(park_duration(5, Some(6)), Some(RESOLUTION));
+        assert_eq!(park_duration(0, Some(u64::MAX)), Some(MAX_PARK));
+        assert_eq!(park_duration(0, Some(u32::MAX as u64 + 1)), Some(MAX_PARK));
+        assert!(MAX_PARK < MAX_POLL_TIMEOUT);
+        assert!(MAX_POLL_TIMEOUT < std::time::Duration::from_secs(100_000_000));
+    }
+
+    /// Deadlines from every range: near, within the wheel's first lap, beyond it, anywhere.
+    fn offsets() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            -2 * MS..10 * MS,
+            -SEC..100 * SEC,
+            -YEAR..3 * YEAR,
+            any::<i64>(),
+            Just(i64::MAX),
+            Just(i64::MIN),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn park_duration_is_exact_or_clamped(now in any::<u64>(), next in any::<Option<u64>>()) {
+            let d = park_duration(now, next);
+            prop_assert_eq!(d.is_none(), next.is_none());
+            if let (Some(d), Some(next)) = (d, next) {
+                prop_assert!(d <= MAX_PARK);
+                let ticks = next.saturating_sub(now);
+                if ticks <= u32::MAX as u64 {
+                    prop_assert_eq!(d.as_millis(), ticks as u128);
+                } else {
+                    prop_assert_eq!(d, MAX_PARK);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100_000))]
+
+        #[test]
+        fn random_deadlines_never_early_never_missed_always_in_range(
+            origin in 0..i64::MAX / 2,
+            since in prop_oneof![0..3 * MS, 0..YEAR],
+            offset in offsets(),
+        ) {
+            let start = origin + since;
+            drive(origin, start, start.saturating_add(offset))?;
+        }
     }
 }

@@ -250,8 +250,15 @@ impl Wheel {
         }
         let now = self.elapsed;
         let now_slot = (now / slot_range(level)) % SLOTS as u64;
-        let zeros = occupied.rotate_right(now_slot as u32).trailing_zeros() as u64;
-        let slot = ((zeros + now_slot) % SLOTS as u64) as usize;
+        // The search starts at the current slot, except at the top level: there the current
+        // slot only holds entries a lap or more away (ground rule 4; a nearer entry with the
+        // same digit would sit lower), so it comes *last*, after the slots ahead in this lap
+        // and the wrapped ones of the next. Starting at it would report its next-lap deadline
+        // and hide an earlier slot: a timer due in two weeks would wait for the lap (2.2 years)
+        // whenever a far timer (`Duration::MAX`) shared the current top slot.
+        let first = if level == LEVELS - 1 { (now_slot + 1) % SLOTS as u64 } else { now_slot };
+        let zeros = occupied.rotate_right(first as u32).trailing_zeros() as u64;
+        let slot = ((zeros + first) % SLOTS as u64) as usize;
         let level_start = now & !(level_range(level) - 1);
         let mut deadline = level_start + slot as u64 * slot_range(level);
         if deadline <= now && level > 0 {
@@ -396,5 +403,235 @@ mod tests {
         wheel.remove(key);
         assert_eq!(wheel.poll_entry(key2, &noop()), EntryState::Waiting);
         assert_eq!(wheel.len(), 1);
+    }
+}
+
+/// The wheel against a model, a `BTreeMap` ordered by `(deadline, insertion)`: random inserts
+/// (near, within a lap, beyond the top level), cancels, and advances by random steps or to
+/// `next_deadline` as the driver does. After each step the same set has fired (no entry early,
+/// none missed), `next_deadline` is never later than the earliest pending deadline (the driver
+/// never oversleeps) and always past the present after an advance (the driver never spins).
+#[cfg(test)]
+mod model_tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+    use std::sync::{Arc, Mutex};
+    use std::task::Wake;
+
+    struct Record {
+        id: usize,
+        woken: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl Wake for Record {
+        fn wake(self: Arc<Self>) {
+            self.woken.lock().unwrap().push(self.id);
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u64),
+        /// Removes the n-th entry (pending or fired) in id order.
+        Remove(usize),
+        Advance(u64),
+        AdvanceToNext,
+        /// Removes every fired entry, as their sleeps' next polls do.
+        Reap,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let delay = prop_oneof![
+            4 => 0..4u64,
+            4 => 0..200u64,
+            2 => 0..(1u64 << 18),
+            2 => 0..(1u64 << 30),
+            1 => 0..MAX_DELAY * 3,
+            1 => Just(u64::MAX >> 2),
+        ];
+        let step = prop_oneof![
+            4 => 0..3u64,
+            4 => 0..100u64,
+            2 => 0..(1u64 << 20),
+            1 => 0..(1u64 << 37),
+        ];
+        prop_oneof![
+            6 => delay.prop_map(Op::Insert),
+            2 => any::<usize>().prop_map(Op::Remove),
+            3 => step.prop_map(Op::Advance),
+            3 => Just(Op::AdvanceToNext),
+            1 => Just(Op::Reap),
+        ]
+    }
+
+    struct Harness {
+        wheel: Wheel,
+        /// The model: pending entries by `(when, id)`.
+        pending: BTreeMap<(u64, usize), Key>,
+        /// Fired entries not yet removed, by id.
+        fired: BTreeMap<usize, Key>,
+        wakers: HashMap<usize, Waker>,
+        woken: Arc<Mutex<Vec<usize>>>,
+        now: u64,
+        next_id: usize,
+    }
+
+    impl Harness {
+        fn advance(&mut self, now: u64) -> Result<(), TestCaseError> {
+            let now = now.max(self.now);
+            let mut fired = Vec::new();
+            self.wheel.advance(now, &mut fired);
+            for w in fired {
+                w.wake();
+            }
+            self.now = now;
+            prop_assert_eq!(self.wheel.elapsed(), now);
+            let mut due = BTreeSet::new();
+            while let Some((&(when, id), &key)) = self.pending.first_key_value() {
+                if when > now {
+                    break;
+                }
+                self.pending.pop_first();
+                self.fired.insert(id, key);
+                due.insert(id);
+            }
+            let woken: BTreeSet<usize> = self.woken.lock().unwrap().drain(..).collect();
+            prop_assert_eq!(&woken, &due, "fired at tick {}", now);
+            if let Some(next) = self.wheel.next_deadline() {
+                prop_assert!(next > now, "next deadline {} not past the present {}", next, now);
+            }
+            Ok(())
+        }
+
+        fn check(&mut self) -> Result<(), TestCaseError> {
+            prop_assert_eq!(self.wheel.len(), self.pending.len() + self.fired.len());
+            let earliest = self.pending.first_key_value().map(|(&(when, _), _)| when);
+            match (self.wheel.next_deadline(), earliest) {
+                (None, None) => {}
+                (Some(next), Some(when)) => {
+                    prop_assert!(next <= when, "next deadline {} after a due entry {}", next, when)
+                }
+                (next, when) => prop_assert!(false, "next deadline {:?}, model {:?}", next, when),
+            }
+            for (&(_, id), &key) in &self.pending {
+                prop_assert_eq!(self.wheel.poll_entry(key, &self.wakers[&id]), EntryState::Waiting);
+            }
+            for (id, &key) in &self.fired {
+                prop_assert_eq!(self.wheel.poll_entry(key, &self.wakers[id]), EntryState::Fired);
+            }
+            Ok(())
+        }
+
+        fn run(&mut self, op: Op) -> Result<(), TestCaseError> {
+            match op {
+                Op::Insert(delay) => {
+                    let when = self.now.saturating_add(delay);
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    let waker = Waker::from(Arc::new(Record { id, woken: self.woken.clone() }));
+                    match self.wheel.insert(when, waker.clone()) {
+                        None => prop_assert!(when <= self.now, "refused a future tick {}", when),
+                        Some(key) => {
+                            prop_assert!(when > self.now, "accepted a past tick {}", when);
+                            self.pending.insert((when, id), key);
+                            self.wakers.insert(id, waker);
+                        }
+                    }
+                }
+                Op::Remove(n) => {
+                    let mut ids: Vec<(usize, Option<u64>)> =
+                        self.pending.keys().map(|&(when, id)| (id, Some(when))).collect();
+                    ids.extend(self.fired.keys().map(|&id| (id, None)));
+                    ids.sort_unstable();
+                    if !ids.is_empty() {
+                        let (id, when) = ids[n % ids.len()];
+                        let key = match when {
+                            Some(when) => self.pending.remove(&(when, id)).unwrap(),
+                            None => self.fired.remove(&id).unwrap(),
+                        };
+                        self.wheel.remove(key);
+                        prop_assert_eq!(
+                            self.wheel.poll_entry(key, &self.wakers[&id]),
+                            EntryState::Gone
+                        );
+                        // A second remove of the stale key changes nothing.
+                        self.wheel.remove(key);
+                    }
+                }
+                Op::Advance(step) => self.advance(self.now.saturating_add(step))?,
+                Op::AdvanceToNext => {
+                    if let Some(next) = self.wheel.next_deadline() {
+                        self.advance(next)?;
+                    }
+                }
+                Op::Reap => {
+                    for (_, key) in std::mem::take(&mut self.fired) {
+                        self.wheel.remove(key);
+                    }
+                }
+            }
+            self.check()
+        }
+    }
+
+    /// The case the model found: a far entry in the top level's current slot hid an entry due
+    /// in the next top-level slot (`next_deadline` was the far entry's next lap, 2^36 ticks,
+    /// instead of 2^30), so the nearer timer fired a lap (about 2.2 years) late.
+    #[test]
+    fn far_entry_in_the_current_top_slot_does_not_hide_a_nearer_one() {
+        let noop = futures::task::noop_waker;
+        let mut wheel = Wheel::new();
+        let mut fired = Vec::new();
+        wheel.advance(1, &mut fired);
+        let far = wheel.insert(1 << 62, noop()).unwrap();
+        let near = wheel.insert(1 << 30, noop()).unwrap();
+        assert_eq!(wheel.next_deadline(), Some(1 << 30));
+        wheel.advance(1 << 30, &mut fired);
+        assert_eq!(wheel.poll_entry(near, &noop()), EntryState::Fired);
+        assert_eq!(wheel.poll_entry(far, &noop()), EntryState::Waiting);
+        assert_eq!(fired.len(), 1);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn wheel_matches_a_btreemap(ops in prop::collection::vec(op(), 1..200)) {
+            let mut h = Harness {
+                wheel: Wheel::new(),
+                pending: BTreeMap::new(),
+                fired: BTreeMap::new(),
+                wakers: HashMap::new(),
+                woken: Arc::new(Mutex::new(Vec::new())),
+                now: 0,
+                next_id: 0,
+            };
+            for op in ops {
+                h.run(op)?;
+            }
+            // Drain: driving to each next deadline fires everything, in a bounded number of
+            // steps. Entries many laps away (a "never" sleep) would take a cascade per lap:
+            // cancel those first.
+            let horizon = h.now.saturating_add(8 * MAX_DELAY);
+            let far: Vec<usize> = h.pending.keys().filter(|k| k.0 > horizon).map(|k| k.1).collect();
+            let n = h.pending.len() + h.fired.len();
+            for id in far {
+                let mut ids: Vec<usize> =
+                    h.pending.keys().map(|k| k.1).chain(h.fired.keys().copied()).collect();
+                ids.sort_unstable();
+                let at = ids.iter().position(|&i| i == id).unwrap();
+                h.run(Op::Remove(at))?;
+            }
+            prop_assert!(h.pending.len() + h.fired.len() <= n);
+            let mut steps = 0;
+            while !h.pending.is_empty() {
+                let next = h.wheel.next_deadline().expect("pending entries have a deadline");
+                h.advance(next)?;
+                h.check()?;
+                steps += 1;
+                prop_assert!(steps < 10_000, "the wheel does not converge");
+            }
+        }
     }
 }
