@@ -263,16 +263,25 @@ impl Probe {
     }
 }
 
-/// The output of the future: counted when made and when dropped.
-struct Payload {
+/// Counts a drop when dropped. Declared as the *last* field of what it counts, so that it is
+/// dropped after every other field (the leak tracker among them): once the count is seen, the
+/// whole value is gone.
+struct Mark {
     probe: Arc<Probe>,
-    _tracker: Arc<()>,
+    output: bool,
 }
 
-impl Drop for Payload {
+impl Drop for Mark {
     fn drop(&mut self) {
-        self.probe.update(|c| c.output_drops += 1);
+        let output = self.output;
+        self.probe.update(|c| if output { c.output_drops += 1 } else { c.future_drops += 1 });
     }
+}
+
+/// The output of the future: counted when made and when dropped.
+struct Payload {
+    _tracker: Arc<()>,
+    _mark: Mark,
 }
 
 type Out = Result<Payload, Canceled>;
@@ -301,6 +310,8 @@ struct CaseFuture {
     gate: Arc<Gate>,
     probe: Arc<Probe>,
     tracker: Arc<()>,
+    /// Last: see `Mark`.
+    _mark: Mark,
 }
 
 impl Future for CaseFuture {
@@ -322,8 +333,8 @@ impl Future for CaseFuture {
             Behaviour::Returns | Behaviour::PanicsOnDrop => {
                 this.probe.update(|c| c.outputs_made += 1);
                 Poll::Ready(Ok(Payload {
-                    probe: this.probe.clone(),
                     _tracker: this.tracker.clone(),
+                    _mark: Mark { probe: this.probe.clone(), output: true },
                 }))
             }
         }
@@ -332,7 +343,7 @@ impl Future for CaseFuture {
 
 impl Drop for CaseFuture {
     fn drop(&mut self) {
-        self.probe.update(|c| c.future_drops += 1);
+        // The drop is counted by `_mark`, after the fields (also when this panics).
         if self.behaviour == Behaviour::PanicsOnDrop && !std::thread::panicking() {
             std::panic::panic_any(DropPanic);
         }
@@ -742,6 +753,7 @@ fn run_case(c: Case, shared: Option<&Kqueue>) {
         gate: gate.clone(),
         probe: probe.clone(),
         tracker: tracker.clone(),
+        _mark: Mark { probe: probe.clone(), output: false },
     };
 
     // Spawn, and reach the "when" point.
