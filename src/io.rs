@@ -312,6 +312,9 @@ impl dyn Io {
     /// After the runtime's `deinit` has begun, the inline run starts with a pending cancellation
     /// request: its first cancellation point returns [`Canceled`].
     ///
+    /// An inline run is a task as any other for panics: a panic of the future (or of its
+    /// destructor) is caught and re-raised where the handle is awaited, not here.
+    ///
     /// # Examples
     ///
     /// ```
@@ -333,7 +336,13 @@ impl dyn Io {
         match self.task_reserve() {
             Ok(owner) => task::spawn::spawn(owner, future),
             Err(ConcurrencyUnavailable) => {
-                JoinHandle::ready(task::spawn::run_inline(future, self.task_is_shut_down()))
+                let canceled = self.task_is_shut_down();
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    task::spawn::run_inline(future, canceled)
+                })) {
+                    Ok(out) => JoinHandle::ready(out),
+                    Err(payload) => JoinHandle::panicked(payload),
+                }
             }
         }
     }

@@ -3,11 +3,13 @@
 //! Ground rules:
 //! 1. The group's state (member slots, live count, waiters, the first panic) sits behind one
 //!    lock, held for a few instructions, never across an await or while running user code.
-//! 2. A member is spawned wrapped: the wrapper catches the member's panic and reports its end to
-//!    the group (`member_done`), which frees the member's slot at once, so a group that runs
-//!    millions of short tasks over its life holds only the live ones.
+//! 2. A member is spawned wrapped: the wrapper catches the member's panic (of its poll or of its
+//!    destructor) and reports its end to the group (`member_done`), exactly once, also when the
+//!    wrapper is dropped unfinished (`MemberEnd`); that frees the member's slot at once, so a
+//!    group that runs millions of short tasks over its life holds only the live ones.
 //! 3. A slot is reserved before the member is spawned and filled with its handle after; a member
-//!    that ends in between (it ran inline) marks the slot `Done`, and the filler then frees it.
+//!    that ends in between (it ran inline, or its wrapper was dropped unspawned) marks the slot
+//!    `Done`, and the filler then frees it.
 //! 4. While `cancel` runs (`canceling > 0`), every member added is asked to cancel as soon as it
 //!    is spawned.
 
@@ -21,6 +23,7 @@ use futures::FutureExt;
 
 use super::current;
 use super::join::JoinHandle;
+use super::spawn::DropOnReady;
 use crate::error::{Canceled, ConcurrencyUnavailable};
 use crate::io::Io;
 
@@ -87,6 +90,31 @@ impl Shared {
     }
 }
 
+/// Reports a member's end to its group exactly once (rule 2): when the member completes, or, if
+/// its task is dropped before (the group dropped, or `deinit`), from that drop, so that `wait`
+/// and `cancel` never wait for a member that no longer exists.
+struct MemberEnd {
+    shared: Option<Arc<Shared>>,
+    slot: usize,
+}
+
+impl MemberEnd {
+    fn done(mut self, outcome: Result<(), Box<dyn Any + Send>>) {
+        if let Some(shared) = self.shared.take() {
+            shared.member_done(self.slot, outcome);
+        }
+    }
+}
+
+impl Drop for MemberEnd {
+    fn drop(&mut self) {
+        // Dropped unfinished: the member ended without an outcome (a hard cancel).
+        if let Some(shared) = self.shared.take() {
+            shared.member_done(self.slot, Ok(()));
+        }
+    }
+}
+
 /// Zig `Io.Group`: a set of tasks that are waited for, or canceled, together.
 ///
 /// Members return `Result<(), Canceled>`; a member that returns `Err(Canceled)` is not an error
@@ -94,7 +122,8 @@ impl Shared {
 ///
 /// Dropping a group with members still running drops their tasks (hard cancel: each future is
 /// dropped at its next scheduling point); call [`cancel`](Self::cancel) first for Zig's
-/// cooperative shutdown.
+/// cooperative shutdown. A member whose task [`Kqueue::deinit`](crate::Kqueue::deinit) dropped
+/// has ended (without a panic) as far as `wait` and `cancel` are concerned.
 ///
 /// # Panics
 ///
@@ -165,30 +194,17 @@ impl Group {
         (slot, st.canceling > 0)
     }
 
-    fn unreserve(&self, slot: usize) {
-        let waiters = {
-            let mut st = self.shared.lock();
-            st.slots[slot] = Slot::Free;
-            st.free.push(slot);
-            st.live -= 1;
-            if st.live == 0 {
-                std::mem::take(&mut st.waiters)
-            } else {
-                Vec::new()
-            }
-        };
-        waiters.into_iter().for_each(Waker::wake);
-    }
-
     fn wrap<F>(&self, slot: usize, future: F) -> impl Future<Output = ()> + Send + 'static
     where
         F: Future<Output = Result<(), Canceled>> + Send + 'static,
     {
-        let shared = self.shared.clone();
+        let end = MemberEnd { shared: Some(self.shared.clone()), slot };
         async move {
-            // A returned `Canceled` is swallowed (the group is a cancellation boundary).
-            let outcome = AssertUnwindSafe(future).catch_unwind().await.map(|_| ());
-            shared.member_done(slot, outcome);
+            // The member is consumed inside the catch, so a panic of its destructor (which runs
+            // when it completes) is caught too. A returned `Canceled` is swallowed (the group is
+            // a cancellation boundary).
+            let outcome = AssertUnwindSafe(DropOnReady::new(future)).catch_unwind().await;
+            end.done(outcome.map(|_| ()));
         }
     }
 
@@ -235,7 +251,13 @@ impl Group {
                 Ok(())
             }
             Err(e) => {
-                self.unreserve(slot);
+                // The wrapper was dropped unpolled, and its `MemberEnd` reported the end (the
+                // live count is back, the slot is `Done`): free the slot.
+                let mut st = self.shared.lock();
+                if let Slot::Done = st.slots[slot] {
+                    st.slots[slot] = Slot::Free;
+                    st.free.push(slot);
+                }
                 Err(e)
             }
         }

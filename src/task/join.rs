@@ -13,6 +13,7 @@
 //! the output is moved out, so both consume the handle instead and a second call does not type
 //! check.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -67,13 +68,15 @@ enum Inner<T> {
         header: NonNull<TaskHeader>,
     },
     Ready(Option<T>),
+    /// An inline run that panicked: the payload, re-raised by the first poll.
+    Panicked(Option<Box<dyn Any + Send>>),
 }
 
 // SAFETY: `header` points at a `TaskHeader` (which is `Sync`) inside the allocation `task` keeps
 // alive; the handle is otherwise a `FallibleTask<T, _>`, which is `Send` for `T: Send`.
 unsafe impl<T: Send> Send for JoinHandle<T> {}
 // SAFETY: `&JoinHandle` only reads the `Sync` header and calls `is_finished`, which async-task
-// allows from any thread.
+// allows from any thread (and which only checks whether a `Ready` or `Panicked` slot is full).
 unsafe impl<T: Send> Sync for JoinHandle<T> {}
 
 impl<T> Unpin for JoinHandle<T> {}
@@ -90,11 +93,16 @@ impl<T> JoinHandle<T> {
         JoinHandle { inner: Inner::Ready(Some(value)) }
     }
 
+    /// The handle of an inline run that panicked with `payload`.
+    pub(crate) fn panicked(payload: Box<dyn Any + Send>) -> Self {
+        JoinHandle { inner: Inner::Panicked(Some(payload)) }
+    }
+
     fn header(&self) -> Option<&TaskHeader> {
         match &self.inner {
             // SAFETY: see `from_task`: the allocation outlives `self`.
             Inner::Spawned { header, .. } => Some(unsafe { header.as_ref() }),
-            Inner::Ready(_) => None,
+            Inner::Ready(_) | Inner::Panicked(_) => None,
         }
     }
 
@@ -145,6 +153,7 @@ impl<T> JoinHandle<T> {
         match &self.inner {
             Inner::Spawned { task, .. } => task.is_finished(),
             Inner::Ready(v) => v.is_some(),
+            Inner::Panicked(p) => p.is_some(),
         }
     }
 }
@@ -163,6 +172,9 @@ impl<T> Future for JoinHandle<T> {
         }
         match &mut self.inner {
             Inner::Ready(v) => Poll::Ready(v.take().expect("JoinHandle polled after completion")),
+            Inner::Panicked(p) => {
+                std::panic::resume_unwind(p.take().expect("JoinHandle polled after completion"))
+            }
             Inner::Spawned { task, .. } => match Pin::new(task).poll(cx) {
                 Poll::Ready(Some(v)) => Poll::Ready(v),
                 Poll::Ready(None) => panic!(

@@ -6,20 +6,31 @@
 //!    queue when it ends, then wakes the waiters.
 //! 2. The queue is unbounded (members never wait to deliver) and behind one lock held for a few
 //!    instructions; results are taken in the order members finished.
+//! 3. A member's panic (of its poll or of its destructor) is caught by its wrapper and kept
+//!    beside the queue (the first one), and the waiters are woken: `wait` and `await_many`
+//!    re-raise it once no result is left to take, `cancel` and `cancel_discard` once every
+//!    member has ended. A waiter is never left waiting for the result of a member that panicked.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
+use std::panic::{resume_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
+use futures::FutureExt;
+
 use super::current;
 use super::group::Group;
+use super::spawn::DropOnReady;
 use crate::error::{Canceled, ConcurrencyUnavailable};
 use crate::io::Io;
 
 struct Results<U> {
     queue: VecDeque<U>,
     waiters: Vec<Waker>,
+    /// The first member panic not re-raised yet (rule 3).
+    panic: Option<Box<dyn Any + Send>>,
 }
 
 struct Shared<U> {
@@ -31,13 +42,26 @@ impl<U> Shared<U> {
         self.results.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn push(&self, u: U) {
+    fn push(&self, outcome: Result<U, Box<dyn Any + Send>>) {
         let waiters = {
             let mut r = self.lock();
-            r.queue.push_back(u);
+            match outcome {
+                Ok(u) => r.queue.push_back(u),
+                Err(payload) => {
+                    r.panic.get_or_insert(payload);
+                }
+            }
             std::mem::take(&mut r.waiters)
         };
         waiters.into_iter().for_each(Waker::wake);
+    }
+
+    /// Re-raises a member's panic, if one is kept (rule 3).
+    fn raise_panic(&self) {
+        let panic = self.lock().panic.take();
+        if let Some(payload) = panic {
+            resume_unwind(payload);
+        }
     }
 }
 
@@ -105,7 +129,11 @@ impl<U: Send + 'static> Select<U> {
         Select {
             group: Group::new(),
             shared: Arc::new(Shared {
-                results: Mutex::new(Results { queue: VecDeque::new(), waiters: Vec::new() }),
+                results: Mutex::new(Results {
+                    queue: VecDeque::new(),
+                    waiters: Vec::new(),
+                    panic: None,
+                }),
             }),
         }
     }
@@ -116,7 +144,8 @@ impl<U: Send + 'static> Select<U> {
     {
         let shared = self.shared.clone();
         async move {
-            shared.push(future.await);
+            // The member is consumed inside the catch: a panic of its destructor is caught too.
+            shared.push(AssertUnwindSafe(DropOnReady::new(future)).catch_unwind().await);
             Ok(())
         }
     }
@@ -153,12 +182,20 @@ impl<U: Send + 'static> Select<U> {
     ///
     /// A cancellation point. The members are left running: call [`cancel`](Self::cancel) or
     /// [`cancel_discard`](Self::cancel_discard) to end them.
+    ///
+    /// # Panics
+    ///
+    /// Re-raises the first panic of a member once no result is left to take.
     pub async fn wait(&self) -> Result<U, Canceled> {
         poll_fn(|cx| {
             current::check_cancel()?;
             let mut r = self.shared.lock();
             if let Some(u) = r.queue.pop_front() {
                 return Poll::Ready(Ok(u));
+            }
+            if let Some(payload) = r.panic.take() {
+                drop(r);
+                resume_unwind(payload);
             }
             if !r.waiters.iter().any(|w| w.will_wake(cx.waker())) {
                 r.waiters.push(cx.waker().clone());
@@ -174,6 +211,10 @@ impl<U: Send + 'static> Select<U> {
     /// # Cancellation
     ///
     /// A cancellation point; no result is taken when it returns `Canceled`.
+    ///
+    /// # Panics
+    ///
+    /// Re-raises the first panic of a member when it would otherwise return 0.
     pub async fn await_many(
         &self,
         out: &mut Vec<U>,
@@ -184,8 +225,14 @@ impl<U: Send + 'static> Select<U> {
         poll_fn(|cx| {
             current::check_cancel()?;
             let mut r = self.shared.lock();
-            if r.queue.len() >= min || self.group.live() == 0 {
+            if r.queue.len() >= min || self.group.live() == 0 || r.panic.is_some() {
                 let n = r.queue.len().min(max);
+                if n == 0 {
+                    if let Some(payload) = r.panic.take() {
+                        drop(r);
+                        resume_unwind(payload);
+                    }
+                }
                 out.extend(r.queue.drain(..n));
                 return Poll::Ready(Ok(n));
             }
@@ -203,8 +250,13 @@ impl<U: Send + 'static> Select<U> {
     /// # Cancellation
     ///
     /// Not a cancellation point: it always waits for every member.
+    ///
+    /// # Panics
+    ///
+    /// Re-raises the first panic of a member (its leftover results stay for the next call).
     pub async fn cancel(&self) -> Option<U> {
         self.group.cancel().await;
+        self.shared.raise_panic();
         self.shared.lock().queue.pop_front()
     }
 
@@ -214,9 +266,14 @@ impl<U: Send + 'static> Select<U> {
     /// # Cancellation
     ///
     /// Not a cancellation point.
+    ///
+    /// # Panics
+    ///
+    /// Re-raises the first panic of a member, after dropping the results.
     pub async fn cancel_discard(&self) {
         self.group.cancel().await;
         let left: VecDeque<U> = std::mem::take(&mut self.shared.lock().queue);
         drop(left);
+        self.shared.raise_panic();
     }
 }

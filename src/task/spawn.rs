@@ -7,6 +7,7 @@
 //! cancellation request can wake it).
 
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr;
 use std::sync::Arc;
@@ -31,24 +32,45 @@ pub enum ScheduleReason {
 
 pin_project_lite::pin_project! {
     /// The future every spawned task runs: the user's future, polled with its task current.
+    ///
+    /// The user's future is dropped by this wrapper, never by async-task (which aborts the
+    /// process when a future's destructor panics): on completion inside the poll, so that a
+    /// destructor's panic becomes the task's panic (re-raised by its handle; the output is
+    /// dropped), and otherwise in this wrapper's destructor, where such a panic is caught and
+    /// dropped (the panic hook has reported it), so that dropping a task or shutting the
+    /// runtime down never aborts.
     pub(crate) struct TaskFuture<F> {
         header: *const TaskHeader,
         #[pin]
-        future: F,
+        stage: Stage<F>,
         started: bool,
     }
 
     impl<F> PinnedDrop for TaskFuture<F> {
         fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            let mut stage = this.stage.as_mut();
+            // Assigning through the pin drops the future in place; if its destructor panics,
+            // the place still ends up `Done`.
+            let _ = catch_unwind(AssertUnwindSafe(|| stage.set(Stage::Done)));
             // SAFETY: the header lives in the same task allocation as this future and that
             // allocation is freed only after the future is dropped (async-task's layout), so the
             // pointer is valid for the whole life of `self`.
-            let header = unsafe { &*this.header };
+            let header = unsafe { &**this.header };
             header.clear_waker();
             if let Some(owner) = header.owner() {
                 owner.task_finished(header);
             }
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The user's future until it completes.
+    #[project = StageProj]
+    enum Stage<F> {
+        Running { #[pin] future: F },
+        Done,
     }
 }
 
@@ -79,7 +101,46 @@ impl<F: Future> Future for TaskFuture<F> {
         }
         let _current = current::enter(header);
         let _budget = coop::start();
-        this.future.poll(cx)
+        let mut stage = this.stage;
+        let out = match stage.as_mut().project() {
+            StageProj::Running { future } => std::task::ready!(future.poll(cx)),
+            StageProj::Done => panic!("kqio: a finished task was polled again"),
+        };
+        // Drop the future now, with its task current: a panic of its destructor unwinds into
+        // async-task's catch and becomes the task's outcome (`out` is dropped on the way).
+        stage.set(Stage::Done);
+        Poll::Ready(out)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Polls a future and drops it as soon as it is ready, inside that poll: a panic of its
+    /// destructor then unwinds out of the poll (into a `catch_unwind` around it) with the output
+    /// dropped on the way. (An `async` block awaiting the future instead leaks the output when
+    /// the awaited future's destructor panics.) Used by the wrappers of group and select members.
+    pub(crate) struct DropOnReady<F> {
+        #[pin]
+        stage: Stage<F>,
+    }
+}
+
+impl<F> DropOnReady<F> {
+    pub(crate) fn new(future: F) -> Self {
+        DropOnReady { stage: Stage::Running { future } }
+    }
+}
+
+impl<F: Future> Future for DropOnReady<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut stage = self.project().stage;
+        let out = match stage.as_mut().project() {
+            StageProj::Running { future } => std::task::ready!(future.poll(cx)),
+            StageProj::Done => panic!("kqio: a finished future was polled again"),
+        };
+        stage.set(Stage::Done);
+        Poll::Ready(out)
     }
 }
 
@@ -113,7 +174,11 @@ where
     let first = owner.clone();
     let (runnable, task) =
         async_task::Builder::new().metadata(TaskHeader::new(owner)).propagate_panic(true).spawn(
-            |header: &TaskHeader| TaskFuture { header, future, started: false },
+            |header: &TaskHeader| TaskFuture {
+                header,
+                stage: Stage::Running { future },
+                started: false,
+            },
             async_task::WithInfo(schedule_woken),
         );
     let handle = JoinHandle::from_task(task);
@@ -126,7 +191,11 @@ where
 ///
 /// This blocks the calling thread while the future is pending. It is how `r#async` keeps its
 /// promise when no unit of concurrency is available, as Zig's `async` does.
+///
+/// The future is dropped as soon as it is ready ([`DropOnReady`]): a panic of its destructor
+/// then leaves this function with the output dropped, not leaked (a value being returned is
+/// leaked when a later local's destructor panics).
 pub(crate) fn run_inline<F: Future>(future: F, canceled: bool) -> F::Output {
     let header = TaskHeader::detached(canceled);
-    park::block_on_with_header(&header, future)
+    park::block_on_with_header(&header, DropOnReady::new(future))
 }
