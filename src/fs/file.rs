@@ -8,7 +8,9 @@
 //!    operation in flight in `Stream`: reads fill `read_buf`, which later reads drain first;
 //!    writes are write-behind (the bytes are copied and `poll_write` returns; an error is
 //!    reported by the next operation, `flush` or `close`); a seek or a write first accounts for
-//!    unread buffered bytes (by seeking back over them).
+//!    unread buffered bytes (by seeking back over them). A write-behind, once accepted, is
+//!    never abandoned: waiting for it is not a cancellation point, and a `File` dropped with
+//!    one in flight leaves it to a detached task.
 //! 3. Closing: dropping a `File` drops its handle; the descriptor is closed when the last
 //!    handle goes (a job still running holds one). [`File::close`] closes on the pool and
 //!    reports the error.
@@ -25,6 +27,7 @@ use super::error::{Error, Op, Result};
 use super::mmap::MemoryMap;
 use super::types::{FileHandle, Lock, MapOptions, Metadata, Offset, Permissions, SetTimestamp};
 use super::{FsFuture, CHUNK_SIZE, COPY_CHUNK};
+use crate::task::CancelProtection;
 use crate::IoRef;
 
 /// An open file (Zig `std.Io.File`). Made by [`Dir::open_file`](super::Dir::open_file),
@@ -45,11 +48,18 @@ use crate::IoRef;
 /// std::fs::create_dir_all(&dir)?;
 /// rt.block_on(async {
 ///     let tmp = Dir::cwd(&io).open_dir(&dir, Default::default()).await?;
-///     let f = tmp.create_file("hello.txt", CreateFlags::default()).await?;
+///     // Created for writing (and, here, reading too).
+///     let flags = CreateFlags { read: true, ..Default::default() };
+///     let f = tmp.create_file("hello.txt", flags).await?;
 ///     f.write_all(b"hello, world").await?;
 ///     let mut buf = [0u8; 5];
 ///     assert_eq!(f.read_at(&mut buf, 7).await?, 5);
 ///     assert_eq!(&buf, b"world");
+///     // Opened again, read only, and read to the end from the start.
+///     let f = tmp.open_file("hello.txt", OpenFlags::default()).await?;
+///     let mut all = Vec::new();
+///     f.read_to_end(&mut all).await?;
+///     assert_eq!(all, b"hello, world");
 ///     tmp.delete_file("hello.txt").await?;
 ///     Ok::<_, kqio::fs::Error>(())
 /// })?;
@@ -73,13 +83,28 @@ struct Stream {
 }
 
 enum Busy {
-    Read(FsFuture<Vec<u8>>),
+    Read(Pending<Vec<u8>>),
     /// A write-behind of this many bytes.
-    Write(usize, FsFuture<(usize, Vec<u8>)>),
+    Write(usize, Pending<(usize, Vec<u8>)>),
     /// A seek asked for by `poll_seek`.
-    Seek(FsFuture<u64>),
+    Seek(Pending<u64>),
     /// A seek back over unread bytes, before a write or a seek.
-    SeekBack(FsFuture<u64>),
+    SeekBack(Pending<u64>),
+}
+
+/// A backend's future kept in a `File` between polls. `FsFuture` is `Send` but not `Sync`;
+/// this wrapper is `Sync` because it offers nothing through `&self`: the future is only ever
+/// polled through `&mut` (so a `File` can be shared by reference between tasks).
+struct Pending<T>(FsFuture<T>);
+
+// SAFETY: no method of `Pending` takes `&self`, and its field is private, so a shared reference
+// gives no access to the future: sharing `&Pending` between threads cannot race on it.
+unsafe impl<T> Sync for Pending<T> {}
+
+impl<T> Pending<T> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        self.0.as_mut().poll(cx)
+    }
 }
 
 impl fmt::Debug for File {
@@ -481,8 +506,8 @@ impl File {
         futures::AsyncWriteExt::flush(&mut self)
             .await
             .map_err(|e| Error::new(Op::Write, self.path.as_deref(), e))?;
-        let File { io, handle, path, stream } = self;
-        drop(stream);
+        let (io, handle, path) = (self.io.clone(), self.handle.clone(), self.path.clone());
+        drop(self); // Nothing in flight after the flush: only its clone of the handle goes.
         io.file_close(handle).await.map_err(|e| Error::new(Op::Close, path.as_deref(), e))
     }
 
@@ -493,7 +518,7 @@ impl File {
     fn poll_busy(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<usize>>> {
         let Some(busy) = &mut self.stream.busy else { return Poll::Ready(Ok(None)) };
         let r = match busy {
-            Busy::Read(f) => ready!(f.as_mut().poll(cx))
+            Busy::Read(f) => ready!(f.poll(cx))
                 .map(|data| {
                     let n = data.len();
                     buf::give(std::mem::replace(&mut self.stream.read_buf, data));
@@ -501,17 +526,27 @@ impl File {
                     Some(n)
                 })
                 .map_err(|e| (Op::Read, e)),
-            Busy::Write(len, f) => ready!(f.as_mut().poll(cx))
-                .and_then(|(n, data)| {
-                    buf::give(data);
-                    if n < *len {
-                        return Err(io::Error::new(io::ErrorKind::WriteZero, "kqio: short write"));
-                    }
-                    Ok(None)
-                })
-                .map_err(|e| (Op::Write, e)),
+            Busy::Write(len, f) => {
+                // Ground rule 2: these bytes were reported written, so their job is not
+                // canceled: waiting for it is no cancellation point.
+                let prev = self.io.swap_cancel_protection(CancelProtection::Blocked);
+                let r = f.poll(cx);
+                self.io.swap_cancel_protection(prev);
+                ready!(r)
+                    .and_then(|(n, data)| {
+                        buf::give(data);
+                        if n < *len {
+                            return Err(io::Error::new(
+                                io::ErrorKind::WriteZero,
+                                "kqio: short write",
+                            ));
+                        }
+                        Ok(None)
+                    })
+                    .map_err(|e| (Op::Write, e))
+            }
             Busy::Seek(f) | Busy::SeekBack(f) => {
-                ready!(f.as_mut().poll(cx)).map(|_| None).map_err(|e| (Op::Seek, e))
+                ready!(f.poll(cx)).map(|_| None).map_err(|e| (Op::Seek, e))
             }
         };
         self.stream.busy = None;
@@ -526,6 +561,24 @@ impl File {
     fn drop_read_buf(&mut self) {
         self.stream.read_buf.clear();
         self.stream.read_pos = 0;
+    }
+}
+
+impl Drop for File {
+    fn drop(&mut self) {
+        // Ground rule 2: bytes a `poll_write` accepted are written even if the `File` goes
+        // first. Dropping their job's future would abandon the job if it has not started, so a
+        // detached task finishes it (the job holds the descriptor open meanwhile).
+        if let Some(Busy::Write(_, mut pending)) = self.stream.busy.take() {
+            let io = self.io.clone();
+            self.io
+                .r#async(async move {
+                    io.swap_cancel_protection(CancelProtection::Blocked);
+                    // Nobody is left to tell of an error.
+                    let _ = std::future::poll_fn(|cx| pending.poll(cx)).await;
+                })
+                .detach();
+        }
     }
 }
 
@@ -563,7 +616,7 @@ impl futures::io::AsyncRead for File {
             }
             data.clear();
             let fut = this.io.file_read(&this.handle, data, len, Offset::Current);
-            this.stream.busy = Some(Busy::Read(fut));
+            this.stream.busy = Some(Busy::Read(Pending(fut)));
         }
     }
 }
@@ -585,7 +638,7 @@ impl futures::io::AsyncWrite for File {
                 // Unread buffered bytes: the file position is past them; go back first.
                 this.drop_read_buf();
                 let fut = this.io.file_seek(&this.handle, SeekFrom::Current(-(unread as i64)));
-                this.stream.busy = Some(Busy::SeekBack(fut));
+                this.stream.busy = Some(Busy::SeekBack(Pending(fut)));
                 continue;
             }
             if src.is_empty() {
@@ -595,7 +648,7 @@ impl futures::io::AsyncWrite for File {
             let mut data = buf::take(n);
             data.extend_from_slice(&src[..n]);
             let fut = this.io.file_write(&this.handle, data, Offset::Current);
-            this.stream.busy = Some(Busy::Write(n, fut));
+            this.stream.busy = Some(Busy::Write(n, Pending(fut)));
             // Write-behind (ground rule 2): start the job, report the bytes as taken.
             let _ = this.poll_busy(cx)?;
             return Poll::Ready(Ok(n));
@@ -621,7 +674,7 @@ impl futures::io::AsyncSeek for File {
         loop {
             match &mut this.stream.busy {
                 Some(Busy::Seek(f)) => {
-                    let r = ready!(f.as_mut().poll(cx));
+                    let r = ready!(f.poll(cx));
                     this.stream.busy = None;
                     return Poll::Ready(r.map_err(|e| io::Error::from(this.err(Op::Seek)(e))));
                 }
@@ -637,7 +690,7 @@ impl futures::io::AsyncSeek for File {
                 other => other,
             };
             this.drop_read_buf();
-            this.stream.busy = Some(Busy::Seek(this.io.file_seek(&this.handle, pos)));
+            this.stream.busy = Some(Busy::Seek(Pending(this.io.file_seek(&this.handle, pos))));
         }
     }
 }
