@@ -159,6 +159,10 @@ pub enum ErrorKind {
     Unsupported,
     /// An input/output error from the device (`EIO`; Zig `InputOutput`).
     InputOutput,
+    /// A read from a file not open for reading (`EBADF` on a read; Zig `NotOpenForReading`).
+    NotOpenForReading,
+    /// A write to a file not open for writing (`EBADF` on a write; Zig `NotOpenForWriting`).
+    NotOpenForWriting,
     /// A write made no progress.
     WriteZero,
     /// The file ended before the bytes asked for were read.
@@ -232,6 +236,8 @@ impl ErrorKind {
             ErrorKind::SymLinkLoop => "symbolic link loop or symbolic link not followed",
             ErrorKind::ReadOnlyFileSystem => "read-only file system",
             ErrorKind::CrossDevice => "across file systems",
+            ErrorKind::NotOpenForReading => "not open for reading",
+            ErrorKind::NotOpenForWriting => "not open for writing",
             ErrorKind::TooManyOpenFiles => "too many open files",
             ErrorKind::FileTooBig => "file too big",
             ErrorKind::Busy => "busy",
@@ -262,7 +268,13 @@ pub struct Error {
 impl Error {
     /// Wraps `source` as the outcome of `op` on `path`.
     pub fn new(op: Op, path: Option<&Path>, source: io::Error) -> Error {
-        Error { op, kind: ErrorKind::from_io(&source), path: path.map(Into::into), source }
+        let kind = match (ErrorKind::from_io(&source), op, source.raw_os_error()) {
+            // A bad descriptor on a `File`'s read or write is a file opened without that mode.
+            (_, Op::Read, Some(libc::EBADF)) => ErrorKind::NotOpenForReading,
+            (_, Op::Write, Some(libc::EBADF)) => ErrorKind::NotOpenForWriting,
+            (kind, _, _) => kind,
+        };
+        Error { op, kind, path: path.map(Into::into), source }
     }
 
     /// A bad argument detected before any system call.
