@@ -284,6 +284,12 @@ impl DirStream {
         // SAFETY: `self.0` is an open stream.
         unsafe { libc::dirfd(self.0) }
     }
+
+    /// Back to the first entry (`rewinddir`), seeing the directory as it is now.
+    fn rewind(&mut self) {
+        // SAFETY: `self.0` is an open stream used by this thread only.
+        unsafe { libc::rewinddir(self.0) }
+    }
 }
 
 impl Drop for DirStream {
@@ -342,6 +348,11 @@ fn create_dir_path(dir: RawFd, path: &Path, mode: libc::mode_t) -> io::Result<bo
     }
 }
 
+/// Names `delete_tree` reads from a directory before deleting them: a bound on the memory of
+/// one level (some tens of kilobytes), large enough that re-reading the directory from its start
+/// after each batch costs little.
+const DELETE_BATCH: usize = 1024;
+
 /// Deletes `name` in `dir`, recursively if it is a directory; never follows symbolic links.
 fn delete_tree(dir: RawFd, name: &CStr) -> io::Result<()> {
     // SAFETY: `name` is NUL-terminated.
@@ -357,12 +368,26 @@ fn delete_tree(dir: RawFd, name: &CStr) -> io::Result<()> {
     }
     let fd = open_at(dir, name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
     let mut stream = DirStream::new(fd)?;
-    while let Some((child, _, _)) = stream.next()? {
-        let child = CString::new(child.into_vec()).expect("directory entries have no NUL");
-        match delete_tree(stream.fd(), &child) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {} // Gone meanwhile: as asked.
-            r => r?,
+    // Names first, then deletions, then a fresh pass from the start: unlinking entries while
+    // `readdir` walks the same stream makes some systems skip entries (FreeBSD with 256 files,
+    // its bug 57696; `rm` and `find` read first for that reason), and the final `rmdir` would
+    // then fail with ENOTEMPTY. A pass that reads nothing ends it.
+    let mut batch = Vec::new();
+    loop {
+        while batch.len() < DELETE_BATCH {
+            let Some((child, _, _)) = stream.next()? else { break };
+            batch.push(CString::new(child.into_vec()).expect("directory entries have no NUL"));
         }
+        if batch.is_empty() {
+            break;
+        }
+        for child in batch.drain(..) {
+            match delete_tree(stream.fd(), &child) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {} // Gone meanwhile: as asked.
+                r => r?,
+            }
+        }
+        stream.rewind();
     }
     drop(stream);
     // SAFETY: as above.
@@ -413,6 +438,16 @@ unsafe impl MappedRegion for Mapping {
 fn map(file: Arc<OpenFile>, offset: u64, len: usize, writable: bool) -> io::Result<Mapping> {
     if len == 0 {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "kqio: a memory map of 0 bytes"));
+    }
+    // `memmap2` would accept any offset (it maps from the page below and returns a pointer into
+    // it); Zig and `mmap` itself do not, and `MapOptions` documents the page-size rule.
+    // SAFETY: `sysconf` only reads its argument.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if page > 0 && offset % page as u64 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "kqio: a memory map offset that is not a multiple of the page size",
+        ));
     }
     let mut o = memmap2::MmapOptions::new();
     o.offset(offset).len(len);
