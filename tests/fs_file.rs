@@ -428,6 +428,15 @@ fn futures_io_traits() {
         dst.close().await.unwrap();
         assert_eq!(checksum(&dir.read_file("dst").await.unwrap()), checksum(&data));
 
+        // `copy_buf` through a chunk-sized buffer: a MiB per job on both sides.
+        AsyncSeekExt::seek(&mut src, SeekFrom::Start(0)).await.unwrap();
+        let mut dst2 = dir.create_file("dst2", CreateFlags::default()).await.unwrap();
+        let reader = futures::io::BufReader::with_capacity(CHUNK_SIZE, &mut src);
+        let n = futures::io::copy_buf(reader, &mut dst2).await.unwrap();
+        assert_eq!(n, data.len() as u64);
+        dst2.close().await.unwrap();
+        assert_eq!(checksum(&dir.read_file("dst2").await.unwrap()), checksum(&data));
+
         let mut dst = dir.open_file("dst", OpenFlags::default()).await.unwrap();
         let mut all = Vec::new();
         AsyncReadExt::read_to_end(&mut dst, &mut all).await.unwrap();

@@ -568,7 +568,9 @@ impl Drop for File {
     fn drop(&mut self) {
         // Ground rule 2: bytes a `poll_write` accepted are written even if the `File` goes
         // first. Dropping their job's future would abandon the job if it has not started, so a
-        // detached task finishes it (the job holds the descriptor open meanwhile).
+        // detached task finishes it (the job holds the descriptor open meanwhile). With no task
+        // slot left (`InitOptions::max_tasks`), `r#async` runs it inline: the dropping thread
+        // then waits for that one write.
         if let Some(Busy::Write(_, mut pending)) = self.stream.busy.take() {
             let io = self.io.clone();
             self.io

@@ -45,7 +45,9 @@
 //!
 //! A read or write of more than [`CHUNK_SIZE`] bytes is done as several jobs of at most that size
 //! (one `read`/`write` returns after one chunk; the `_all` forms loop). A directory is read
-//! [`ENTRIES_BATCH`] entries per job.
+//! [`ENTRIES_BATCH`] entries per job. The `futures::io` implementations on [`File`] do one job
+//! per call, of the caller's buffer size (at most [`CHUNK_SIZE`]): give them large buffers,
+//! e.g. `futures::io::copy_buf(BufReader::with_capacity(CHUNK_SIZE, src), &mut dst)`.
 
 mod atomic;
 mod buf;
