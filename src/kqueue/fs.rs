@@ -270,13 +270,12 @@ impl DirStream {
             // `d_name` is NUL-terminated. The name is copied out before that.
             let (name, d_type, ino) = unsafe {
                 let e = &*ent;
-                (CStr::from_ptr(e.d_name.as_ptr()).to_bytes(), e.d_type, e.d_ino)
+                (CStr::from_ptr(e.d_name.as_ptr()).to_bytes(), e.d_type, sys::dirent_ino(e))
             };
             if name == b"." || name == b".." {
                 continue;
             }
-            #[allow(clippy::unnecessary_cast)]
-            return Ok(Some((OsStr::from_bytes(name).to_os_string(), d_type, ino as u64)));
+            return Ok(Some((OsStr::from_bytes(name).to_os_string(), d_type, ino)));
         }
     }
 

@@ -7,6 +7,7 @@
 //! | file-to-file copy (`copy_range`) | `copy_file_range` | `pread`/`pwrite` loop | `copy_file_range` | loop | loop |
 //! | nanoseconds of a `stat` time | `st_atime_nsec` | `st_atime_nsec` | `st_atime_nsec` | `st_atimensec` | `st_atime_nsec` |
 //! | this thread's `errno` (`clear_errno`) | `__errno_location` | `__error` | `__error` | `__errno` | `__errno` |
+//! | inode of a directory entry (`dirent_ino`) | `d_ino` | `d_ino` | `d_fileno` | `d_fileno` | `d_fileno` |
 //!
 //! Everything else kqio's file backend calls (`openat`, `mkdirat`, `unlinkat`, `renameat`,
 //! `fstatat`, `symlinkat`, `readlinkat`, `linkat`, `fchmodat`, `fchownat`, `utimensat`,
@@ -57,6 +58,26 @@ pub(crate) fn stat_times(st: &libc::stat) -> [Timestamp; 3] {
         ts(st.st_mtime, st.st_mtimensec),
         ts(st.st_ctime, st.st_ctimensec),
     ]
+}
+
+/// The inode number of a directory entry.
+// `ino_t` is `u64` on the 64-bit targets, narrower on some 32-bit ones.
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn dirent_ino(e: &libc::dirent) -> u64 {
+    #[cfg(any(
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd"
+    ))]
+    return e.d_fileno as u64;
+    #[cfg(not(any(
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd"
+    )))]
+    return e.d_ino as u64;
 }
 
 /// Sets this thread's `errno` to 0 (before `readdir`, whose end and error look alike otherwise).
