@@ -12,15 +12,20 @@
 
 use std::fmt;
 use std::future::Future;
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSlice, IoSliceMut, SeekFrom};
 use std::net::Shutdown;
 use std::ops::Deref;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use std::task::{Context, Poll};
 
 use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
+use crate::fs::{
+    Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FsFuture, Lock, MapHandle, MapOptions,
+    Metadata, Offset, OpenOptions, Permissions, SetTimestamp,
+};
 use crate::net::{
     AddressKind, BindOptions, ListenOptions, LookupResult, SocketAddress, SocketHandle, SocketKind,
     SocketOption, SocketOptionKind,
@@ -296,6 +301,191 @@ pub trait Io: Send + Sync + 'static {
 
     /// Fills `buf` with bytes straight from the operating system (Zig `randomSecure`).
     fn random_fill_secure(&self, buf: &mut [u8]) -> Result<(), EntropyUnavailable>;
+
+    // ----- fs -----
+    //
+    // Files and directories (Zig `File`, `Dir`): opaque handles the backend makes, every path
+    // relative to a directory handle (openat-style, so a `Dir` is a capability). Each method
+    // returns a future of the backend's job: the kqueue backend runs it on the blocking pool; a
+    // simulated one may answer at once. Awaiting it is a cancellation point until the job has
+    // started (then `Err` with `Canceled` inside, nothing done); a started job finishes, and a
+    // result nobody awaits any more is dropped where it is made (an opened file is closed).
+    // Errors are plain `io::Error`s: the user types in `fs/` add the operation and the path.
+
+    /// The process's current directory, as a handle that resolves paths against it at each
+    /// operation (Zig `Dir.cwd`). Does not block.
+    fn fs_cwd(&self) -> DirHandle;
+    /// Opens `path` in `dir` with `options`: a file (Zig `Dir.openFile`, `Dir.createFile`).
+    fn dir_open_file(
+        &self,
+        dir: &DirHandle,
+        path: &Path,
+        options: &OpenOptions,
+    ) -> FsFuture<FileHandle>;
+    /// Opens the directory `path` in `dir` (Zig `Dir.openDir`).
+    fn dir_open_dir(
+        &self,
+        dir: &DirHandle,
+        path: &Path,
+        follow_symlinks: bool,
+    ) -> FsFuture<DirHandle>;
+    /// Creates the directory `path` (Zig `Dir.createDir`).
+    fn dir_create_dir(&self, dir: &DirHandle, path: &Path, perms: Permissions) -> FsFuture<()>;
+    /// Creates `path` and its missing parents; `true` if it did not exist (Zig
+    /// `Dir.createDirPath`).
+    fn dir_create_dir_path(
+        &self,
+        dir: &DirHandle,
+        path: &Path,
+        perms: Permissions,
+    ) -> FsFuture<bool>;
+    /// `stat` of the directory itself (Zig `Dir.stat`).
+    fn dir_stat(&self, dir: &DirHandle) -> FsFuture<Metadata>;
+    /// `stat` of `path` in `dir` (Zig `Dir.statFile`).
+    fn dir_stat_path(
+        &self,
+        dir: &DirHandle,
+        path: &Path,
+        follow_symlinks: bool,
+    ) -> FsFuture<Metadata>;
+    /// Checks `access` to `path` (Zig `Dir.access`).
+    fn dir_access(&self, dir: &DirHandle, path: &Path, access: Access) -> FsFuture<()>;
+    /// Opens, reads to the end and closes `path`, in one job (tokio's `fs::read`).
+    fn dir_read_file(&self, dir: &DirHandle, path: &Path) -> FsFuture<Vec<u8>>;
+    /// Creates or truncates `path`, writes `data` and closes it, in one job.
+    fn dir_write_file(
+        &self,
+        dir: &DirHandle,
+        path: &Path,
+        data: Vec<u8>,
+        perms: Permissions,
+    ) -> FsFuture<()>;
+    /// Starts reading the entries of `dir` (Zig `Dir.iterate`), from its beginning.
+    fn dir_entries(&self, dir: &DirHandle) -> FsFuture<EntriesHandle>;
+    /// The next at most `max` entries; empty at the end.
+    fn dir_entries_next(&self, entries: &EntriesHandle, max: usize) -> FsFuture<Vec<DirEntry>>;
+    /// The absolute, symlink-free path of `path` in `dir` (Zig `Dir.realPath`).
+    fn dir_real_path(&self, dir: &DirHandle, path: &Path) -> FsFuture<PathBuf>;
+    /// Deletes the file `path` (Zig `Dir.deleteFile`).
+    fn dir_delete_file(&self, dir: &DirHandle, path: &Path) -> FsFuture<()>;
+    /// Deletes the empty directory `path` (Zig `Dir.deleteDir`).
+    fn dir_delete_dir(&self, dir: &DirHandle, path: &Path) -> FsFuture<()>;
+    /// Deletes `path` and, if a directory, everything below it; a missing `path` is success
+    /// (Zig `Dir.deleteTree`).
+    fn dir_delete_tree(&self, dir: &DirHandle, path: &Path) -> FsFuture<()>;
+    /// Renames `old` in `old_dir` to `new` in `new_dir`, replacing a file there (Zig
+    /// `Dir.rename`).
+    fn dir_rename(
+        &self,
+        old_dir: &DirHandle,
+        old: &Path,
+        new_dir: &DirHandle,
+        new: &Path,
+    ) -> FsFuture<()>;
+    /// Creates the symbolic link `link` pointing at `target` (Zig `Dir.symLink`).
+    fn dir_symlink(&self, dir: &DirHandle, target: &Path, link: &Path) -> FsFuture<()>;
+    /// The target of the symbolic link `path` (Zig `Dir.readLink`).
+    fn dir_read_link(&self, dir: &DirHandle, path: &Path) -> FsFuture<PathBuf>;
+    /// Creates the hard link `new` in `new_dir` to `old` in `old_dir` (Zig `Dir.hardLink`).
+    fn dir_hard_link(
+        &self,
+        old_dir: &DirHandle,
+        old: &Path,
+        new_dir: &DirHandle,
+        new: &Path,
+    ) -> FsFuture<()>;
+    /// Sets the permissions of `path` (Zig `Dir.setFilePermissions`).
+    fn dir_set_permissions(&self, dir: &DirHandle, path: &Path, perms: Permissions)
+        -> FsFuture<()>;
+    /// Sets the owner and group of `path`; `None` keeps one (Zig `Dir.setFileOwner`).
+    fn dir_set_owner(
+        &self,
+        dir: &DirHandle,
+        path: &Path,
+        owner: Option<u32>,
+        group: Option<u32>,
+        follow_symlinks: bool,
+    ) -> FsFuture<()>;
+    /// Sets the access and modification times of `path` (Zig `Dir.setTimestamps`).
+    fn dir_set_timestamps(
+        &self,
+        dir: &DirHandle,
+        path: &Path,
+        atime: SetTimestamp,
+        mtime: SetTimestamp,
+        follow_symlinks: bool,
+    ) -> FsFuture<()>;
+
+    /// `stat` of an open file (Zig `File.stat`).
+    fn file_stat(&self, file: &FileHandle) -> FsFuture<Metadata>;
+    /// Truncates or extends the file (Zig `File.setLength`).
+    fn file_set_length(&self, file: &FileHandle, len: u64) -> FsFuture<()>;
+    /// One read of at most `len` bytes at `offset`, appended to `buf` (whose spare capacity is
+    /// used first), which comes back; fewer bytes only at the end of the file or for a pipe or
+    /// terminal (Zig `File.readStreaming`, `File.readPositional`).
+    fn file_read(
+        &self,
+        file: &FileHandle,
+        buf: Vec<u8>,
+        len: usize,
+        offset: Offset,
+    ) -> FsFuture<Vec<u8>>;
+    /// Writes all of `data` at `offset` (stopping early only at an error after some progress),
+    /// and gives back the count and the buffer (Zig `File.writeStreaming`,
+    /// `File.writePositional`).
+    fn file_write(
+        &self,
+        file: &FileHandle,
+        data: Vec<u8>,
+        offset: Offset,
+    ) -> FsFuture<(usize, Vec<u8>)>;
+    /// Moves the file position; the new position (Zig `File.seekTo`, `File.seekBy`).
+    fn file_seek(&self, file: &FileHandle, pos: SeekFrom) -> FsFuture<u64>;
+    /// Flushes data (and, unless `data_only`, metadata) to storage (Zig `File.sync`).
+    fn file_sync(&self, file: &FileHandle, data_only: bool) -> FsFuture<()>;
+    /// Sets the permissions (Zig `File.setPermissions`).
+    fn file_set_permissions(&self, file: &FileHandle, perms: Permissions) -> FsFuture<()>;
+    /// Sets owner and group; `None` keeps one (Zig `File.setOwner`).
+    fn file_set_owner(
+        &self,
+        file: &FileHandle,
+        owner: Option<u32>,
+        group: Option<u32>,
+    ) -> FsFuture<()>;
+    /// Sets access and modification times (Zig `File.setTimestamps`).
+    fn file_set_timestamps(
+        &self,
+        file: &FileHandle,
+        atime: SetTimestamp,
+        mtime: SetTimestamp,
+    ) -> FsFuture<()>;
+    /// Takes, changes or drops an advisory lock. `wait: false` returns `false` at once if it is
+    /// held elsewhere (Zig `File.lock`, `tryLock`, `unlock`, `downgradeLock`).
+    fn file_lock(&self, file: &FileHandle, lock: Lock, wait: bool) -> FsFuture<bool>;
+    /// Whether the file is a terminal (Zig `File.isTty`). Does not block.
+    fn file_is_tty(&self, file: &FileHandle) -> bool;
+    /// The path the file has now (Zig `File.realPath`).
+    fn file_real_path(&self, file: &FileHandle) -> FsFuture<PathBuf>;
+    /// Copies up to `len` bytes from `from` to `to`, in the kernel where it can (Zig
+    /// `File.writeFile`, sendfile-like); fewer only at the end of `from`.
+    fn file_copy(
+        &self,
+        to: &FileHandle,
+        to_offset: Offset,
+        from: &FileHandle,
+        from_offset: Offset,
+        len: u64,
+    ) -> FsFuture<u64>;
+    /// Closes the file now and reports the error `close` gives, if this is the last handle;
+    /// otherwise only drops this one.
+    fn file_close(&self, file: FileHandle) -> FsFuture<()>;
+    /// Maps part of the file into memory (Zig `File.createMemoryMap`).
+    fn file_map(&self, file: &FileHandle, options: MapOptions) -> FsFuture<MapHandle>;
+    /// Writes a map's changes in `offset..offset + len` back to the file (`msync`).
+    fn map_flush(&self, map: &MapHandle, offset: usize, len: usize) -> FsFuture<()>;
+    /// Sets the length of the mapped file to the map's offset plus `len` and maps that
+    /// instead: the new map replaces `map` (Zig `MemoryMap.setLength`).
+    fn map_set_length(&self, map: &MapHandle, len: usize) -> FsFuture<MapHandle>;
 }
 
 impl dyn Io {

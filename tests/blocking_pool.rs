@@ -36,25 +36,54 @@ impl Drop for DropCount {
     }
 }
 
+/// A gate jobs wait at until the test opens it: saturates the pool without sleeping.
+struct Gate {
+    open: std::sync::Mutex<bool>,
+    cond: std::sync::Condvar,
+}
+
+impl Gate {
+    fn new() -> Arc<Gate> {
+        Arc::new(Gate { open: std::sync::Mutex::new(false), cond: std::sync::Condvar::new() })
+    }
+
+    fn wait(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.cond.wait(open).unwrap();
+        }
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.cond.notify_all();
+    }
+}
+
 #[test]
 fn the_pool_is_bounded_and_runs_every_job() {
     let rt = rt(3);
     let io = rt.io();
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
-    let total = rt.block_on(async {
-        let jobs: Vec<_> = (0..40)
-            .map(|i| {
-                let (running, peak) = (running.clone(), peak.clone());
-                io.spawn_blocking(move || {
-                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                    peak.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(2));
-                    running.fetch_sub(1, Ordering::SeqCst);
-                    i
-                })
+    let gate = Gate::new();
+    let jobs: Vec<_> = (0..40)
+        .map(|i| {
+            let (running, peak, gate) = (running.clone(), peak.clone(), gate.clone());
+            io.spawn_blocking(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                gate.wait();
+                running.fetch_sub(1, Ordering::SeqCst);
+                i
             })
-            .collect();
+        })
+        .collect();
+    // 40 jobs wait at the gate: exactly 3 run, the other 37 are queued, and no 4th thread starts.
+    eventually("3 jobs running", || running.load(Ordering::SeqCst) == 3);
+    assert_eq!(rt.metrics().blocking_threads, 3);
+    gate.open();
+    let total = rt.block_on(async {
         let mut total = 0;
         for j in jobs {
             total += j.await.unwrap();
@@ -62,10 +91,36 @@ fn the_pool_is_bounded_and_runs_every_job() {
         total
     });
     assert_eq!(total, (0..40).sum::<usize>());
-    assert!(peak.load(Ordering::SeqCst) <= 3, "peak {}", peak.load(Ordering::SeqCst));
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
     assert!(rt.metrics().blocking_threads <= 3);
-    // Idle threads retire.
+    // Idle threads retire after the keep-alive (50 ms here).
     eventually("pool threads retired", || rt.metrics().blocking_threads == 0);
+    // And the pool starts threads again on demand.
+    assert_eq!(rt.block_on(io.spawn_blocking(|| 9)), Ok(9));
+}
+
+#[test]
+fn queued_jobs_run_in_submission_order() {
+    let rt = rt(1);
+    let io = rt.io();
+    let gate = Gate::new();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let g = gate.clone();
+    let blocker = io.spawn_blocking(move || g.wait());
+    let jobs: Vec<_> = (0..20)
+        .map(|i| {
+            let order = order.clone();
+            io.spawn_blocking(move || order.lock().unwrap().push(i))
+        })
+        .collect();
+    gate.open();
+    rt.block_on(async {
+        blocker.await.unwrap();
+        for j in jobs {
+            j.await.unwrap();
+        }
+    });
+    assert_eq!(*order.lock().unwrap(), (0..20).collect::<Vec<_>>());
 }
 
 #[test]
@@ -78,11 +133,17 @@ fn a_queued_job_whose_waiter_is_canceled_never_runs() {
         // Occupy the only pool thread.
         let blocker = io.spawn_blocking(move || gate.recv().unwrap());
         let ran2 = ran.clone();
+        let (submitted_tx, submitted) = futures::channel::oneshot::channel::<()>();
         let queued = io.r#async({
             let io = io.clone();
-            async move { io.spawn_blocking(move || ran2.store(true, Ordering::SeqCst)).await }
+            async move {
+                // `spawn_blocking` queues the job when called, before the first poll.
+                let job = io.spawn_blocking(move || ran2.store(true, Ordering::SeqCst));
+                submitted_tx.send(()).unwrap();
+                job.await
+            }
         });
-        io.sleep(kqio::time::Timeout::after(kqio::time::Duration::from_millis(5))).await.unwrap();
+        submitted.await.unwrap();
         assert_eq!(queued.cancel().await, Err(Canceled));
         release.send(()).unwrap();
         blocker.await.unwrap();

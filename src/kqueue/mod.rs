@@ -7,6 +7,7 @@
 //! | `reactor.rs` | mio `Poll`, registrations, readiness delivery, cross-thread wake |
 //! | `async_fd.rs` | `AsyncFd`: readiness waits on a raw descriptor |
 //! | `blocking.rs` | the bounded blocking pool (files, directories, name lookup) |
+//! | `fs.rs` | files and directories: the vtable's fs methods as jobs on the blocking pool |
 //! | `net.rs` | sockets: the vtable's net methods on `socket2` sockets and `AsyncFd` |
 //! | `process.rs` | child processes: spawn, exit through the reactor, background reaping, pipes |
 //! | `random.rs` | entropy: a ChaCha12 generator per thread, and the OS's |
@@ -16,6 +17,7 @@
 
 mod async_fd;
 mod blocking;
+mod fs;
 mod net;
 mod process;
 mod random;
@@ -24,13 +26,18 @@ mod scheduler;
 mod signal;
 pub(crate) mod timer;
 
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSlice, IoSliceMut, SeekFrom};
 use std::net::Shutdown;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread;
 
 use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
+use crate::fs::{
+    Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FsFuture, Lock, MapHandle, MapOptions,
+    Metadata, Offset, OpenOptions, Permissions, SetTimestamp,
+};
 use crate::io::{task_local, Io, IoRef};
 use crate::net::{
     AddressKind, BindOptions, ListenOptions, LookupResult, SocketAddress, SocketHandle, SocketKind,
@@ -139,15 +146,17 @@ impl Kqueue {
         let reactor = Arc::new(Reactor::new()?);
         let timers = timer::Timers::new(awake_now_ns);
         let shared = Arc::new(Shared::new(n, options.max_tasks, reactor, timers));
+        let blocking = Arc::new(blocking::BlockingPool::new(
+            options.max_blocking_threads,
+            options.blocking_keep_alive,
+            options.thread_name.clone(),
+        ));
         let mut rt = Kqueue {
             io: Arc::new(KqueueIo {
                 shared: shared.clone(),
                 signals: Default::default(),
-                blocking: Arc::new(blocking::BlockingPool::new(
-                    options.max_blocking_threads,
-                    options.blocking_keep_alive,
-                    options.thread_name.clone(),
-                )),
+                blocking: blocking.clone(),
+                fs: fs::Fs::new(blocking),
             }),
             threads: Vec::new(),
         };
@@ -290,6 +299,7 @@ struct KqueueIo {
     /// Made on the first `signal_listen`.
     signals: std::sync::OnceLock<io::Result<Arc<signal::SignalDriver>>>,
     blocking: Arc<blocking::BlockingPool>,
+    fs: fs::Fs,
 }
 
 impl KqueueIo {
@@ -511,5 +521,159 @@ impl Io for KqueueIo {
     }
     fn random_fill_secure(&self, buf: &mut [u8]) -> Result<(), EntropyUnavailable> {
         random::fill_secure(buf)
+    }
+
+    // ----- fs -----
+    fn fs_cwd(&self) -> DirHandle {
+        self.fs.cwd()
+    }
+    fn dir_open_file(&self, d: &DirHandle, p: &Path, o: &OpenOptions) -> FsFuture<FileHandle> {
+        self.fs.open_file(d, p, o)
+    }
+    fn dir_open_dir(&self, d: &DirHandle, p: &Path, follow: bool) -> FsFuture<DirHandle> {
+        self.fs.open_dir(d, p, follow)
+    }
+    fn dir_create_dir(&self, d: &DirHandle, p: &Path, perms: Permissions) -> FsFuture<()> {
+        self.fs.create_dir(d, p, perms)
+    }
+    fn dir_create_dir_path(&self, d: &DirHandle, p: &Path, perms: Permissions) -> FsFuture<bool> {
+        self.fs.create_dir_path(d, p, perms)
+    }
+    fn dir_stat(&self, d: &DirHandle) -> FsFuture<Metadata> {
+        self.fs.dir_stat(d)
+    }
+    fn dir_stat_path(&self, d: &DirHandle, p: &Path, follow: bool) -> FsFuture<Metadata> {
+        self.fs.stat_path(d, p, follow)
+    }
+    fn dir_access(&self, d: &DirHandle, p: &Path, a: Access) -> FsFuture<()> {
+        self.fs.access(d, p, a)
+    }
+    fn dir_read_file(&self, d: &DirHandle, p: &Path) -> FsFuture<Vec<u8>> {
+        self.fs.read_file(d, p)
+    }
+    fn dir_write_file(
+        &self,
+        d: &DirHandle,
+        p: &Path,
+        data: Vec<u8>,
+        m: Permissions,
+    ) -> FsFuture<()> {
+        self.fs.write_file(d, p, data, m)
+    }
+    fn dir_entries(&self, d: &DirHandle) -> FsFuture<EntriesHandle> {
+        self.fs.entries(d)
+    }
+    fn dir_entries_next(&self, e: &EntriesHandle, max: usize) -> FsFuture<Vec<DirEntry>> {
+        self.fs.entries_next(e, max)
+    }
+    fn dir_real_path(&self, d: &DirHandle, p: &Path) -> FsFuture<PathBuf> {
+        self.fs.real_path(d, p)
+    }
+    fn dir_delete_file(&self, d: &DirHandle, p: &Path) -> FsFuture<()> {
+        self.fs.delete_file(d, p)
+    }
+    fn dir_delete_dir(&self, d: &DirHandle, p: &Path) -> FsFuture<()> {
+        self.fs.delete_dir(d, p)
+    }
+    fn dir_delete_tree(&self, d: &DirHandle, p: &Path) -> FsFuture<()> {
+        self.fs.delete_tree(d, p)
+    }
+    fn dir_rename(&self, od: &DirHandle, o: &Path, nd: &DirHandle, n: &Path) -> FsFuture<()> {
+        self.fs.rename(od, o, nd, n)
+    }
+    fn dir_symlink(&self, d: &DirHandle, target: &Path, link: &Path) -> FsFuture<()> {
+        self.fs.symlink(d, target, link)
+    }
+    fn dir_read_link(&self, d: &DirHandle, p: &Path) -> FsFuture<PathBuf> {
+        self.fs.read_link(d, p)
+    }
+    fn dir_hard_link(&self, od: &DirHandle, o: &Path, nd: &DirHandle, n: &Path) -> FsFuture<()> {
+        self.fs.hard_link(od, o, nd, n)
+    }
+    fn dir_set_permissions(&self, d: &DirHandle, p: &Path, m: Permissions) -> FsFuture<()> {
+        self.fs.set_permissions(d, p, m)
+    }
+    fn dir_set_owner(
+        &self,
+        d: &DirHandle,
+        p: &Path,
+        owner: Option<u32>,
+        group: Option<u32>,
+        follow: bool,
+    ) -> FsFuture<()> {
+        self.fs.set_owner(d, p, owner, group, follow)
+    }
+    fn dir_set_timestamps(
+        &self,
+        d: &DirHandle,
+        p: &Path,
+        atime: SetTimestamp,
+        mtime: SetTimestamp,
+        follow: bool,
+    ) -> FsFuture<()> {
+        self.fs.set_timestamps(d, p, atime, mtime, follow)
+    }
+    fn file_stat(&self, f: &FileHandle) -> FsFuture<Metadata> {
+        self.fs.file_stat(f)
+    }
+    fn file_set_length(&self, f: &FileHandle, len: u64) -> FsFuture<()> {
+        self.fs.file_set_length(f, len)
+    }
+    fn file_read(&self, f: &FileHandle, b: Vec<u8>, len: usize, at: Offset) -> FsFuture<Vec<u8>> {
+        self.fs.file_read(f, b, len, at)
+    }
+    fn file_write(&self, f: &FileHandle, b: Vec<u8>, at: Offset) -> FsFuture<(usize, Vec<u8>)> {
+        self.fs.file_write(f, b, at)
+    }
+    fn file_seek(&self, f: &FileHandle, pos: SeekFrom) -> FsFuture<u64> {
+        self.fs.file_seek(f, pos)
+    }
+    fn file_sync(&self, f: &FileHandle, data_only: bool) -> FsFuture<()> {
+        self.fs.file_sync(f, data_only)
+    }
+    fn file_set_permissions(&self, f: &FileHandle, m: Permissions) -> FsFuture<()> {
+        self.fs.file_set_permissions(f, m)
+    }
+    fn file_set_owner(&self, f: &FileHandle, o: Option<u32>, g: Option<u32>) -> FsFuture<()> {
+        self.fs.file_set_owner(f, o, g)
+    }
+    fn file_set_timestamps(
+        &self,
+        f: &FileHandle,
+        a: SetTimestamp,
+        m: SetTimestamp,
+    ) -> FsFuture<()> {
+        self.fs.file_set_timestamps(f, a, m)
+    }
+    fn file_lock(&self, f: &FileHandle, lock: Lock, wait: bool) -> FsFuture<bool> {
+        self.fs.file_lock(f, lock, wait)
+    }
+    fn file_is_tty(&self, f: &FileHandle) -> bool {
+        self.fs.file_is_tty(f)
+    }
+    fn file_real_path(&self, f: &FileHandle) -> FsFuture<PathBuf> {
+        self.fs.file_real_path(f)
+    }
+    fn file_copy(
+        &self,
+        to: &FileHandle,
+        to_at: Offset,
+        from: &FileHandle,
+        from_at: Offset,
+        len: u64,
+    ) -> FsFuture<u64> {
+        self.fs.file_copy(to, to_at, from, from_at, len)
+    }
+    fn file_close(&self, f: FileHandle) -> FsFuture<()> {
+        self.fs.file_close(f)
+    }
+    fn file_map(&self, f: &FileHandle, o: MapOptions) -> FsFuture<MapHandle> {
+        self.fs.file_map(f, o)
+    }
+    fn map_flush(&self, m: &MapHandle, offset: usize, len: usize) -> FsFuture<()> {
+        self.fs.map_flush(m, offset, len)
+    }
+    fn map_set_length(&self, m: &MapHandle, len: usize) -> FsFuture<MapHandle> {
+        self.fs.map_set_length(m, len)
     }
 }

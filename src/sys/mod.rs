@@ -1,6 +1,7 @@
 //! Operating-system specifics: the only place where `cfg(target_os)` may appear.
 
 pub(crate) mod clock;
+pub(crate) mod fs;
 pub(crate) mod net;
 pub(crate) mod process;
 pub(crate) mod signal;

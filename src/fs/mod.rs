@@ -1,0 +1,107 @@
+//! Files and directories (Zig `std.Io.File`, `std.Io.Dir`), written against the
+//! [`Io`](crate::Io) trait.
+//!
+//! A [`Dir`] and a [`File`] hold an [`IoRef`](crate::IoRef) and an opaque handle; every
+//! operation is one vtable call (`dir_*`, `file_*`, `map_*` in `io.rs`), which the kqueue backend
+//! (`kqueue/fs.rs`) runs as one job on its bounded blocking pool: kqueue, like epoll, reports
+//! regular files as always ready, so file work is blocking work, and it never runs on a worker.
+//!
+//! Every path is relative to a `Dir` (`openat`-style), so a `Dir` is a capability: it keeps
+//! naming the same directory after that directory is renamed or moved. [`Dir::cwd`] resolves
+//! against the process's current directory at each operation.
+//!
+//! | Zig | kqio |
+//! | --- | --- |
+//! | `Dir.cwd()` | [`Dir::cwd`] |
+//! | `dir.openDir(io, path, .{})`, `dir.close(io)` | [`Dir::open_dir`]; drop |
+//! | `dir.createDir`, `createDirPath`, `createDirPathOpen` | [`Dir::create_dir`], [`Dir::create_dir_path`] (`true` if it created), [`Dir::create_dir_path_open`] |
+//! | `dir.stat`, `dir.statFile`, `dir.access` | [`Dir::stat`], [`Dir::stat_file`] ([`Dir::stat_link`]), [`Dir::access`] |
+//! | `dir.createFile(io, path, .{ .truncate, .exclusive })` | [`Dir::create_file`] with [`CreateFlags`] |
+//! | `dir.openFile(io, path, .{ .mode })` | [`Dir::open_file`] with [`OpenFlags`] |
+//! | `dir.createFileAtomic` / `AtomicFile.finish` | [`Dir::create_file_atomic`], [`AtomicFile::commit`]; dropped uncommitted: the temporary is deleted |
+//! | `dir.iterate()` | [`Dir::entries`]: a `futures::Stream` of [`DirEntry`] |
+//! | `dir.realPath`, `deleteFile`, `deleteDir`, `deleteTree`, `rename`, `symLink`, `readLink`, `hardLink` | same names, snake case |
+//! | `dir.setFilePermissions`, `setFileOwner`, `setTimestamps` | [`Dir::set_permissions`], [`Dir::set_owner`], [`Dir::set_timestamps`] |
+//! | `file.stat`, `length`, `setLength` | [`File::stat`], [`File::length`], [`File::set_length`] |
+//! | `readStreaming`, `readPositional`, `readVec` | [`File::read`], [`File::read_at`], [`File::read_vectored`] (and `_at`) |
+//! | `writeStreaming`, `writePositional`, `writeVec` | [`File::write`], [`File::write_at`], [`File::write_vectored`] (and `_all`, `_at`) |
+//! | `seekTo`, `seekBy` | [`File::seek_to`], [`File::seek_by`]; `futures::io::AsyncSeek` |
+//! | `sync`, `setPermissions`, `setOwner`, `setTimestamps` | same names |
+//! | `lock`, `tryLock`, `unlock`, `downgradeLock` | same names (`flock`) |
+//! | `isTty`, `realPath` | [`File::is_tty`], [`File::real_path`] |
+//! | `writeFile` (from another file) | [`File::copy_from`], [`File::copy_range_from`] (`copy_file_range` where it exists) |
+//! | `createMemoryMap`, `MemoryMap.setLength`, destroy | [`File::memory_map`], [`MemoryMap::set_length`], drop |
+//! | `File.Reader`/`Writer` | `futures::io::{AsyncRead, AsyncWrite, AsyncSeek}` on [`File`] |
+//!
+//! # Cancellation
+//!
+//! Every operation is a cancellation point until its job has started on the blocking pool: in a
+//! task asked to cancel, an operation whose job has not started does nothing and fails with
+//! [`ErrorKind::Canceled`]. A job that has started runs to its end; if its task has stopped
+//! waiting (canceled or dropped), its result is dropped on the pool thread: a file it opened is
+//! closed, never leaked.
+//!
+//! # Sizes
+//!
+//! A read or write of more than [`CHUNK_SIZE`] bytes is done as several jobs of at most that size
+//! (one `read`/`write` returns after one chunk; the `_all` forms loop). A directory is read
+//! [`ENTRIES_BATCH`] entries per job. The `futures::io` implementations on [`File`] do one job
+//! per call, of the caller's buffer size (at most [`CHUNK_SIZE`]): give them large buffers,
+//! e.g. `futures::io::copy_buf(BufReader::with_capacity(CHUNK_SIZE, src), &mut dst)`.
+
+mod atomic;
+mod buf;
+mod dir;
+mod error;
+mod file;
+mod mmap;
+mod read_dir;
+mod types;
+
+pub use atomic::{AtomicFile, AtomicFlags};
+pub use dir::{AccessMode, CreateFlags, Dir, OpenDirFlags, OpenFlags};
+pub use error::{Error, ErrorKind, Op, Result};
+pub use file::File;
+pub use mmap::MemoryMap;
+pub use read_dir::ReadDir;
+pub use types::{
+    Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FileKind, Lock, MapHandle, MapOptions,
+    MappedRegion, Metadata, Offset, OpenOptions, Permissions, SetTimestamp,
+};
+
+/// The future a backend's fs method returns: its job's result, or the `io::Error` that ended it
+/// (with [`Canceled`](crate::Canceled) inside when the job was canceled before it started).
+pub type FsFuture<T> = futures::future::BoxFuture<'static, std::io::Result<T>>;
+
+/// The most bytes one job reads or writes: 1 MiB.
+///
+/// Why this size: each job costs two thread hand-offs (to the pool and back, some microseconds
+/// on an idle machine, tens under load), and each chunk is copied once between the caller's
+/// buffer and the job's; at 1 MiB the copy and the system call (hundreds of microseconds) dwarf
+/// the hand-offs, so a large read runs at the speed of the page cache, while a job still ends
+/// within about a millisecond, which bounds how long a canceled transfer keeps a pool thread and
+/// how much memory 64 busy pool threads can hold (64 MiB). Larger chunks measured no faster
+/// (`benches/fs.rs`); tokio's `fs::File` uses 2 MiB for the same purpose.
+pub const CHUNK_SIZE: usize = 1 << 20;
+
+/// Entries one job reads from a directory: enough to make the hand-offs negligible next to the
+/// `readdir` calls (a 10,000-entry directory takes 20 jobs), few enough that a batch's names stay
+/// in a few tens of kilobytes.
+pub const ENTRIES_BATCH: usize = 512;
+
+/// Bytes one job of [`File::copy_from`] copies: the copy happens in the kernel, so no buffer is
+/// involved; the bound only keeps a job (and a canceled copy) to some tens of milliseconds.
+pub const COPY_CHUNK: u64 = 64 << 20;
+
+/// Checks a path argument before any job: not empty, no NUL byte.
+fn check_path(op: Op, path: &std::path::Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.is_empty() {
+        return Err(Error::invalid(op, Some(path), "an empty path"));
+    }
+    if bytes.contains(&0) {
+        return Err(Error::invalid(op, Some(path), "a path with a NUL byte in it"));
+    }
+    Ok(())
+}

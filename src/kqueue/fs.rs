@@ -1,0 +1,926 @@
+//! The backend side of the vtable's fs methods: every operation is one job on the blocking pool
+//! (`blocking.rs`), made of POSIX `*at` calls on the directory's descriptor.
+//!
+//! Ground rules:
+//! 1. Handles: a `FileHandle` holds an `Arc<OpenFile>` (a `std::fs::File`), a `DirHandle` an
+//!    `Arc<OpenDir>` (a descriptor opened `O_DIRECTORY`, or none for the current directory,
+//!    which is `AT_FDCWD`). A job holds its own clone of the `Arc`, so the descriptor outlives
+//!    any job using it; the last clone closes it.
+//! 2. Every descriptor is opened with `O_CLOEXEC` (`open_at` is the only `openat` call), so a
+//!    child process spawned meanwhile inherits none.
+//! 3. Paths become `CString`s on the calling thread, before the job is queued: a NUL byte fails
+//!    at once and the job owns its arguments.
+//! 4. `EINTR` is retried wherever a call may return it (`retry`); no other errno is retried or
+//!    ignored except where a comment says why.
+//! 5. Nothing here has a `cfg(target_os)`: the platform differences live in `sys/fs.rs`.
+
+use std::ffi::{CStr, CString, OsStr, OsString};
+use std::fs::File;
+use std::io::{self, SeekFrom};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use super::blocking::BlockingPool;
+use crate::fs::{
+    Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FileKind, FsFuture, Lock, MapHandle,
+    MapOptions, MappedRegion, Metadata, Offset, OpenOptions, Permissions, SetTimestamp,
+};
+use crate::sys::fs as sys;
+
+/// An open file of this backend: what its `FileHandle`s hold.
+pub(crate) struct OpenFile(File);
+
+/// An open directory of this backend; `None` is the current directory (`AT_FDCWD`).
+pub(crate) struct OpenDir(Option<OwnedFd>);
+
+impl OpenDir {
+    fn fd(&self) -> RawFd {
+        self.0.as_ref().map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd())
+    }
+}
+
+/// The fs methods of the vtable, on a blocking pool.
+pub(crate) struct Fs {
+    pool: Arc<BlockingPool>,
+}
+
+fn foreign() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "kqio: a handle made by another backend")
+}
+
+fn file(h: &FileHandle) -> io::Result<Arc<OpenFile>> {
+    h.downcast_arc::<OpenFile>().ok_or_else(foreign)
+}
+
+fn dir(h: &DirHandle) -> io::Result<Arc<OpenDir>> {
+    h.downcast_arc::<OpenDir>().ok_or_else(foreign)
+}
+
+fn cpath(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidInput, "kqio: a path with a NUL byte in it")
+    })
+}
+
+/// Turns a `-1` return into the errno, retrying on `EINTR` (ground rule 4).
+fn retry<T: PartialEq + From<i8> + Copy>(mut f: impl FnMut() -> T) -> io::Result<T> {
+    loop {
+        let r = f();
+        if r != T::from(-1) {
+            return Ok(r);
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+/// The one `openat` of this backend (ground rule 2).
+fn open_at(dir: RawFd, path: &CStr, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
+    let flags = flags | libc::O_CLOEXEC;
+    // SAFETY: `path` is a NUL-terminated string that lives across the call; the mode is passed
+    // as the variadic `c_uint` that `openat` reads when `O_CREAT` is set.
+    let fd = retry(|| unsafe { libc::openat(dir, path.as_ptr(), flags, mode as libc::c_uint) })?;
+    // SAFETY: `openat` returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn open_flags(o: &OpenOptions) -> libc::c_int {
+    let mut flags = match (o.read, o.write || o.append) {
+        (_, false) => libc::O_RDONLY,
+        (false, true) => libc::O_WRONLY,
+        (true, true) => libc::O_RDWR,
+    };
+    if o.append {
+        flags |= libc::O_APPEND;
+    }
+    if o.truncate {
+        flags |= libc::O_TRUNC;
+    }
+    if o.create || o.exclusive {
+        flags |= libc::O_CREAT;
+    }
+    if o.exclusive {
+        flags |= libc::O_EXCL;
+    }
+    if !o.follow_symlinks {
+        flags |= libc::O_NOFOLLOW;
+    }
+    if o.directory {
+        flags |= libc::O_DIRECTORY;
+    }
+    flags
+}
+
+fn kind_of_mode(mode: libc::mode_t) -> FileKind {
+    match mode & libc::S_IFMT {
+        libc::S_IFREG => FileKind::File,
+        libc::S_IFDIR => FileKind::Directory,
+        libc::S_IFLNK => FileKind::SymLink,
+        libc::S_IFIFO => FileKind::NamedPipe,
+        libc::S_IFSOCK => FileKind::UnixDomainSocket,
+        libc::S_IFBLK => FileKind::BlockDevice,
+        libc::S_IFCHR => FileKind::CharacterDevice,
+        _ => FileKind::Unknown,
+    }
+}
+
+// The `stat` fields' types differ between platforms (`u16` modes on macOS, `i64` sizes, ...):
+// these casts widen or are no-ops.
+#[allow(clippy::unnecessary_cast)]
+fn metadata(st: &libc::stat) -> Metadata {
+    Metadata::new(
+        st.st_ino as u64,
+        st.st_dev as u64,
+        st.st_nlink as u64,
+        st.st_size as u64,
+        Permissions::from_mode(st.st_mode as u32),
+        kind_of_mode(st.st_mode),
+        st.st_uid as u32,
+        st.st_gid as u32,
+        sys::stat_times(st),
+        st.st_blksize as u64,
+    )
+}
+
+fn fstat(fd: RawFd) -> io::Result<Metadata> {
+    // SAFETY: `stat` is plain data; all zeroes is a valid value for `fstat` to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a live, writable `stat`.
+    retry(|| unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(metadata(&st))
+}
+
+fn fstatat(dir: RawFd, path: &CStr, follow: bool) -> io::Result<Metadata> {
+    // SAFETY: as in `fstat`.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    // SAFETY: `path` is NUL-terminated and `st` a live, writable `stat`.
+    retry(|| unsafe { libc::fstatat(dir, path.as_ptr(), &mut st, flags) })?;
+    Ok(metadata(&st))
+}
+
+fn timespec(t: SetTimestamp) -> libc::timespec {
+    match t {
+        SetTimestamp::Unchanged => libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_OMIT },
+        SetTimestamp::Now => libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_NOW },
+        SetTimestamp::To(ts) => {
+            let ns = ts.as_nanos();
+            libc::timespec {
+                tv_sec: ns.div_euclid(1_000_000_000) as libc::time_t,
+                tv_nsec: ns.rem_euclid(1_000_000_000) as libc::c_long,
+            }
+        }
+    }
+}
+
+/// `u32::MAX` as the "keep" id of `fchown`, whatever the width of `uid_t`/`gid_t`.
+fn id_or_keep<T: TryFrom<u32> + Copy>(id: Option<u32>, keep: T) -> T {
+    id.and_then(|v| T::try_from(v).ok()).unwrap_or(keep)
+}
+
+/// Reads the whole of `fd` into a vector, sized by `fstat` first.
+fn read_all(file: &mut File) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let hint = fstat(file.as_raw_fd()).map(|m| m.size as usize).unwrap_or(0);
+    let mut buf = Vec::with_capacity(hint.saturating_add(1));
+    file.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// One read of at most `len` bytes, appended to `buf`.
+fn read_into(fd: RawFd, buf: &mut Vec<u8>, len: usize, offset: Offset) -> io::Result<()> {
+    buf.reserve(len);
+    let spare = buf.spare_capacity_mut();
+    let ptr = spare.as_mut_ptr().cast::<libc::c_void>();
+    let len = len.min(spare.len());
+    let n = match offset {
+        // SAFETY: `ptr` is valid for `len` bytes of writes (spare capacity of `buf`), which the
+        // kernel fills; no reference to that memory exists meanwhile.
+        Offset::Current => retry(|| unsafe { libc::read(fd, ptr, len) })?,
+        // SAFETY: as above.
+        Offset::At(at) => retry(|| unsafe { libc::pread(fd, ptr, len, at as libc::off_t) })?,
+    };
+    // SAFETY: the kernel initialised the first `n` (<= len) bytes of the spare capacity.
+    unsafe { buf.set_len(buf.len() + n as usize) };
+    Ok(())
+}
+
+/// Writes all of `data`; the count, which is short only if an error followed some progress.
+fn write_all_of(file: &File, data: &[u8], offset: Offset) -> io::Result<usize> {
+    use std::io::Write;
+    let mut done = 0;
+    while done < data.len() {
+        let r = match offset {
+            Offset::Current => (&*file).write(&data[done..]),
+            Offset::At(at) => file.write_at(&data[done..], at + done as u64),
+        };
+        match r {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            // Retried: interrupted before anything was written.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => return Ok(done),
+        }
+    }
+    Ok(done)
+}
+
+/// A directory stream (`DIR *`) over a descriptor it owns.
+struct DirStream(*mut libc::DIR);
+
+// SAFETY: a `DIR *` may be used from any thread as long as one thread at a time does; every use
+// goes through `&mut DirStream` (behind a `Mutex` when shared).
+unsafe impl Send for DirStream {}
+
+impl DirStream {
+    /// Opens a stream over `fd` (which it takes over).
+    fn new(fd: OwnedFd) -> io::Result<DirStream> {
+        let raw = fd.into_raw_fd();
+        // SAFETY: `raw` is an open directory descriptor we own; on success the stream owns it.
+        let d = unsafe { libc::fdopendir(raw) };
+        if d.is_null() {
+            let err = io::Error::last_os_error();
+            // SAFETY: on failure the descriptor is still ours to close.
+            drop(unsafe { OwnedFd::from_raw_fd(raw) });
+            return Err(err);
+        }
+        Ok(DirStream(d))
+    }
+
+    /// The next entry other than `.` and `..`, with its kind as the directory says.
+    fn next(&mut self) -> io::Result<Option<(OsString, libc::c_uchar, u64)>> {
+        loop {
+            sys::clear_errno();
+            // SAFETY: `self.0` is an open stream used by this thread only (see `Send`).
+            let ent = unsafe { libc::readdir(self.0) };
+            if ent.is_null() {
+                let err = io::Error::last_os_error();
+                return match err.raw_os_error() {
+                    Some(0) | None => Ok(None),
+                    _ => Err(err),
+                };
+            }
+            // SAFETY: `readdir` returned a valid entry, alive until the next call on the stream;
+            // `d_name` is NUL-terminated. The name is copied out before that.
+            let (name, d_type, ino) = unsafe {
+                let e = &*ent;
+                (CStr::from_ptr(e.d_name.as_ptr()).to_bytes(), e.d_type, sys::dirent_ino(e))
+            };
+            if name == b"." || name == b".." {
+                continue;
+            }
+            return Ok(Some((OsStr::from_bytes(name).to_os_string(), d_type, ino)));
+        }
+    }
+
+    fn fd(&self) -> RawFd {
+        // SAFETY: `self.0` is an open stream.
+        unsafe { libc::dirfd(self.0) }
+    }
+
+    /// Back to the first entry (`rewinddir`), seeing the directory as it is now.
+    fn rewind(&mut self) {
+        // SAFETY: `self.0` is an open stream used by this thread only.
+        unsafe { libc::rewinddir(self.0) }
+    }
+}
+
+impl Drop for DirStream {
+    fn drop(&mut self) {
+        // SAFETY: the stream is open and owned by us; it closes its descriptor. Its error (only
+        // EBADF, impossible here) is of no use.
+        unsafe { libc::closedir(self.0) };
+    }
+}
+
+fn kind_of_dtype(d_type: libc::c_uchar) -> FileKind {
+    match d_type {
+        libc::DT_REG => FileKind::File,
+        libc::DT_DIR => FileKind::Directory,
+        libc::DT_LNK => FileKind::SymLink,
+        libc::DT_FIFO => FileKind::NamedPipe,
+        libc::DT_SOCK => FileKind::UnixDomainSocket,
+        libc::DT_BLK => FileKind::BlockDevice,
+        libc::DT_CHR => FileKind::CharacterDevice,
+        _ => FileKind::Unknown,
+    }
+}
+
+/// The state behind an `EntriesHandle`.
+struct Entries(Mutex<DirStream>);
+
+/// `mkdir -p`: `Ok(true)` if `path` was created, `Ok(false)` if it was a directory already.
+fn create_dir_path(dir: RawFd, path: &Path, mode: libc::mode_t) -> io::Result<bool> {
+    let c = cpath(path)?;
+    // SAFETY: `c` is NUL-terminated.
+    match retry(|| unsafe { libc::mkdirat(dir, c.as_ptr(), mode) }) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+            if fstatat(dir, &c, true)?.kind == FileKind::Directory {
+                Ok(false)
+            } else {
+                Err(io::Error::from_raw_os_error(libc::ENOTDIR))
+            }
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => {
+                    create_dir_path(dir, parent, mode)?;
+                }
+                _ => return Err(e),
+            }
+            // SAFETY: as above.
+            match retry(|| unsafe { libc::mkdirat(dir, c.as_ptr(), mode) }) {
+                Ok(_) => Ok(true),
+                // Made by someone else meanwhile: it exists, as asked.
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Names `delete_tree` reads from a directory before deleting them: a bound on the memory of
+/// one level (some tens of kilobytes), large enough that re-reading the directory from its start
+/// after each batch costs little.
+const DELETE_BATCH: usize = 1024;
+
+/// Deletes `name` in `dir`, recursively if it is a directory; never follows symbolic links.
+fn delete_tree(dir: RawFd, name: &CStr) -> io::Result<()> {
+    // SAFETY: `name` is NUL-terminated.
+    match retry(|| unsafe { libc::unlinkat(dir, name.as_ptr(), 0) }) {
+        Ok(_) => return Ok(()),
+        // A directory: Linux says EISDIR, macOS and the BSDs EPERM (then the stat below tells).
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EISDIR | libc::EPERM)) => {
+            if fstatat(dir, name, false)?.kind != FileKind::Directory {
+                return Err(e);
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    let fd = open_at(dir, name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+    let mut stream = DirStream::new(fd)?;
+    // Names first, then deletions, then a fresh pass from the start: unlinking entries while
+    // `readdir` walks the same stream makes some systems skip entries (FreeBSD with 256 files,
+    // its bug 57696; `rm` and `find` read first for that reason), and the final `rmdir` would
+    // then fail with ENOTEMPTY. A pass that reads nothing ends it.
+    let mut batch = Vec::new();
+    loop {
+        while batch.len() < DELETE_BATCH {
+            let Some((child, _, _)) = stream.next()? else { break };
+            batch.push(CString::new(child.into_vec()).expect("directory entries have no NUL"));
+        }
+        if batch.is_empty() {
+            break;
+        }
+        for child in batch.drain(..) {
+            match delete_tree(stream.fd(), &child) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {} // Gone meanwhile: as asked.
+                r => r?,
+            }
+        }
+        stream.rewind();
+    }
+    drop(stream);
+    // SAFETY: as above.
+    retry(|| unsafe { libc::unlinkat(dir, name.as_ptr(), libc::AT_REMOVEDIR) })?;
+    Ok(())
+}
+
+fn read_link_at(dir: RawFd, path: &CStr) -> io::Result<PathBuf> {
+    let mut buf = Vec::<u8>::with_capacity(256);
+    loop {
+        // SAFETY: `path` is NUL-terminated; the kernel writes at most `capacity` bytes into
+        // `buf`'s spare capacity.
+        let n = retry(|| unsafe {
+            libc::readlinkat(dir, path.as_ptr(), buf.as_mut_ptr().cast(), buf.capacity())
+        })? as usize;
+        if n < buf.capacity() {
+            // SAFETY: the kernel wrote `n` bytes.
+            unsafe { buf.set_len(n) };
+            return Ok(PathBuf::from(OsString::from_vec(buf)));
+        }
+        // Possibly truncated: try again with more room.
+        buf.reserve(buf.capacity() * 2);
+    }
+}
+
+/// A memory map of this backend: `memmap2`'s raw map, and the file to change its length.
+struct Mapping {
+    map: memmap2::MmapRaw,
+    file: Arc<OpenFile>,
+    offset: u64,
+    writable: bool,
+}
+
+// SAFETY: `MmapRaw` maps `len()` bytes at `as_mut_ptr()` (page-aligned) until it is dropped, and
+// this backend only ever calls `msync` on them (`flush_range`), never referencing the bytes.
+unsafe impl MappedRegion for Mapping {
+    fn as_ptr(&self) -> *mut u8 {
+        self.map.as_mut_ptr()
+    }
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+fn map(file: Arc<OpenFile>, offset: u64, len: usize, writable: bool) -> io::Result<Mapping> {
+    if len == 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "kqio: a memory map of 0 bytes"));
+    }
+    // `memmap2` would accept any offset (it maps from the page below and returns a pointer into
+    // it); Zig and `mmap` itself do not, and `MapOptions` documents the page-size rule.
+    // SAFETY: `sysconf` only reads its argument.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if page > 0 && offset % page as u64 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "kqio: a memory map offset that is not a multiple of the page size",
+        ));
+    }
+    let mut o = memmap2::MmapOptions::new();
+    o.offset(offset).len(len);
+    let map = if writable { o.map_raw(&file.0)? } else { o.map_raw_read_only(&file.0)? };
+    Ok(Mapping { map, file, offset, writable })
+}
+
+impl Fs {
+    pub(crate) fn new(pool: Arc<BlockingPool>) -> Fs {
+        Fs { pool }
+    }
+
+    /// Queues `f` on the pool; the future of its result (ground rule 1 of `task/blocking.rs`).
+    fn job<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> io::Result<T> + Send + 'static,
+    ) -> FsFuture<T> {
+        let (job, waiter) = crate::task::blocking::job(f);
+        self.pool.submit(job);
+        Box::pin(async move { waiter.await? })
+    }
+
+    /// A job on `dir` and `path`, or the error of a bad handle or path, without a job.
+    fn at<T: Send + 'static>(
+        &self,
+        d: &DirHandle,
+        path: &Path,
+        f: impl FnOnce(RawFd, &CStr) -> io::Result<T> + Send + 'static,
+    ) -> FsFuture<T> {
+        match dir(d).and_then(|d| Ok((d, cpath(path)?))) {
+            Ok((d, c)) => self.job(move || f(d.fd(), &c)),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+
+    fn on_file<T: Send + 'static>(
+        &self,
+        h: &FileHandle,
+        f: impl FnOnce(&File) -> io::Result<T> + Send + 'static,
+    ) -> FsFuture<T> {
+        match file(h) {
+            Ok(of) => self.job(move || f(&of.0)),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+
+    pub(crate) fn cwd(&self) -> DirHandle {
+        DirHandle::new(Arc::new(OpenDir(None)))
+    }
+
+    pub(crate) fn open_file(
+        &self,
+        d: &DirHandle,
+        p: &Path,
+        o: &OpenOptions,
+    ) -> FsFuture<FileHandle> {
+        let (flags, mode) = (open_flags(o), o.permissions.mode());
+        self.at(d, p, move |dfd, c| {
+            let fd = open_at(dfd, c, flags, mode)?;
+            Ok(FileHandle::new(Arc::new(OpenFile(File::from(fd)))))
+        })
+    }
+
+    pub(crate) fn open_dir(&self, d: &DirHandle, p: &Path, follow: bool) -> FsFuture<DirHandle> {
+        let mut flags = libc::O_RDONLY | libc::O_DIRECTORY;
+        if !follow {
+            flags |= libc::O_NOFOLLOW;
+        }
+        self.at(d, p, move |dfd, c| {
+            Ok(DirHandle::new(Arc::new(OpenDir(Some(open_at(dfd, c, flags, 0)?)))))
+        })
+    }
+
+    pub(crate) fn create_dir(&self, d: &DirHandle, p: &Path, perms: Permissions) -> FsFuture<()> {
+        let mode = perms.mode() as libc::mode_t;
+        self.at(d, p, move |dfd, c| {
+            // SAFETY: `c` is NUL-terminated.
+            retry(|| unsafe { libc::mkdirat(dfd, c.as_ptr(), mode) }).map(drop)
+        })
+    }
+
+    pub(crate) fn create_dir_path(
+        &self,
+        d: &DirHandle,
+        p: &Path,
+        perms: Permissions,
+    ) -> FsFuture<bool> {
+        let mode = perms.mode() as libc::mode_t;
+        let path = p.to_path_buf();
+        self.at(d, p, move |dfd, _| create_dir_path(dfd, &path, mode))
+    }
+
+    pub(crate) fn dir_stat(&self, d: &DirHandle) -> FsFuture<Metadata> {
+        match dir(d) {
+            Ok(d) => self.job(move || match &d.0 {
+                Some(fd) => fstat(fd.as_raw_fd()),
+                None => fstatat(libc::AT_FDCWD, c".", true),
+            }),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+
+    pub(crate) fn stat_path(&self, d: &DirHandle, p: &Path, follow: bool) -> FsFuture<Metadata> {
+        self.at(d, p, move |dfd, c| fstatat(dfd, c, follow))
+    }
+
+    pub(crate) fn access(&self, d: &DirHandle, p: &Path, a: Access) -> FsFuture<()> {
+        let mut mode = 0;
+        if a.read {
+            mode |= libc::R_OK;
+        }
+        if a.write {
+            mode |= libc::W_OK;
+        }
+        if a.execute {
+            mode |= libc::X_OK;
+        }
+        if mode == 0 {
+            mode = libc::F_OK;
+        }
+        self.at(d, p, move |dfd, c| {
+            // SAFETY: `c` is NUL-terminated.
+            retry(|| unsafe { libc::faccessat(dfd, c.as_ptr(), mode, 0) }).map(drop)
+        })
+    }
+
+    pub(crate) fn read_file(&self, d: &DirHandle, p: &Path) -> FsFuture<Vec<u8>> {
+        self.at(d, p, |dfd, c| read_all(&mut File::from(open_at(dfd, c, libc::O_RDONLY, 0)?)))
+    }
+
+    pub(crate) fn write_file(
+        &self,
+        d: &DirHandle,
+        p: &Path,
+        data: Vec<u8>,
+        perms: Permissions,
+    ) -> FsFuture<()> {
+        let mode = perms.mode();
+        self.at(d, p, move |dfd, c| {
+            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC;
+            let f = File::from(open_at(dfd, c, flags, mode)?);
+            let n = write_all_of(&f, &data, Offset::Current)?;
+            if n < data.len() {
+                // An error after some progress: say so (write_all_of kept it quiet).
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            Ok(())
+        })
+    }
+
+    pub(crate) fn entries(&self, d: &DirHandle) -> FsFuture<EntriesHandle> {
+        self.at(d, Path::new("."), |dfd, c| {
+            // A fresh descriptor: its own read position, so two readers never share one.
+            let fd = open_at(dfd, c, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+            Ok(EntriesHandle::new(Arc::new(Entries(Mutex::new(DirStream::new(fd)?)))))
+        })
+    }
+
+    pub(crate) fn entries_next(&self, h: &EntriesHandle, max: usize) -> FsFuture<Vec<DirEntry>> {
+        let Some(entries) = h.downcast_arc::<Entries>() else {
+            return Box::pin(std::future::ready(Err(foreign())));
+        };
+        self.job(move || {
+            let mut stream = entries.0.lock().unwrap_or_else(|e| e.into_inner());
+            let mut out = Vec::with_capacity(max.min(1024));
+            while out.len() < max {
+                let Some((name, d_type, inode)) = stream.next()? else { break };
+                let mut kind = kind_of_dtype(d_type);
+                if kind == FileKind::Unknown {
+                    // The file system did not say (DT_UNKNOWN): ask. A failure leaves Unknown.
+                    if let Ok(c) = CString::new(name.as_bytes()) {
+                        kind =
+                            fstatat(stream.fd(), &c, false).map_or(FileKind::Unknown, |m| m.kind);
+                    }
+                }
+                out.push(DirEntry { name, kind, inode });
+            }
+            Ok(out)
+        })
+    }
+
+    pub(crate) fn real_path(&self, d: &DirHandle, p: &Path) -> FsFuture<PathBuf> {
+        self.at(d, p, |dfd, c| sys::fd_path(open_at(dfd, c, sys::OPEN_PATH, 0)?.as_raw_fd()))
+    }
+
+    pub(crate) fn delete_file(&self, d: &DirHandle, p: &Path) -> FsFuture<()> {
+        // SAFETY: `c` is NUL-terminated.
+        self.at(d, p, |dfd, c| retry(|| unsafe { libc::unlinkat(dfd, c.as_ptr(), 0) }).map(drop))
+    }
+
+    pub(crate) fn delete_dir(&self, d: &DirHandle, p: &Path) -> FsFuture<()> {
+        self.at(d, p, |dfd, c| {
+            // SAFETY: `c` is NUL-terminated.
+            retry(|| unsafe { libc::unlinkat(dfd, c.as_ptr(), libc::AT_REMOVEDIR) }).map(drop)
+        })
+    }
+
+    pub(crate) fn delete_tree(&self, d: &DirHandle, p: &Path) -> FsFuture<()> {
+        self.at(d, p, |dfd, c| match delete_tree(dfd, c) {
+            // Nothing there: the tree is gone, as asked (Zig `deleteTree`).
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            r => r,
+        })
+    }
+
+    pub(crate) fn rename(
+        &self,
+        od: &DirHandle,
+        o: &Path,
+        nd: &DirHandle,
+        n: &Path,
+    ) -> FsFuture<()> {
+        let new = dir(nd).and_then(|d| Ok((d, cpath(n)?)));
+        let (nd, nc) = match new {
+            Ok(v) => v,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        self.at(od, o, move |ofd, oc| {
+            // SAFETY: both paths are NUL-terminated.
+            retry(|| unsafe { libc::renameat(ofd, oc.as_ptr(), nd.fd(), nc.as_ptr()) }).map(drop)
+        })
+    }
+
+    pub(crate) fn symlink(&self, d: &DirHandle, target: &Path, link: &Path) -> FsFuture<()> {
+        let t = match cpath(target) {
+            Ok(t) => t,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        self.at(d, link, move |dfd, c| {
+            // SAFETY: both paths are NUL-terminated.
+            retry(|| unsafe { libc::symlinkat(t.as_ptr(), dfd, c.as_ptr()) }).map(drop)
+        })
+    }
+
+    pub(crate) fn read_link(&self, d: &DirHandle, p: &Path) -> FsFuture<PathBuf> {
+        self.at(d, p, read_link_at)
+    }
+
+    pub(crate) fn hard_link(
+        &self,
+        od: &DirHandle,
+        o: &Path,
+        nd: &DirHandle,
+        n: &Path,
+    ) -> FsFuture<()> {
+        let (nd, nc) = match dir(nd).and_then(|d| Ok((d, cpath(n)?))) {
+            Ok(v) => v,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        self.at(od, o, move |ofd, oc| {
+            // SAFETY: both paths are NUL-terminated.
+            retry(|| unsafe { libc::linkat(ofd, oc.as_ptr(), nd.fd(), nc.as_ptr(), 0) }).map(drop)
+        })
+    }
+
+    pub(crate) fn set_permissions(
+        &self,
+        d: &DirHandle,
+        p: &Path,
+        perms: Permissions,
+    ) -> FsFuture<()> {
+        let mode = perms.mode() as libc::mode_t;
+        self.at(d, p, move |dfd, c| {
+            // SAFETY: `c` is NUL-terminated.
+            retry(|| unsafe { libc::fchmodat(dfd, c.as_ptr(), mode, 0) }).map(drop)
+        })
+    }
+
+    pub(crate) fn set_owner(
+        &self,
+        d: &DirHandle,
+        p: &Path,
+        owner: Option<u32>,
+        group: Option<u32>,
+        follow: bool,
+    ) -> FsFuture<()> {
+        let (uid, gid) = (id_or_keep(owner, libc::uid_t::MAX), id_or_keep(group, libc::gid_t::MAX));
+        let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+        self.at(d, p, move |dfd, c| {
+            // SAFETY: `c` is NUL-terminated.
+            retry(|| unsafe { libc::fchownat(dfd, c.as_ptr(), uid, gid, flags) }).map(drop)
+        })
+    }
+
+    pub(crate) fn set_timestamps(
+        &self,
+        d: &DirHandle,
+        p: &Path,
+        atime: SetTimestamp,
+        mtime: SetTimestamp,
+        follow: bool,
+    ) -> FsFuture<()> {
+        let times = [timespec(atime), timespec(mtime)];
+        let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+        self.at(d, p, move |dfd, c| {
+            // SAFETY: `c` is NUL-terminated and `times` two live `timespec`s.
+            retry(|| unsafe { libc::utimensat(dfd, c.as_ptr(), times.as_ptr(), flags) }).map(drop)
+        })
+    }
+
+    pub(crate) fn file_stat(&self, f: &FileHandle) -> FsFuture<Metadata> {
+        self.on_file(f, |f| fstat(f.as_raw_fd()))
+    }
+
+    pub(crate) fn file_set_length(&self, f: &FileHandle, len: u64) -> FsFuture<()> {
+        self.on_file(f, move |f| f.set_len(len))
+    }
+
+    pub(crate) fn file_read(
+        &self,
+        f: &FileHandle,
+        mut buf: Vec<u8>,
+        len: usize,
+        at: Offset,
+    ) -> FsFuture<Vec<u8>> {
+        self.on_file(f, move |f| read_into(f.as_raw_fd(), &mut buf, len, at).map(|()| buf))
+    }
+
+    pub(crate) fn file_write(
+        &self,
+        f: &FileHandle,
+        data: Vec<u8>,
+        at: Offset,
+    ) -> FsFuture<(usize, Vec<u8>)> {
+        self.on_file(f, move |f| write_all_of(f, &data, at).map(|n| (n, data)))
+    }
+
+    pub(crate) fn file_seek(&self, f: &FileHandle, pos: SeekFrom) -> FsFuture<u64> {
+        self.on_file(f, move |f| std::io::Seek::seek(&mut &*f, pos))
+    }
+
+    pub(crate) fn file_sync(&self, f: &FileHandle, data_only: bool) -> FsFuture<()> {
+        self.on_file(f, move |f| if data_only { f.sync_data() } else { f.sync_all() })
+    }
+
+    pub(crate) fn file_set_permissions(&self, f: &FileHandle, perms: Permissions) -> FsFuture<()> {
+        let mode = perms.mode() as libc::mode_t;
+        // SAFETY: `fchmod` only reads its arguments.
+        self.on_file(f, move |f| retry(|| unsafe { libc::fchmod(f.as_raw_fd(), mode) }).map(drop))
+    }
+
+    pub(crate) fn file_set_owner(
+        &self,
+        f: &FileHandle,
+        owner: Option<u32>,
+        group: Option<u32>,
+    ) -> FsFuture<()> {
+        let (uid, gid) = (id_or_keep(owner, libc::uid_t::MAX), id_or_keep(group, libc::gid_t::MAX));
+        self.on_file(f, move |f| {
+            // SAFETY: `fchown` only reads its arguments.
+            retry(|| unsafe { libc::fchown(f.as_raw_fd(), uid, gid) }).map(drop)
+        })
+    }
+
+    pub(crate) fn file_set_timestamps(
+        &self,
+        f: &FileHandle,
+        atime: SetTimestamp,
+        mtime: SetTimestamp,
+    ) -> FsFuture<()> {
+        let times = [timespec(atime), timespec(mtime)];
+        self.on_file(f, move |f| {
+            // SAFETY: `times` is two live `timespec`s.
+            retry(|| unsafe { libc::futimens(f.as_raw_fd(), times.as_ptr()) }).map(drop)
+        })
+    }
+
+    pub(crate) fn file_lock(&self, f: &FileHandle, lock: Lock, wait: bool) -> FsFuture<bool> {
+        let mut op = match lock {
+            Lock::None => libc::LOCK_UN,
+            Lock::Shared => libc::LOCK_SH,
+            Lock::Exclusive => libc::LOCK_EX,
+        };
+        if !wait {
+            op |= libc::LOCK_NB;
+        }
+        self.on_file(f, move |f| {
+            // SAFETY: `flock` only reads its arguments.
+            match retry(|| unsafe { libc::flock(f.as_raw_fd(), op) }) {
+                Ok(_) => Ok(true),
+                // Held elsewhere, and we were asked not to wait: not an error.
+                Err(e) if !wait && e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    pub(crate) fn file_is_tty(&self, f: &FileHandle) -> bool {
+        // SAFETY: `isatty` only reads its argument; it does not block.
+        file(f).is_ok_and(|f| unsafe { libc::isatty(f.0.as_raw_fd()) } == 1)
+    }
+
+    pub(crate) fn file_real_path(&self, f: &FileHandle) -> FsFuture<PathBuf> {
+        self.on_file(f, |f| sys::fd_path(f.as_raw_fd()))
+    }
+
+    pub(crate) fn file_copy(
+        &self,
+        to: &FileHandle,
+        to_offset: Offset,
+        from: &FileHandle,
+        from_offset: Offset,
+        len: u64,
+    ) -> FsFuture<u64> {
+        let from = match file(from) {
+            Ok(f) => f,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        self.on_file(to, move |to| {
+            let mut fo = match from_offset {
+                Offset::At(o) => Some(o as i64),
+                Offset::Current => None,
+            };
+            let mut tof = match to_offset {
+                Offset::At(o) => Some(o as i64),
+                Offset::Current => None,
+            };
+            sys::copy_range(from.0.as_raw_fd(), fo.as_mut(), to.as_raw_fd(), tof.as_mut(), len)
+        })
+    }
+
+    pub(crate) fn file_close(&self, f: FileHandle) -> FsFuture<()> {
+        let of = match file(&f) {
+            Ok(of) => of,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        drop(f);
+        self.job(move || match Arc::try_unwrap(of) {
+            Ok(OpenFile(file)) => {
+                let fd = file.into_raw_fd();
+                // SAFETY: `fd` is ours alone (the last handle) and is not used again. No retry on
+                // EINTR: the descriptor is released whatever `close` returns.
+                if unsafe { libc::close(fd) } == -1 {
+                    let e = io::Error::last_os_error();
+                    if e.raw_os_error() != Some(libc::EINTR) {
+                        return Err(e);
+                    }
+                }
+                Ok(())
+            }
+            // Another handle (a job still running) keeps it open; the last one closes it.
+            Err(_) => Ok(()),
+        })
+    }
+
+    pub(crate) fn file_map(&self, f: &FileHandle, o: MapOptions) -> FsFuture<MapHandle> {
+        let of = match file(f) {
+            Ok(of) => of,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        self.job(move || Ok(MapHandle::new(Arc::new(map(of, o.offset, o.len, o.writable)?))))
+    }
+
+    pub(crate) fn map_flush(&self, m: &MapHandle, offset: usize, len: usize) -> FsFuture<()> {
+        let Some(region) = m.downcast_ref::<Mapping>().map(|_| m.clone()) else {
+            return Box::pin(std::future::ready(Err(foreign())));
+        };
+        self.job(move || {
+            let m = region.downcast_ref::<Mapping>().expect("checked above");
+            if len == 0 {
+                return Ok(());
+            }
+            m.map.flush_range(offset, len)
+        })
+    }
+
+    pub(crate) fn map_set_length(&self, m: &MapHandle, len: usize) -> FsFuture<MapHandle> {
+        let Some(old) = m.downcast_ref::<Mapping>() else {
+            return Box::pin(std::future::ready(Err(foreign())));
+        };
+        let (file, offset, writable) = (old.file.clone(), old.offset, old.writable);
+        self.job(move || {
+            file.0.set_len(offset + len as u64)?;
+            Ok(MapHandle::new(Arc::new(map(file, offset, len, writable)?)))
+        })
+    }
+}
