@@ -5,7 +5,10 @@
 //!
 //! Each operation runs in two modes: *held* (its resource stays unavailable until after the
 //! cancel: the outcome must be `Canceled`) and *released* (the resource is made available just
-//! before the cancel request, so the real result and `Canceled` race: either is fine). In both
+//! before the cancel request, so the real result and `Canceled` race: either is fine). Two
+//! exceptions, where "unavailable" cannot be made certain from outside: a loopback `connect` may
+//! complete on its first poll, and a socket filled until a write waits may still take a small one
+//! (readiness is not the kernel's admission rule); both accept either outcome when held. In both
 //! the resource accounting is exact: a `Canceled` operation consumed nothing (the queue still has
 //! the item, the semaphore its permit, the lock is free, the byte is still readable, the
 //! connection is still acceptable, the blocking job did not run), a real result consumed exactly
@@ -379,7 +382,11 @@ fn write() {
         assert_eq!(z1 + z2, filled, "k={k}: every filler byte arrived once");
         match r {
             Ok(n) => {
-                assert!(released, "k={k}: a write to a full socket completed");
+                // Even "held", the write may complete: the fill above stops at the first
+                // `Pending`, which readiness (cleared after a short write, or a Unix socket's
+                // poll rule of a quarter of the send buffer) may report while the kernel would
+                // still take a small write. What must hold either way: the bytes written arrived
+                // once, nothing else did.
                 assert_eq!(m1 + m2, n, "k={k}: exactly the bytes written arrived");
             }
             Err(e) => {
