@@ -67,9 +67,26 @@ pub struct File {
 /// The `futures::io` state (ground rule 2).
 #[derive(Default)]
 struct Stream {
-    busy: Option<Busy>,
+    busy: InFlight,
     read_buf: Vec<u8>,
     read_pos: usize,
+}
+
+/// The operation in flight, reachable only through `&mut` so that `File` is `Sync` (its `&self`
+/// methods' futures hold a `&File` and must be `Send`) although the boxed futures are not `Sync`.
+#[derive(Default)]
+struct InFlight(Option<Busy>);
+
+// SAFETY: nothing gives shared access to the inner value: the only accessor, `get`, takes
+// `&mut self`. A `&InFlight` shared between threads therefore allows no access to the futures at
+// all (the argument of `sync_wrapper::SyncWrapper`); `Busy` is `Send`, so `&mut` access from
+// whichever thread holds it is fine.
+unsafe impl Sync for InFlight {}
+
+impl InFlight {
+    fn get(&mut self) -> &mut Option<Busy> {
+        &mut self.0
+    }
 }
 
 enum Busy {
@@ -491,7 +508,7 @@ impl File {
     /// Drives the operation in flight to its end: `Some(n)` if it was a read of `n` bytes.
     /// Errors of a write-behind are returned here.
     fn poll_busy(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<usize>>> {
-        let Some(busy) = &mut self.stream.busy else { return Poll::Ready(Ok(None)) };
+        let Some(busy) = self.stream.busy.get() else { return Poll::Ready(Ok(None)) };
         let r = match busy {
             Busy::Read(f) => ready!(f.as_mut().poll(cx))
                 .map(|data| {
@@ -514,7 +531,7 @@ impl File {
                 ready!(f.as_mut().poll(cx)).map(|_| None).map_err(|e| (Op::Seek, e))
             }
         };
-        self.stream.busy = None;
+        *self.stream.busy.get() = None;
         Poll::Ready(r.map_err(|(op, e)| io::Error::from(self.err(op)(e))))
     }
 
@@ -537,7 +554,7 @@ impl futures::io::AsyncRead for File {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         loop {
-            if this.stream.busy.is_some() {
+            if this.stream.busy.get().is_some() {
                 if ready!(this.poll_busy(cx))? == Some(0) {
                     return Poll::Ready(Ok(0)); // The end of the file.
                 }
@@ -563,7 +580,7 @@ impl futures::io::AsyncRead for File {
             }
             data.clear();
             let fut = this.io.file_read(&this.handle, data, len, Offset::Current);
-            this.stream.busy = Some(Busy::Read(fut));
+            *this.stream.busy.get() = Some(Busy::Read(fut));
         }
     }
 }
@@ -576,7 +593,7 @@ impl futures::io::AsyncWrite for File {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         loop {
-            if this.stream.busy.is_some() {
+            if this.stream.busy.get().is_some() {
                 ready!(this.poll_busy(cx))?;
                 continue;
             }
@@ -585,7 +602,7 @@ impl futures::io::AsyncWrite for File {
                 // Unread buffered bytes: the file position is past them; go back first.
                 this.drop_read_buf();
                 let fut = this.io.file_seek(&this.handle, SeekFrom::Current(-(unread as i64)));
-                this.stream.busy = Some(Busy::SeekBack(fut));
+                *this.stream.busy.get() = Some(Busy::SeekBack(fut));
                 continue;
             }
             if src.is_empty() {
@@ -595,7 +612,7 @@ impl futures::io::AsyncWrite for File {
             let mut data = buf::take(n);
             data.extend_from_slice(&src[..n]);
             let fut = this.io.file_write(&this.handle, data, Offset::Current);
-            this.stream.busy = Some(Busy::Write(n, fut));
+            *this.stream.busy.get() = Some(Busy::Write(n, fut));
             // Write-behind (ground rule 2): start the job, report the bytes as taken.
             let _ = this.poll_busy(cx)?;
             return Poll::Ready(Ok(n));
@@ -619,10 +636,10 @@ impl futures::io::AsyncSeek for File {
     ) -> Poll<io::Result<u64>> {
         let this = self.get_mut();
         loop {
-            match &mut this.stream.busy {
+            match this.stream.busy.get() {
                 Some(Busy::Seek(f)) => {
                     let r = ready!(f.as_mut().poll(cx));
-                    this.stream.busy = None;
+                    *this.stream.busy.get() = None;
                     return Poll::Ready(r.map_err(|e| io::Error::from(this.err(Op::Seek)(e))));
                 }
                 Some(_) => {
@@ -637,7 +654,36 @@ impl futures::io::AsyncSeek for File {
                 other => other,
             };
             this.drop_read_buf();
-            this.stream.busy = Some(Busy::Seek(this.io.file_seek(&this.handle, pos)));
+            *this.stream.busy.get() = Some(Busy::Seek(this.io.file_seek(&this.handle, pos)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send<T: Send>(_: &T) {}
+
+    /// `File`'s `&self` methods are used from spawned tasks, whose futures must be `Send`: so
+    /// `File` must be `Sync` (this did not compile while the in-flight future made it `!Sync`).
+    #[test]
+    fn file_is_sync_and_its_futures_are_send() {
+        fn sync<T: Send + Sync>() {}
+        sync::<File>();
+        let rt = crate::Kqueue::init(crate::InitOptions::default()).unwrap();
+        let io = rt.io();
+        let dir = super::super::Dir::cwd(&io);
+        rt.block_on(async {
+            let probe = async {
+                let f = dir.open_file("Cargo.toml", Default::default()).await.unwrap();
+                let mut buf = [0u8; 7];
+                f.read_at(&mut buf, 0).await.unwrap();
+                f.write_all(b"").await.unwrap();
+                buf
+            };
+            send(&probe);
+            assert_eq!(&probe.await, b"[packag");
+        });
     }
 }
