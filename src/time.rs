@@ -612,6 +612,14 @@ impl Sub for Timestamp {
 /// The methods that need the present take it as a function from a clock to its current reading,
 /// usually `|c| io.now(c)`, so that they work the same against a simulated clock.
 ///
+/// Waits (`io.sleep`, `timeout`, the `_timeout` forms of `kqio::sync`) run on the
+/// [awake](Clock::Awake) clock: a duration counts awake time whatever its clock (the real and
+/// boot clocks run at the same rate), and a deadline on another clock is converted, when the
+/// wait starts, by its distance from that clock's reading then (so a later jump of the real
+/// clock does not move it). The CPU-time clocks are no exception: a waiting task uses no CPU
+/// time, so a timeout on [`CpuProcess`](Clock::CpuProcess) or [`CpuThread`](Clock::CpuThread)
+/// lasts its length, or the distance to its deadline, in awake time.
+///
 /// # Examples
 ///
 /// ```
