@@ -39,6 +39,7 @@ pub mod batch;
 mod error;
 mod io;
 pub mod kqueue;
+mod loom;
 pub mod net;
 pub mod process;
 pub mod signal;

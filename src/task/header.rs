@@ -9,11 +9,11 @@
 //!    when the future is dropped (in `TaskFuture::drop`), which breaks the reference cycle.
 //! 3. `slot` belongs to the backend (its registry index); nothing else reads or writes it.
 
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use futures::task::AtomicWaker;
+use crate::loom::future::AtomicWaker;
 
 use super::cancel::{CancelState, RequestOutcome};
 

@@ -9,7 +9,9 @@
 
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use crate::loom::sync::{Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
 use super::current;

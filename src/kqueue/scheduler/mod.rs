@@ -22,8 +22,8 @@ mod queue;
 mod registry;
 mod worker;
 
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use concurrent_queue::ConcurrentQueue;
@@ -113,24 +113,10 @@ impl Shared {
     /// # Safety
     ///
     /// Only worker `index`'s own thread may call this (the queue's owner).
-    unsafe fn push_local(&self, index: usize, mut runnable: Runnable) {
+    unsafe fn push_local(&self, index: usize, runnable: Runnable) {
         let queue = &self.workers[index].queue;
-        loop {
-            // SAFETY: the caller is the queue's owner.
-            match unsafe { queue.push_back(runnable) } {
-                Ok(()) => return,
-                Err(r) => {
-                    runnable = r;
-                    for _ in 0..queue::CAPACITY / 2 {
-                        // SAFETY: as above.
-                        match unsafe { queue.pop() } {
-                            Some(t) => self.push_injector(t),
-                            None => break,
-                        }
-                    }
-                }
-            }
-        }
+        // SAFETY: the caller is the queue's owner.
+        unsafe { queue.push_back_or_overflow(runnable, |t| self.push_injector(t)) }
     }
 
     fn push_injector(&self, runnable: Runnable) {

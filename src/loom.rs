@@ -1,0 +1,223 @@
+//! The synchronisation primitives of the runtime core, through one door: `std` normally, and
+//! [loom](https://docs.rs/loom)'s checked versions when the library's unit tests are built with
+//! `RUSTFLAGS="--cfg kqio_loom"` (see `.ci/loom` and the README, "Checking").
+//!
+//! Every atomic, lock, condition variable, `UnsafeCell`, `AtomicWaker` and thread-local of the
+//! core (`task/`, `kqueue/scheduler/`, `kqueue/timer/`, `kqueue/reactor.rs`, `sync/`) comes from
+//! here, so that the loom models (`*/loom_tests.rs`, `#[cfg(all(test, kqio_loom))]`) explore every
+//! interleaving of kqio's own protocols.
+//!
+//! What stays on `std` on purpose:
+//! - `Arc`: loom's `Arc` cannot hold the unsized `Arc<dyn Schedule>` of a task header, and no
+//!   kqio protocol lives in a reference count. The models check leaks with `Arc::strong_count`.
+//! - `OnceLock`, and the locks of the signal, process and blocking-pool drivers, and of `net`:
+//!   none is on a modelled path (they block real threads on real descriptors).
+//! - async-task's task state word: the crate is not loom-instrumented, so its own atomics are
+//!   not preemption points. The models check kqio's state machines *around* it (the cancel word,
+//!   the header's waker, the queues a runnable travels through), with real async-task tasks.
+//! - mio: it cannot run under loom. The reactor's parts that do not touch the OS (a
+//!   registration's readiness word and waiters, the parker's hand-off to the poller's wake) are
+//!   modelled on their own.
+//!
+//! Under loom the types are loom's, so constructors cannot be `const`: [`const_fn!`] drops the
+//! `const` of a constructor in that build only.
+
+#[cfg(not(all(test, kqio_loom)))]
+mod imp {
+    pub(crate) mod sync {
+        pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, RwLock};
+
+        pub(crate) mod atomic {
+            pub(crate) use std::sync::atomic::{
+                fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+            };
+        }
+    }
+
+    pub(crate) mod cell {
+        /// `std::cell::UnsafeCell` behind loom's closure API (`with`, `with_mut`), so that the
+        /// same code runs checked under loom.
+        #[derive(Debug, Default)]
+        #[repr(transparent)]
+        pub(crate) struct UnsafeCell<T: ?Sized>(std::cell::UnsafeCell<T>);
+
+        impl<T> UnsafeCell<T> {
+            #[inline]
+            pub(crate) const fn new(value: T) -> Self {
+                UnsafeCell(std::cell::UnsafeCell::new(value))
+            }
+
+            #[inline]
+            pub(crate) fn into_inner(self) -> T {
+                self.0.into_inner()
+            }
+        }
+
+        impl<T: ?Sized> UnsafeCell<T> {
+            /// Runs `f` with a pointer for reading the value.
+            #[inline(always)]
+            pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+                f(self.0.get())
+            }
+
+            /// Runs `f` with a pointer for writing the value.
+            #[inline(always)]
+            pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+                f(self.0.get())
+            }
+
+            /// The value, through a unique borrow.
+            #[inline]
+            pub(crate) fn get_mut(&mut self) -> &mut T {
+                self.0.get_mut()
+            }
+        }
+    }
+
+    pub(crate) mod future {
+        use std::task::Waker;
+
+        /// `futures`' `AtomicWaker` with the API the core uses.
+        #[derive(Debug, Default)]
+        pub(crate) struct AtomicWaker(futures::task::AtomicWaker);
+
+        impl AtomicWaker {
+            pub(crate) fn new() -> Self {
+                AtomicWaker(futures::task::AtomicWaker::new())
+            }
+
+            #[inline]
+            pub(crate) fn register(&self, waker: &Waker) {
+                self.0.register(waker)
+            }
+
+            #[inline]
+            pub(crate) fn wake(&self) {
+                self.0.wake()
+            }
+
+            #[inline]
+            pub(crate) fn take(&self) -> Option<Waker> {
+                self.0.take()
+            }
+        }
+    }
+
+    pub(crate) mod hint {
+        pub(crate) use std::hint::spin_loop;
+    }
+
+    pub(crate) mod thread {
+        pub(crate) use std::thread::yield_now;
+    }
+
+    /// `std::thread_local!` with `const` initialisers (loom's takes plain ones).
+    macro_rules! thread_local_const {
+        ($($vis:vis static $name:ident: $t:ty = $init:expr;)*) => {
+            std::thread_local! { $($vis static $name: $t = const { $init };)* }
+        };
+    }
+
+    /// A `const fn` (under loom, a plain `fn`: loom's constructors are not `const`).
+    macro_rules! const_fn {
+        ($(#[$m:meta])* $vis:vis const fn $($rest:tt)*) => {
+            $(#[$m])* $vis const fn $($rest)*
+        };
+    }
+
+    pub(crate) use {const_fn, thread_local_const};
+}
+
+#[cfg(all(test, kqio_loom))]
+mod imp {
+    pub(crate) mod sync {
+        pub(crate) use ::loom::sync::{Condvar, Mutex, MutexGuard, RwLock};
+
+        pub(crate) mod atomic {
+            pub(crate) use ::loom::sync::atomic::{
+                fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+            };
+        }
+    }
+
+    pub(crate) mod cell {
+        /// loom's `UnsafeCell`, plus `get_mut` through a unique borrow.
+        #[derive(Debug, Default)]
+        pub(crate) struct UnsafeCell<T: ?Sized>(::loom::cell::UnsafeCell<T>);
+
+        impl<T> UnsafeCell<T> {
+            pub(crate) fn new(value: T) -> Self {
+                UnsafeCell(::loom::cell::UnsafeCell::new(value))
+            }
+
+            pub(crate) fn into_inner(self) -> T {
+                self.0.into_inner()
+            }
+        }
+
+        impl<T: ?Sized> UnsafeCell<T> {
+            pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+                self.0.with(f)
+            }
+
+            pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+                self.0.with_mut(f)
+            }
+
+            pub(crate) fn get_mut(&mut self) -> &mut T {
+                // SAFETY: `&mut self` is unique: no other access can exist meanwhile.
+                self.0.with_mut(|p| unsafe { &mut *p })
+            }
+        }
+    }
+
+    pub(crate) mod future {
+        use std::task::Waker;
+
+        /// loom's `AtomicWaker` with the API the core uses.
+        #[derive(Debug)]
+        pub(crate) struct AtomicWaker(::loom::future::AtomicWaker);
+
+        impl AtomicWaker {
+            pub(crate) fn new() -> Self {
+                AtomicWaker(::loom::future::AtomicWaker::new())
+            }
+
+            pub(crate) fn register(&self, waker: &Waker) {
+                self.0.register_by_ref(waker)
+            }
+
+            pub(crate) fn wake(&self) {
+                self.0.wake()
+            }
+
+            pub(crate) fn take(&self) -> Option<Waker> {
+                self.0.take_waker()
+            }
+        }
+    }
+
+    pub(crate) mod hint {
+        pub(crate) use ::loom::hint::spin_loop;
+    }
+
+    pub(crate) mod thread {
+        pub(crate) use ::loom::thread::yield_now;
+    }
+
+    macro_rules! thread_local_const {
+        ($($vis:vis static $name:ident: $t:ty = $init:expr;)*) => {
+            ::loom::thread_local! { $($vis static $name: $t = $init;)* }
+        };
+    }
+
+    macro_rules! const_fn {
+        ($(#[$m:meta])* $vis:vis const fn $($rest:tt)*) => {
+            $(#[$m])* $vis fn $($rest)*
+        };
+    }
+
+    pub(crate) use {const_fn, thread_local_const};
+}
+
+pub(crate) use imp::*;
