@@ -332,27 +332,29 @@ impl<T: ?Sized> RwLock<T> {
         if cur & WRITER != 0 {
             return;
         }
+        // Each grant is added to the word *before* its waiter is popped: the pop publishes it
+        // (the Release of `notified`), and a granted waiter may return and unlock at once,
+        // without this lock (a spurious poll sees `notified`). Adding after the pop let that
+        // unlock run before the grant was counted, leaving the lock held forever (found by the
+        // loom model `rwlock_reader_and_writer_vs_unlock`). Only readers leaving change the
+        // word meanwhile (fast paths fail while `WAITERS` is set and we hold the list's lock).
         let mut granted = 0;
         while let Some(&mut kind) = list.front_mut() {
             match kind {
                 Kind::Write if cur < READER && granted == 0 => {
-                    granted = WRITER;
+                    self.state.fetch_add(WRITER, Ordering::Relaxed);
                     batch.push(list.pop_front());
                     break;
                 }
                 Kind::Read => {
                     granted += READER;
+                    self.state.fetch_add(READER, Ordering::Relaxed);
                     batch.push(list.pop_front());
                 }
                 Kind::Write => break,
             }
         }
-        // New holders, and `WAITERS` cleared if nobody is left. Only readers leaving change the
-        // word meanwhile (fast paths fail while `WAITERS` is set and we hold the list's lock), so
-        // two RMWs are as good as one.
-        if granted != 0 {
-            self.state.fetch_add(granted, Ordering::Relaxed);
-        }
+        // `WAITERS` cleared if nobody is left.
         if list.is_empty() {
             self.state.fetch_and(!WAITERS, Ordering::Relaxed);
         }
