@@ -221,3 +221,73 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// Helpers of the loom models (`*/loom_tests.rs`).
+#[cfg(all(test, kqio_loom))]
+pub(crate) mod model {
+    use std::future::{poll_fn, Future};
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    use super::sync::atomic::{AtomicUsize, Ordering};
+    use crate::task::current;
+    use crate::task::TaskHeader;
+
+    /// Explores every interleaving of `f` (preemptions bounded by `LOOM_MAX_PREEMPTIONS`).
+    pub(crate) fn model(f: impl Fn() + Sync + Send + 'static) {
+        ::loom::model(f)
+    }
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    pub(crate) struct CountingWaker {
+        wakes: AtomicUsize,
+    }
+
+    impl CountingWaker {
+        pub(crate) fn wakes(&self) -> usize {
+            self.wakes.load(Ordering::SeqCst)
+        }
+    }
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref()
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.wakes.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A counting waker and the `Waker` made from it (`Arc::strong_count` of the first is the
+    /// leak check: 1 once every clone of the waker is gone).
+    pub(crate) fn counting_waker() -> (Arc<CountingWaker>, Waker) {
+        let c = Arc::new(CountingWaker::default());
+        (c.clone(), Waker::from(c))
+    }
+
+    /// Polls `future` to completion on this loom thread as the task `header` (its cancellation
+    /// points see that task; `header.request_cancel()` wakes it). loom's `block_on` parks the
+    /// thread while the future is pending: a lost wake-up is a deadlock, which loom reports.
+    pub(crate) fn block_on_as<F: Future>(header: &TaskHeader, future: F) -> F::Output {
+        let mut future = pin!(future);
+        ::loom::future::block_on(poll_fn(|cx| {
+            header.register_waker(cx.waker());
+            let _current = current::enter(header);
+            future.as_mut().poll(cx)
+        }))
+    }
+
+    /// Polls `future` once as the task `header` with `waker`.
+    pub(crate) fn poll_once_as<F: Future>(
+        header: &TaskHeader,
+        future: std::pin::Pin<&mut F>,
+        waker: &Waker,
+    ) -> std::task::Poll<F::Output> {
+        header.register_waker(waker);
+        let _current = current::enter(header);
+        future.poll(&mut std::task::Context::from_waker(waker))
+    }
+}
