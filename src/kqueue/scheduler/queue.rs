@@ -95,7 +95,8 @@ impl<T> RunQueue<T> {
     }
 
     /// Appends `task`; when the queue is full, first moves half of it (the oldest tasks) to
-    /// `overflow` (the injector).
+    /// `overflow` (the injector). Never waits for a stealer: if the slots that keep the queue
+    /// full are a stealer's, `task` goes to `overflow` as well.
     ///
     /// # Safety
     ///
@@ -107,12 +108,22 @@ impl<T> RunQueue<T> {
                 Ok(()) => return,
                 Err(t) => {
                     task = t;
+                    let mut moved = 0;
                     for _ in 0..CAPACITY / 2 {
                         // SAFETY: as above.
                         match unsafe { self.pop() } {
-                            Some(t) => overflow(t),
+                            Some(t) => {
+                                overflow(t);
+                                moved += 1;
+                            }
                             None => break,
                         }
+                    }
+                    if moved == 0 {
+                        // Full, yet nothing left to pop: a stealer still holds the slots it is
+                        // copying out. Do not spin until it is done: the task overflows too.
+                        overflow(task);
+                        return;
                     }
                 }
             }
