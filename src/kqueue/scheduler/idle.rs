@@ -160,7 +160,7 @@ impl Parker {
 
     /// [`park_driver`](Self::park_driver) with the poll as a closure (the loom models stand a
     /// model poller in for mio's).
-    fn park_driver_with(&self, poll: impl FnOnce()) {
+    pub(super) fn park_driver_with(&self, poll: impl FnOnce()) {
         if self.take_notification() {
             return;
         }
@@ -206,7 +206,7 @@ impl Parker {
     }
 
     /// [`unpark`](Self::unpark) with the driver's wake as a closure (for the loom models).
-    fn unpark_with(&self, wake_driver: impl FnOnce()) {
+    pub(super) fn unpark_with(&self, wake_driver: impl FnOnce()) {
         // Release: pairs with the Acquire in `take_notification`.
         match self.state.swap(NOTIFIED, Ordering::AcqRel) {
             EMPTY | NOTIFIED => {}

@@ -18,6 +18,8 @@
 //!    each future on the thread that called `deinit`; (5) the reactor is closed.
 
 mod idle;
+#[cfg(all(test, kqio_loom))]
+mod loom_tests;
 mod queue;
 mod registry;
 mod worker;
