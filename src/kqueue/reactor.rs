@@ -33,6 +33,9 @@ use std::task::Waker;
 
 use mio::{event::Source, Events, Interest, Token};
 
+#[cfg(all(test, kqio_loom))]
+mod loom_tests;
+
 /// The token of the cross-thread waker. Registration tokens are addresses of `ScheduledIo`s,
 /// which are never 0.
 const WAKE_TOKEN: Token = Token(0);

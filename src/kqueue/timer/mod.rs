@@ -14,6 +14,8 @@
 //!    wakes the driver so that it can shorten its sleep.
 //! 4. Wakers are called after the wheel lock is released: a woken task may cancel another timer.
 
+#[cfg(all(test, kqio_loom))]
+mod loom_tests;
 pub(crate) mod wheel;
 
 use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
