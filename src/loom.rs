@@ -11,7 +11,11 @@
 //! - `Arc`: loom's `Arc` cannot hold the unsized `Arc<dyn Schedule>` of a task header, and no
 //!   kqio protocol lives in a reference count. The models check leaks with `Arc::strong_count`.
 //! - `OnceLock`, and the locks of the signal, process and blocking-pool drivers, and of `net`:
-//!   none is on a modelled path (they block real threads on real descriptors).
+//!   none is on a modelled path (they block real threads on real descriptors). Likewise
+//!   `task/park.rs` (`block_on` parks the OS thread) and the worker thread's own thread-local
+//!   context in `scheduler/worker.rs` (the models run the scheduler's parts without a worker).
+//! - The injector (`concurrent-queue`): like async-task, a dependency whose operations are
+//!   single steps in the models.
 //! - async-task's task state word: the crate is not loom-instrumented, so its own atomics are
 //!   not preemption points. The models check kqio's state machines *around* it (the cancel word,
 //!   the header's waker, the queues a runnable travels through), with real async-task tasks.
@@ -174,25 +178,95 @@ mod imp {
     pub(crate) mod future {
         use std::task::Waker;
 
-        /// loom's `AtomicWaker` with the API the core uses.
-        #[derive(Debug)]
-        pub(crate) struct AtomicWaker(::loom::future::AtomicWaker);
+        use super::cell::UnsafeCell;
+        use super::sync::atomic::{AtomicUsize, Ordering};
+
+        const WAITING: usize = 0;
+        const REGISTERING: usize = 0b01;
+        const WAKING: usize = 0b10;
+
+        /// `futures`' `AtomicWaker` algorithm on loom's atomics and cell, so that the models
+        /// check the protocol the runtime really runs (loom's own mock is a lock, with other
+        /// orderings: a register that meets a concurrent wake acquires nothing from it).
+        pub(crate) struct AtomicWaker {
+            state: AtomicUsize,
+            waker: UnsafeCell<Option<Waker>>,
+        }
+
+        impl std::fmt::Debug for AtomicWaker {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("AtomicWaker")
+            }
+        }
+
+        // SAFETY: the cell is only accessed by the thread that moved `state` out of WAITING
+        // (into REGISTERING or WAKING), as in `futures`.
+        unsafe impl Send for AtomicWaker {}
+        // SAFETY: as above.
+        unsafe impl Sync for AtomicWaker {}
 
         impl AtomicWaker {
             pub(crate) fn new() -> Self {
-                AtomicWaker(::loom::future::AtomicWaker::new())
+                AtomicWaker { state: AtomicUsize::new(WAITING), waker: UnsafeCell::new(None) }
             }
 
             pub(crate) fn register(&self, waker: &Waker) {
-                self.0.register_by_ref(waker)
+                match self
+                    .state
+                    .compare_exchange(WAITING, REGISTERING, Ordering::Acquire, Ordering::Acquire)
+                    .unwrap_or_else(|x| x)
+                {
+                    WAITING => {
+                        // SAFETY: REGISTERING gives this thread the cell.
+                        self.waker.with_mut(|w| unsafe {
+                            match &*w {
+                                Some(old) if old.will_wake(waker) => {}
+                                _ => *w = Some(waker.clone()),
+                            }
+                        });
+                        if self
+                            .state
+                            .compare_exchange(
+                                REGISTERING,
+                                WAITING,
+                                Ordering::AcqRel,
+                                Ordering::Acquire,
+                            )
+                            .is_err()
+                        {
+                            // A wake came in meanwhile: wake now.
+                            // SAFETY: still REGISTERING (with WAKING): the cell is ours.
+                            let w = self.waker.with_mut(|w| unsafe { (*w).take() });
+                            self.state.swap(WAITING, Ordering::AcqRel);
+                            if let Some(w) = w {
+                                w.wake();
+                            }
+                        }
+                    }
+                    WAKING => {
+                        waker.wake_by_ref();
+                        ::loom::hint::spin_loop();
+                    }
+                    _ => {} // Registering concurrently: not done by the core.
+                }
             }
 
             pub(crate) fn wake(&self) {
-                self.0.wake()
+                if let Some(w) = self.take() {
+                    w.wake();
+                }
             }
 
             pub(crate) fn take(&self) -> Option<Waker> {
-                self.0.take_waker()
+                match self.state.fetch_or(WAKING, Ordering::AcqRel) {
+                    WAITING => {
+                        // SAFETY: WAKING from WAITING gives this thread the cell.
+                        let w = self.waker.with_mut(|w| unsafe { (*w).take() });
+                        self.state.fetch_and(!WAKING, Ordering::Release);
+                        w
+                    }
+                    _ => None,
+                }
             }
         }
     }
@@ -273,8 +347,13 @@ pub(crate) mod model {
     /// thread while the future is pending: a lost wake-up is a deadlock, which loom reports.
     pub(crate) fn block_on_as<F: Future>(header: &TaskHeader, future: F) -> F::Output {
         let mut future = pin!(future);
+        let mut first = true;
         ::loom::future::block_on(poll_fn(|cx| {
-            header.register_waker(cx.waker());
+            // As `TaskFuture::poll`: register on the first poll and after the cancel state
+            // changed (a request takes the waker out).
+            if std::mem::take(&mut first) || !header.cancel.is_untouched() {
+                header.register_waker(cx.waker());
+            }
             let _current = current::enter(header);
             future.as_mut().poll(cx)
         }))
