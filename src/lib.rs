@@ -41,6 +41,7 @@ mod error;
 pub mod fs;
 mod io;
 pub mod kqueue;
+mod loom;
 pub mod net;
 pub mod process;
 pub mod signal;

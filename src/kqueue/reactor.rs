@@ -21,15 +21,20 @@
 //!    of one socket, or several tasks accepting on one listener). An event wakes every waiter of
 //!    the directions it concerns; each re-tries its operation and re-registers on `WouldBlock`.
 
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::Arc;
+
+use crate::loom::sync::{Mutex, MutexGuard, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use std::task::Waker;
 
 use mio::{event::Source, Events, Interest, Token};
+
+#[cfg(all(test, kqio_loom))]
+mod loom_tests;
 
 /// The token of the cross-thread waker. Registration tokens are addresses of `ScheduledIo`s,
 /// which are never 0.

@@ -14,11 +14,11 @@
 //! 4. The wait re-locks the mutex before returning on every path (signaled, canceled, timed
 //!    out), uncancelably, as Zig does; the guard is always given back.
 
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::sync::Mutex as StdMutex;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex as StdMutex;
 use std::task::{Context, Poll};
 
 use super::error::WaitTimeoutError;
@@ -81,9 +81,11 @@ pub struct Condition {
 }
 
 impl Condition {
-    /// A condition with no waiters.
-    pub const fn new() -> Self {
-        Condition { has_waiters: AtomicBool::new(false), waiters: StdMutex::new(WaitList::new()) }
+    crate::loom::const_fn! {
+        /// A condition with no waiters.
+        pub const fn new() -> Self {
+            Condition { has_waiters: AtomicBool::new(false), waiters: StdMutex::new(WaitList::new()) }
+        }
     }
 
     /// Unlocks the mutex of `guard`, waits for a signal, locks the mutex again, and returns the

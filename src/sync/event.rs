@@ -12,11 +12,11 @@
 //! 5. A woken waiter returns `Ok` without looking at `SET` again: it was set when it was woken,
 //!    which is what `wait` promises (Zig's `reset` must not race with waits anyway).
 
+use crate::loom::sync::atomic::{AtomicU8, Ordering};
+use crate::loom::sync::Mutex as StdMutex;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Mutex as StdMutex;
 use std::task::{Context, Poll};
 
 use super::timeout::WaitTimeout;
@@ -69,9 +69,11 @@ pub struct Event {
 }
 
 impl Event {
-    /// A new event, not set (Zig `Event.unset`).
-    pub const fn new() -> Self {
-        Event { state: AtomicU8::new(0), waiters: StdMutex::new(WaitList::new()) }
+    crate::loom::const_fn! {
+        /// A new event, not set (Zig `Event.unset`).
+        pub const fn new() -> Self {
+            Event { state: AtomicU8::new(0), waiters: StdMutex::new(WaitList::new()) }
+        }
     }
 
     /// Whether the event is set.

@@ -34,6 +34,9 @@ mod semaphore;
 mod timeout;
 mod wait;
 
+#[cfg(all(test, kqio_loom))]
+mod loom_tests;
+
 pub use condition::{Condition, ConditionWait, ConditionWaitTimeout, ConditionWaitUncancelable};
 pub use error::{Closed, PutOneError, QueueError, TimedOut, WaitTimeoutError};
 pub use event::{Event, EventWait, EventWaitUncancelable};

@@ -17,13 +17,13 @@
 //! 5. A woken waiter that is canceled or dropped before it retried passes its wake-up on
 //!    (rule 4 again), so a wake-up is never lost.
 
-use std::cell::UnsafeCell;
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::{AtomicU8, Ordering};
+use crate::loom::sync::Mutex as StdMutex;
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Mutex as StdMutex;
 use std::task::{Context, Poll};
 
 use super::timeout::WaitTimeout;
@@ -91,19 +91,21 @@ unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
 impl<T> Mutex<T> {
-    /// A new, unlocked mutex holding `value`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// static M: kqio::sync::Mutex<u32> = kqio::sync::Mutex::new(7);
-    /// assert_eq!(*M.try_lock().unwrap(), 7);
-    /// ```
-    pub const fn new(value: T) -> Self {
-        Mutex {
-            state: AtomicU8::new(0),
-            waiters: StdMutex::new(WaitList::new()),
-            value: UnsafeCell::new(value),
+    crate::loom::const_fn! {
+        /// A new, unlocked mutex holding `value`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// static M: kqio::sync::Mutex<u32> = kqio::sync::Mutex::new(7);
+        /// assert_eq!(*M.try_lock().unwrap(), 7);
+        /// ```
+        pub const fn new(value: T) -> Self {
+            Mutex {
+                state: AtomicU8::new(0),
+                waiters: StdMutex::new(WaitList::new()),
+                value: UnsafeCell::new(value),
+            }
         }
     }
 
@@ -363,7 +365,7 @@ impl<T: ?Sized> Deref for MutexGuard<'_, T> {
     #[inline]
     fn deref(&self) -> &T {
         // SAFETY: the guard's existence means `LOCKED` is held by it: no other access exists.
-        unsafe { &*self.mutex.value.get() }
+        unsafe { &*self.mutex.value.with(|p| p) }
     }
 }
 
@@ -371,7 +373,7 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in `deref`, and `&mut self` makes this the only borrow through the guard.
-        unsafe { &mut *self.mutex.value.get() }
+        unsafe { &mut *self.mutex.value.with_mut(|p| p) }
     }
 }
 

@@ -17,13 +17,13 @@
 //! 5. A waiter that was granted the lock and is canceled or dropped before it returns releases
 //!    what it was granted through the ordinary unlock, which grants the next waiters.
 
-use std::cell::UnsafeCell;
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::loom::sync::Mutex as StdMutex;
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex as StdMutex;
 use std::task::{Context, Poll};
 
 use super::timeout::WaitTimeout;
@@ -89,12 +89,14 @@ unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
 unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
 
 impl<T> RwLock<T> {
-    /// A new, unlocked lock holding `value`.
-    pub const fn new(value: T) -> Self {
-        RwLock {
-            state: AtomicUsize::new(0),
-            waiters: StdMutex::new(WaitList::new()),
-            value: UnsafeCell::new(value),
+    crate::loom::const_fn! {
+        /// A new, unlocked lock holding `value`.
+        pub const fn new(value: T) -> Self {
+            RwLock {
+                state: AtomicUsize::new(0),
+                waiters: StdMutex::new(WaitList::new()),
+                value: UnsafeCell::new(value),
+            }
         }
     }
 
@@ -320,33 +322,39 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Hands the lock to the front of the list if it can have it (rule 4); releases the list's
     /// lock; the caller wakes `batch`.
-    fn grant(&self, mut list: std::sync::MutexGuard<'_, WaitList<Kind>>, batch: &mut WakeBatch) {
+    fn grant(
+        &self,
+        mut list: crate::loom::sync::MutexGuard<'_, WaitList<Kind>>,
+        batch: &mut WakeBatch,
+    ) {
         // Acquire: the holders we follow released with Release.
         let cur = self.state.load(Ordering::Acquire);
         if cur & WRITER != 0 {
             return;
         }
+        // Each grant is added to the word *before* its waiter is popped: the pop publishes it
+        // (the Release of `notified`), and a granted waiter may return and unlock at once,
+        // without this lock (a spurious poll sees `notified`). Adding after the pop let that
+        // unlock run before the grant was counted, leaving the lock held forever (found by the
+        // loom model `rwlock_reader_and_writer_vs_unlock`). Only readers leaving change the
+        // word meanwhile (fast paths fail while `WAITERS` is set and we hold the list's lock).
         let mut granted = 0;
         while let Some(&mut kind) = list.front_mut() {
             match kind {
                 Kind::Write if cur < READER && granted == 0 => {
-                    granted = WRITER;
+                    self.state.fetch_add(WRITER, Ordering::Relaxed);
                     batch.push(list.pop_front());
                     break;
                 }
                 Kind::Read => {
                     granted += READER;
+                    self.state.fetch_add(READER, Ordering::Relaxed);
                     batch.push(list.pop_front());
                 }
                 Kind::Write => break,
             }
         }
-        // New holders, and `WAITERS` cleared if nobody is left. Only readers leaving change the
-        // word meanwhile (fast paths fail while `WAITERS` is set and we hold the list's lock), so
-        // two RMWs are as good as one.
-        if granted != 0 {
-            self.state.fetch_add(granted, Ordering::Relaxed);
-        }
+        // `WAITERS` cleared if nobody is left.
         if list.is_empty() {
             self.state.fetch_and(!WAITERS, Ordering::Relaxed);
         }
@@ -424,7 +432,7 @@ impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
 
     fn deref(&self) -> &T {
         // SAFETY: a read guard means `readers > 0` and no writer: only shared access exists.
-        unsafe { &*self.lock.value.get() }
+        unsafe { &*self.lock.value.with(|p| p) }
     }
 }
 
@@ -457,14 +465,14 @@ impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
 
     fn deref(&self) -> &T {
         // SAFETY: a write guard means `WRITER` is held by it: no other access exists.
-        unsafe { &*self.lock.value.get() }
+        unsafe { &*self.lock.value.with(|p| p) }
     }
 }
 
 impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in `deref`; `&mut self` makes this the only borrow through the guard.
-        unsafe { &mut *self.lock.value.get() }
+        unsafe { &mut *self.lock.value.with_mut(|p| p) }
     }
 }
 

@@ -11,11 +11,11 @@
 //! 4. A waiter that `post` popped owns one permit. If it is canceled or dropped before it
 //!    returns, it posts that permit again (a canceled wait takes no permit).
 
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::loom::sync::Mutex as StdMutex;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex as StdMutex;
 use std::task::{Context, Poll};
 
 use super::timeout::WaitTimeout;
@@ -67,16 +67,18 @@ impl Semaphore {
     /// The largest number of permits a semaphore can hold.
     pub const MAX_PERMITS: usize = usize::MAX >> 1;
 
-    /// A semaphore holding `permits` permits.
-    ///
-    /// # Panics
-    ///
-    /// If `permits` exceeds [`MAX_PERMITS`](Self::MAX_PERMITS).
-    pub const fn new(permits: usize) -> Self {
-        assert!(permits <= Self::MAX_PERMITS, "too many permits");
-        Semaphore {
-            state: AtomicUsize::new(permits * PERMIT),
-            waiters: StdMutex::new(WaitList::new()),
+    crate::loom::const_fn! {
+        /// A semaphore holding `permits` permits.
+        ///
+        /// # Panics
+        ///
+        /// If `permits` exceeds [`MAX_PERMITS`](Self::MAX_PERMITS).
+        pub const fn new(permits: usize) -> Self {
+            assert!(permits <= Self::MAX_PERMITS, "too many permits");
+            Semaphore {
+                state: AtomicUsize::new(permits * PERMIT),
+                waiters: StdMutex::new(WaitList::new()),
+            }
         }
     }
 

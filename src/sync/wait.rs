@@ -29,12 +29,14 @@
 //!    wake-up, the permit, the signal) so that no other waiter is stranded. A queue getter is
 //!    the one exception: items it was handed are returned to it, never lost (see `queue.rs`).
 
-use std::cell::UnsafeCell;
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use std::marker::PhantomPinned;
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{PoisonError, TryLockError};
+
+use crate::loom::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 
 /// Locks a primitive's state. Poisoning is ignored: the state is left consistent by every
@@ -58,13 +60,18 @@ pub(crate) fn lock<S>(m: &Mutex<S>) -> MutexGuard<'_, S> {
 /// a running thread is nearly always had without sleeping. Measured on the queue benchmark (2
 /// workers, 8 tasks on one queue): 11 rounds took 133 ms where 8 took 146 ms and a plain
 /// `Mutex::lock` 212 ms.
+#[cfg(not(all(test, kqio_loom)))]
 pub(crate) const LOCK_SPINS: u32 = 11;
+/// Under loom every spin is a yield point: one round keeps the `try_lock` retry in the models
+/// without multiplying their interleavings.
+#[cfg(all(test, kqio_loom))]
+pub(crate) const LOCK_SPINS: u32 = 1;
 
 #[cold]
 fn lock_contended<S>(m: &Mutex<S>) -> MutexGuard<'_, S> {
     for round in 0..LOCK_SPINS {
         for _ in 0..1u32 << round {
-            std::hint::spin_loop();
+            crate::loom::hint::spin_loop();
         }
         match m.try_lock() {
             Ok(g) => return g,
@@ -103,18 +110,20 @@ unsafe impl<P: Send> Send for Waiter<P> {}
 unsafe impl<P: Send> Sync for Waiter<P> {}
 
 impl<P> Waiter<P> {
-    /// A waiter that is not queued.
-    pub(crate) const fn new(payload: P) -> Self {
-        Waiter {
-            notified: AtomicBool::new(false),
-            links: UnsafeCell::new(Links {
-                prev: None,
-                next: None,
-                queued: false,
-                waker: None,
-                payload,
-            }),
-            _pin: PhantomPinned,
+    crate::loom::const_fn! {
+        /// A waiter that is not queued.
+        pub(crate) const fn new(payload: P) -> Self {
+            Waiter {
+                notified: AtomicBool::new(false),
+                links: UnsafeCell::new(Links {
+                    prev: None,
+                    next: None,
+                    queued: false,
+                    waker: None,
+                    payload,
+                }),
+                _pin: PhantomPinned,
+            }
         }
     }
 
@@ -142,7 +151,7 @@ impl<P> Waiter<P> {
     #[inline]
     pub(crate) unsafe fn with_payload<R>(&self, f: impl FnOnce(&mut P) -> R) -> R {
         // SAFETY: the caller guarantees that nobody else can reach the waiter.
-        let links = unsafe { &mut *self.links.get() };
+        let links = unsafe { &mut *self.links.with_mut(|p| p) };
         debug_assert!(!links.queued);
         f(&mut links.payload)
     }
@@ -177,7 +186,7 @@ impl<P> WaitList<P> {
         while let Some(node) = cur {
             n += 1;
             // SAFETY: a linked waiter is valid while the lock (our `&self`) is held (rule 2).
-            cur = unsafe { (*node.as_ref().links.get()).next };
+            cur = unsafe { (*node.as_ref().links.with_mut(|p| p)).next };
         }
         n
     }
@@ -191,7 +200,7 @@ impl<P> WaitList<P> {
     pub(crate) unsafe fn push_back(&mut self, waiter: Pin<&Waiter<P>>, waker: &Waker) {
         let node = NonNull::from(&*waiter);
         // SAFETY: the caller guarantees the waiter is ours to link; the lock is held (`&mut self`).
-        let links = unsafe { &mut *waiter.links.get() };
+        let links = unsafe { &mut *waiter.links.with_mut(|p| p) };
         debug_assert!(!links.queued);
         links.queued = true;
         set_waker(&mut links.waker, waker);
@@ -199,7 +208,7 @@ impl<P> WaitList<P> {
         links.prev = self.tail;
         match self.tail {
             // SAFETY: a linked waiter is valid while the lock is held (rule 2).
-            Some(tail) => unsafe { (*tail.as_ref().links.get()).next = Some(node) },
+            Some(tail) => unsafe { (*tail.as_ref().links.with_mut(|p| p)).next = Some(node) },
             None => self.head = Some(node),
         }
         self.tail = Some(node);
@@ -213,7 +222,7 @@ impl<P> WaitList<P> {
     pub(crate) unsafe fn push_front(&mut self, waiter: Pin<&Waiter<P>>, waker: &Waker) {
         let node = NonNull::from(&*waiter);
         // SAFETY: as in `push_back`.
-        let links = unsafe { &mut *waiter.links.get() };
+        let links = unsafe { &mut *waiter.links.with_mut(|p| p) };
         debug_assert!(!links.queued);
         links.queued = true;
         set_waker(&mut links.waker, waker);
@@ -221,7 +230,7 @@ impl<P> WaitList<P> {
         links.next = self.head;
         match self.head {
             // SAFETY: a linked waiter is valid while the lock is held (rule 2).
-            Some(head) => unsafe { (*head.as_ref().links.get()).prev = Some(node) },
+            Some(head) => unsafe { (*head.as_ref().links.with_mut(|p| p)).prev = Some(node) },
             None => self.tail = Some(node),
         }
         self.head = Some(node);
@@ -235,7 +244,7 @@ impl<P> WaitList<P> {
     /// `waiter` is only ever used with this list (ground rule 1).
     pub(crate) unsafe fn remove(&mut self, waiter: &Waiter<P>) -> bool {
         // SAFETY: the lock is held and the waiter belongs to this list.
-        let links = unsafe { &mut *waiter.links.get() };
+        let links = unsafe { &mut *waiter.links.with_mut(|p| p) };
         if !links.queued {
             return false;
         }
@@ -243,12 +252,12 @@ impl<P> WaitList<P> {
         links.queued = false;
         match prev {
             // SAFETY: linked neighbours are valid while the lock is held (rule 2).
-            Some(p) => unsafe { (*p.as_ref().links.get()).next = next },
+            Some(p) => unsafe { (*p.as_ref().links.with_mut(|p| p)).next = next },
             None => self.head = next,
         }
         match next {
             // SAFETY: as above.
-            Some(n) => unsafe { (*n.as_ref().links.get()).prev = prev },
+            Some(n) => unsafe { (*n.as_ref().links.with_mut(|p| p)).prev = prev },
             None => self.tail = prev,
         }
         true
@@ -262,7 +271,7 @@ impl<P> WaitList<P> {
     /// As for [`remove`](Self::remove).
     pub(crate) unsafe fn update_waker(&mut self, waiter: &Waiter<P>, waker: &Waker) -> bool {
         // SAFETY: the lock is held and the waiter belongs to this list.
-        let links = unsafe { &mut *waiter.links.get() };
+        let links = unsafe { &mut *waiter.links.with_mut(|p| p) };
         if links.queued {
             set_waker(&mut links.waker, waker);
         }
@@ -274,7 +283,7 @@ impl<P> WaitList<P> {
     pub(crate) fn front_mut(&mut self) -> Option<&mut P> {
         // SAFETY: a linked waiter is valid while the lock (our `&mut self`) is held; the borrow
         // ends before the lock can be released.
-        self.head.map(|h| unsafe { &mut (*h.as_ref().links.get()).payload })
+        self.head.map(|h| unsafe { &mut (*h.as_ref().links.with_mut(|p| p)).payload })
     }
 
     /// Notifier: pops the first waiter, marks it notified and returns its waker (to be woken
@@ -284,11 +293,11 @@ impl<P> WaitList<P> {
         // SAFETY: the head is valid while the lock is held (rule 2).
         let waiter = unsafe { node.as_ref() };
         // SAFETY: as above; the lock is held.
-        let links = unsafe { &mut *waiter.links.get() };
+        let links = unsafe { &mut *waiter.links.with_mut(|p| p) };
         self.head = links.next.take();
         match self.head {
             // SAFETY: as above.
-            Some(n) => unsafe { (*n.as_ref().links.get()).prev = None },
+            Some(n) => unsafe { (*n.as_ref().links.with_mut(|p| p)).prev = None },
             None => self.tail = None,
         }
         links.queued = false;

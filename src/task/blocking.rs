@@ -15,15 +15,17 @@
 //! job to finish and drop its result (an fd it opened is closed), or finds it done and returns
 //! the real result. Never both.
 
+use crate::loom::sync::atomic::{AtomicU8, Ordering};
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::loom::sync::Mutex;
 use std::task::{Context, Poll};
 use std::thread;
 
-use futures::task::AtomicWaker;
+use crate::loom::future::AtomicWaker;
 
 use crate::error::Canceled;
 use crate::task::current;

@@ -16,7 +16,7 @@
 //! request is seen by the check. The protection bit is only written by the owning task, so its
 //! updates need no ordering beyond the read-modify-write itself.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use crate::loom::sync::atomic::{AtomicU8, Ordering};
 
 use crate::error::Canceled;
 
@@ -56,15 +56,19 @@ pub(crate) enum RequestOutcome {
 pub(crate) struct CancelState(AtomicU8);
 
 impl CancelState {
-    /// A state for a fresh task: nothing requested, unprotected.
-    pub(crate) const fn new() -> Self {
-        CancelState(AtomicU8::new(0))
+    crate::loom::const_fn! {
+        /// A state for a fresh task: nothing requested, unprotected.
+        pub(crate) const fn new() -> Self {
+            CancelState(AtomicU8::new(0))
+        }
     }
 
-    /// A state whose first cancellation point returns `Canceled` (used for work that is started
-    /// after the runtime began shutting down).
-    pub(crate) const fn requested() -> Self {
-        CancelState(AtomicU8::new(REQUESTED))
+    crate::loom::const_fn! {
+        /// A state whose first cancellation point returns `Canceled` (used for work that is started
+        /// after the runtime began shutting down).
+        pub(crate) const fn requested() -> Self {
+            CancelState(AtomicU8::new(REQUESTED))
+        }
     }
 
     /// Requests cancellation. A request that is pending or delivered is not made again.
@@ -135,7 +139,7 @@ impl CancelState {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(kqio_loom)))]
 mod tests {
     use super::*;
 

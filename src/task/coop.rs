@@ -16,8 +16,8 @@ pub(crate) const BUDGET: u32 = 128;
 /// No budget in force (outside any task): operations never yield for budget reasons.
 const UNCONSTRAINED: u32 = u32::MAX;
 
-thread_local! {
-    static REMAINING: Cell<u32> = const { Cell::new(UNCONSTRAINED) };
+crate::loom::thread_local_const! {
+    static REMAINING: Cell<u32> = Cell::new(UNCONSTRAINED);
 }
 
 /// Restores the previous budget when dropped.
@@ -28,21 +28,21 @@ pub(crate) struct BudgetGuard {
 impl Drop for BudgetGuard {
     #[inline]
     fn drop(&mut self) {
-        REMAINING.set(self.prev);
+        REMAINING.with(|c| c.set(self.prev));
     }
 }
 
 /// Starts a fresh budget for one poll of a task.
 #[inline]
 pub(crate) fn start() -> BudgetGuard {
-    BudgetGuard { prev: REMAINING.replace(BUDGET) }
+    BudgetGuard { prev: REMAINING.with(|c| c.replace(BUDGET)) }
 }
 
 /// Spends one unit of the current task's budget, or, when it is spent, wakes the task and returns
 /// `Pending` so that it yields its worker.
 #[inline]
 pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
-    let left = REMAINING.get();
+    let left = REMAINING.with(Cell::get);
     if left == UNCONSTRAINED {
         return Poll::Ready(());
     }
@@ -50,11 +50,11 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
         cx.waker().wake_by_ref();
         return Poll::Pending;
     }
-    REMAINING.set(left - 1);
+    REMAINING.with(|c| c.set(left - 1));
     Poll::Ready(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(kqio_loom)))]
 mod tests {
     use super::*;
 

@@ -26,17 +26,17 @@ pub(crate) enum ThreadKind {
     BlockOn,
 }
 
-thread_local! {
-    static CURRENT: Cell<*const TaskHeader> = const { Cell::new(ptr::null()) };
-    static THREAD_KIND: Cell<ThreadKind> = const { Cell::new(ThreadKind::Plain) };
-    static THREAD_SCHEDULER: Cell<*const ()> = const { Cell::new(ptr::null()) };
+crate::loom::thread_local_const! {
+    static CURRENT: Cell<*const TaskHeader> = Cell::new(ptr::null());
+    static THREAD_KIND: Cell<ThreadKind> = Cell::new(ThreadKind::Plain);
+    static THREAD_SCHEDULER: Cell<*const ()> = Cell::new(ptr::null());
 }
 
 /// The scheduler this thread works for (its data address), or null. See
 /// [`set_thread_scheduler`].
 #[inline]
 pub(crate) fn thread_scheduler() -> *const () {
-    THREAD_SCHEDULER.get()
+    THREAD_SCHEDULER.with(Cell::get)
 }
 
 /// Declares that this thread works for the scheduler at `scheduler` until the guard is dropped.
@@ -47,7 +47,7 @@ pub(crate) fn thread_scheduler() -> *const () {
 /// guard lives: `task::spawn` relies on it to call the scheduler without taking a reference of
 /// its own.
 pub(crate) unsafe fn set_thread_scheduler(scheduler: *const ()) -> ThreadSchedulerGuard {
-    ThreadSchedulerGuard { prev: THREAD_SCHEDULER.replace(scheduler) }
+    ThreadSchedulerGuard { prev: THREAD_SCHEDULER.with(|c| c.replace(scheduler)) }
 }
 
 /// Restores the previous thread scheduler when dropped.
@@ -57,7 +57,7 @@ pub(crate) struct ThreadSchedulerGuard {
 
 impl Drop for ThreadSchedulerGuard {
     fn drop(&mut self) {
-        THREAD_SCHEDULER.set(self.prev);
+        THREAD_SCHEDULER.with(|c| c.set(self.prev));
     }
 }
 
@@ -72,20 +72,20 @@ pub(crate) struct Entered {
 /// the task being polled, which outlives the poll).
 #[inline]
 pub(crate) fn enter(header: *const TaskHeader) -> Entered {
-    Entered { prev: CURRENT.replace(header) }
+    Entered { prev: CURRENT.with(|c| c.replace(header)) }
 }
 
 impl Drop for Entered {
     #[inline]
     fn drop(&mut self) {
-        CURRENT.set(self.prev);
+        CURRENT.with(|c| c.set(self.prev));
     }
 }
 
 /// Runs `f` with the header of the current task, if any.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&TaskHeader>) -> R) -> R {
-    let p = CURRENT.get();
+    let p = CURRENT.with(Cell::get);
     // SAFETY: `CURRENT` is only ever non-null between `enter` and the drop of its guard, and
     // `enter`'s caller guarantees the header outlives that window (ground rule 1).
     f(unsafe { p.as_ref() })
@@ -126,12 +126,12 @@ pub fn swap_cancel_protection(p: CancelProtection) -> CancelProtection {
 }
 
 pub(crate) fn thread_kind() -> ThreadKind {
-    THREAD_KIND.get()
+    THREAD_KIND.with(Cell::get)
 }
 
 /// Marks this thread as `kind` until the guard is dropped.
 pub(crate) fn set_thread_kind(kind: ThreadKind) -> ThreadKindGuard {
-    ThreadKindGuard { prev: THREAD_KIND.replace(kind) }
+    ThreadKindGuard { prev: THREAD_KIND.with(|c| c.replace(kind)) }
 }
 
 /// Restores the previous thread kind when dropped.
@@ -141,6 +141,6 @@ pub(crate) struct ThreadKindGuard {
 
 impl Drop for ThreadKindGuard {
     fn drop(&mut self) {
-        THREAD_KIND.set(self.prev);
+        THREAD_KIND.with(|c| c.set(self.prev));
     }
 }

@@ -9,11 +9,11 @@
 //!    when the future is dropped (in `TaskFuture::drop`), which breaks the reference cycle.
 //! 3. `slot` belongs to the backend (its registry index); nothing else reads or writes it.
 
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use futures::task::AtomicWaker;
+use crate::loom::future::AtomicWaker;
 
 use super::cancel::{CancelState, RequestOutcome};
 
@@ -46,6 +46,11 @@ pub struct TaskHeader {
     waker: AtomicWaker,
     owner: Option<Arc<dyn Schedule>>,
     slot: AtomicUsize,
+    /// Under loom only: stands for async-task's state word, which orders a wake before the
+    /// poll it causes (an AcqRel RMW on wake, an Acquire RMW before polling). async-task is
+    /// not loom-instrumented, so the models need this edge made visible.
+    #[cfg(all(test, kqio_loom))]
+    pub(crate) wakes: AtomicUsize,
 }
 
 impl fmt::Debug for TaskHeader {
@@ -62,6 +67,8 @@ impl TaskHeader {
             waker: AtomicWaker::new(),
             owner: Some(owner),
             slot: AtomicUsize::new(usize::MAX),
+            #[cfg(all(test, kqio_loom))]
+            wakes: AtomicUsize::new(0),
         }
     }
 
@@ -73,6 +80,8 @@ impl TaskHeader {
             waker: AtomicWaker::new(),
             owner: None,
             slot: AtomicUsize::new(usize::MAX),
+            #[cfg(all(test, kqio_loom))]
+            wakes: AtomicUsize::new(0),
         }
     }
 
@@ -90,6 +99,8 @@ impl TaskHeader {
     /// Wakes the task so that a pending cancellation point re-checks its cancel state. Used by
     /// backends at shutdown as well as by cancellation requests.
     pub fn wake(&self) {
+        #[cfg(all(test, kqio_loom))]
+        self.wakes.fetch_add(1, Ordering::AcqRel);
         self.waker.wake();
     }
 

@@ -21,6 +21,8 @@ pub(crate) mod current;
 mod group;
 mod header;
 mod join;
+#[cfg(all(test, kqio_loom))]
+mod loom_tests;
 pub(crate) mod park;
 mod select;
 pub(crate) mod spawn;

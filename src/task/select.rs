@@ -15,7 +15,9 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::panic::{resume_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use crate::loom::sync::{Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
 use futures::FutureExt;

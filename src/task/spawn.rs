@@ -87,6 +87,9 @@ impl<F: Future> Future for TaskFuture<F> {
         let this = self.project();
         // SAFETY: see `PinnedDrop` above: the header outlives the future.
         let header = unsafe { &**this.header };
+        // Under loom: async-task's "a wake happens before the poll it causes" (see the field).
+        #[cfg(all(test, kqio_loom))]
+        header.wakes.fetch_add(0, crate::loom::sync::atomic::Ordering::Acquire);
         if !*this.started {
             *this.started = true;
             if let Some(owner) = header.owner() {

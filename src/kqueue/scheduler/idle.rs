@@ -15,8 +15,8 @@
 //!    a woken worker is therefore a searcher. A worker that wakes on its own (the reactor had
 //!    events) removes itself from `sleepers` and is not a searcher.
 
-use std::sync::atomic::{fence, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use crate::loom::sync::atomic::{fence, AtomicU8, AtomicUsize, Ordering};
+use crate::loom::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::kqueue::reactor::{DriverGuard, Reactor};
 
@@ -153,6 +153,14 @@ impl Parker {
         driver: &mut DriverGuard<'_>,
         timeout: Option<std::time::Duration>,
     ) {
+        self.park_driver_with(|| {
+            driver.poll(timeout);
+        })
+    }
+
+    /// [`park_driver`](Self::park_driver) with the poll as a closure (the loom models stand a
+    /// model poller in for mio's).
+    pub(super) fn park_driver_with(&self, poll: impl FnOnce()) {
         if self.take_notification() {
             return;
         }
@@ -165,7 +173,7 @@ impl Parker {
             self.state.store(EMPTY, Ordering::Release);
             return;
         }
-        driver.poll(timeout);
+        poll();
         // Whether notified or woken by an event, the parker is empty again.
         self.state.swap(EMPTY, Ordering::AcqRel);
     }
@@ -194,6 +202,11 @@ impl Parker {
 
     /// Wakes the worker, or makes its next park return at once.
     pub(crate) fn unpark(&self, reactor: &Reactor) {
+        self.unpark_with(|| reactor.wake())
+    }
+
+    /// [`unpark`](Self::unpark) with the driver's wake as a closure (for the loom models).
+    pub(super) fn unpark_with(&self, wake_driver: impl FnOnce()) {
         // Release: pairs with the Acquire in `take_notification`.
         match self.state.swap(NOTIFIED, Ordering::AcqRel) {
             EMPTY | NOTIFIED => {}
@@ -203,7 +216,7 @@ impl Parker {
                 drop(self.mutex.lock().unwrap_or_else(|e| e.into_inner()));
                 self.condvar.notify_one();
             }
-            PARKED_DRIVER => reactor.wake(),
+            PARKED_DRIVER => wake_driver(),
             other => unreachable!("invalid parker state {other}"),
         }
     }

@@ -26,12 +26,14 @@
 //!    each future on the thread that called `deinit`; (5) the reactor is closed.
 
 mod idle;
+#[cfg(all(test, kqio_loom))]
+mod loom_tests;
 mod queue;
 mod registry;
 mod worker;
 
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use concurrent_queue::ConcurrentQueue;

@@ -21,13 +21,17 @@
 //! 4. A popped or stolen slot's value is moved out exactly once: the CAS that advances `real`
 //!    past it decides who owns it.
 
-use std::cell::UnsafeCell;
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Capacity of a worker's local queue. Large enough that a burst of spawns rarely overflows to
 /// the shared injector; small enough that stealing half is quick. 256 as in tokio.
+#[cfg(not(all(test, kqio_loom)))]
 pub(crate) const CAPACITY: usize = 256;
+/// Under loom: small enough that the models reach a full queue and its overflow.
+#[cfg(all(test, kqio_loom))]
+pub(crate) const CAPACITY: usize = 4;
 const MASK: usize = CAPACITY - 1;
 
 fn pack(steal: u32, real: u32) -> u64 {
@@ -84,18 +88,19 @@ impl<T> RunQueue<T> {
         }
         // SAFETY: rule 2: `tail - steal < CAPACITY`, so no stealer reads this slot, and only the
         // owner writes slots.
-        unsafe { (*self.buffer[tail as usize & MASK].get()).write(task) };
+        unsafe { (*self.buffer[tail as usize & MASK].with_mut(|p| p)).write(task) };
         // Release: publishes the slot (rule 2).
         self.tail.store(tail.wrapping_add(1), Ordering::Release);
         Ok(())
     }
 
-    /// Appends `task`; when the queue is full, first hands its older half to `overflow` (the
-    /// shared resumed queue), oldest first, so that other workers can run it.
+    /// Appends `task`; when the queue is full, first moves half of it (the oldest tasks) to
+    /// `overflow` (the shared resumed queue). Never waits for a stealer: if the slots that keep the queue
+    /// full are a stealer's, `task` goes to `overflow` as well.
     ///
     /// # Safety
     ///
-    /// As [`push_back`](Self::push_back): only the queue's owner may call this.
+    /// As for [`push_back`](Self::push_back) and [`pop`](Self::pop): only the owner calls this.
     pub(crate) unsafe fn push_back_or_overflow(&self, mut task: T, mut overflow: impl FnMut(T)) {
         loop {
             // SAFETY: the caller is the queue's owner.
@@ -103,12 +108,22 @@ impl<T> RunQueue<T> {
                 Ok(()) => return,
                 Err(t) => {
                     task = t;
+                    let mut moved = 0;
                     for _ in 0..CAPACITY / 2 {
                         // SAFETY: as above.
                         match unsafe { self.pop() } {
-                            Some(t) => overflow(t),
+                            Some(t) => {
+                                overflow(t);
+                                moved += 1;
+                            }
                             None => break,
                         }
+                    }
+                    if moved == 0 {
+                        // Full, yet nothing left to pop: a stealer still holds the slots it is
+                        // copying out. Do not spin until it is done: the task overflows too.
+                        overflow(task);
+                        return;
                     }
                 }
             }
@@ -136,7 +151,7 @@ impl<T> RunQueue<T> {
                     // SAFETY: rule 4: the CAS gave this thread slot `real`, which the owner
                     // wrote and published before (rule 2); it is read once.
                     return Some(unsafe {
-                        (*self.buffer[real as usize & MASK].get()).assume_init_read()
+                        (*self.buffer[real as usize & MASK].with(|p| p)).assume_init_read()
                     });
                 }
                 Err(actual) => head = actual,
@@ -183,8 +198,8 @@ impl<T> RunQueue<T> {
             // slots are past `dst`'s tail with room checked above, and only `dst`'s owner (the
             // caller) writes them.
             unsafe {
-                let task = (*self.buffer[src].get()).assume_init_read();
-                (*dst.buffer[to].get()).write(task);
+                let task = (*self.buffer[src].with(|p| p)).assume_init_read();
+                (*dst.buffer[to].with_mut(|p| p)).write(task);
             }
         }
         // Release the claim: `steal = real` (the owner may have popped meanwhile).
@@ -204,7 +219,7 @@ impl<T> RunQueue<T> {
         // Keep the last one to run now; publish the rest in `dst`.
         let last = dst_tail.wrapping_add(n - 1);
         // SAFETY: written just above, not yet published, so no one else can take it.
-        let task = unsafe { (*dst.buffer[last as usize & MASK].get()).assume_init_read() };
+        let task = unsafe { (*dst.buffer[last as usize & MASK].with(|p| p)).assume_init_read() };
         if n > 1 {
             // Release: publishes the copied slots (rule 2).
             dst.tail.store(last, Ordering::Release);
@@ -222,7 +237,7 @@ impl<T> Drop for RunQueue<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(kqio_loom)))]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
@@ -338,7 +353,6 @@ mod tests {
 mod model_tests {
     use super::*;
     use proptest::prelude::*;
-    use std::cell::UnsafeCell;
     use std::collections::VecDeque;
 
     #[derive(Debug, Clone, Copy)]

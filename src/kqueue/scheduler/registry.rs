@@ -13,7 +13,7 @@
 //! 3. Nothing is called back into while a shard lock is held except `TaskHeader::wake`, which only
 //!    schedules (it never drops a future), so no shard lock is ever taken re-entrantly.
 
-use std::sync::Mutex;
+use crate::loom::sync::{Mutex, MutexGuard};
 
 use crate::task::TaskHeader;
 
@@ -96,6 +96,6 @@ impl Registry {
 
 /// Locks a shard. A shard's data stays consistent even if a holder panicked (every update is a
 /// single step), so a poisoned lock is used as is.
-fn lock(m: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
+fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

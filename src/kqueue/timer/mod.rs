@@ -14,10 +14,12 @@
 //!    wakes the driver so that it can shorten its sleep.
 //! 4. Wakers are called after the wheel lock is released: a woken task may cancel another timer.
 
+#[cfg(all(test, kqio_loom))]
+mod loom_tests;
 pub(crate) mod wheel;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::loom::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 

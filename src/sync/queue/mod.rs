@@ -56,12 +56,12 @@
 //!    queued, so a canceled putter keeps exactly the items that did not go in.
 //! 9. Wakers are collected under the lock ([`WakeBatch`]) and woken after it is released.
 
+use crate::loom::sync::Mutex as StdMutex;
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::Mutex as StdMutex;
 use std::task::{Context, Poll};
 
 use super::error::QueueError;

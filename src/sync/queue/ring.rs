@@ -32,9 +32,9 @@
 //! 5. Once `CLOSED` is set, every push fails (its CAS would have to clear it): closed and empty
 //!    is final.
 
-use std::cell::UnsafeCell;
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// `tail` only: the queue is closed; pushes fail.
 const CLOSED: usize = 1 << 0;
@@ -49,7 +49,11 @@ const UNIT: usize = FLAGS + 1;
 /// stamp store when the claimer is running. A lost race backs off at most 2^6 hints at once: a
 /// few hundred nanoseconds, the time the winner needs for some operations, far less than a
 /// thread switch.
+#[cfg(not(all(test, kqio_loom)))]
 const SPIN_ROUNDS: u32 = 6;
+/// Under loom every spin hint is a yield point: one round keeps the models small.
+#[cfg(all(test, kqio_loom))]
+const SPIN_ROUNDS: u32 = 1;
 
 /// Keeps a value alone on its cache line (128 bytes: adjacent-line prefetch pairs lines on
 /// x86-64, and Apple's cores use 128-byte lines), so that pushes and pops do not invalidate
@@ -110,7 +114,7 @@ impl Backoff {
     /// never yields.
     fn spin(&mut self) {
         for _ in 0..1u32 << self.0.min(SPIN_ROUNDS) {
-            std::hint::spin_loop();
+            crate::loom::hint::spin_loop();
         }
         if self.0 < SPIN_ROUNDS {
             self.0 += 1;
@@ -121,11 +125,11 @@ impl Backoff {
     fn wait(&mut self) {
         if self.0 < SPIN_ROUNDS {
             for _ in 0..1u32 << self.0 {
-                std::hint::spin_loop();
+                crate::loom::hint::spin_loop();
             }
             self.0 += 1;
         } else {
-            std::thread::yield_now();
+            crate::loom::thread::yield_now();
         }
     }
 }
@@ -203,7 +207,7 @@ impl<T> Ring<T> {
                         // SAFETY: the CAS claimed `pos`, so no other push writes this slot in
                         // this lap, and its stamp (== pos, seen with Acquire) says the previous
                         // lap's pop has moved its value out: the slot is ours to write.
-                        unsafe { slot.value.get().write(MaybeUninit::new(value)) };
+                        unsafe { slot.value.with_mut(|p| p).write(MaybeUninit::new(value)) };
                         // Release: pairs with the Acquire stamp load of the pop at `pos`.
                         slot.stamp.store(pos + 1, Ordering::Release);
                         return Ok(());
@@ -259,7 +263,7 @@ impl<T> Ring<T> {
                         // SAFETY: the CAS claimed `pos`, so no other pop reads this slot in this
                         // lap, and its stamp (== pos + 1, seen with Acquire) says the push at
                         // `pos` has written it: the value is initialized and ours to move out.
-                        let value = unsafe { slot.value.get().read().assume_init() };
+                        let value = unsafe { slot.value.with(|p| p).read().assume_init() };
                         // Release: pairs with the Acquire stamp load of the next lap's push.
                         slot.stamp.store(pos.wrapping_add(self.one_lap), Ordering::Release);
                         return Ok(value);
@@ -344,8 +348,8 @@ impl<T> Drop for Ring<T> {
         if !std::mem::needs_drop::<T>() {
             return;
         }
-        let tail = *self.tail.0.get_mut() & !FLAGS;
-        let mut pos = *self.head.0.get_mut() & !FLAGS;
+        let tail = self.tail.0.load(Ordering::Relaxed) & !FLAGS;
+        let mut pos = self.head.0.load(Ordering::Relaxed) & !FLAGS;
         while pos != tail {
             let index = (pos & (self.one_lap - 1)) / UNIT;
             // SAFETY: `&mut self`: no claim is in flight, so every position from head to tail
@@ -356,7 +360,7 @@ impl<T> Drop for Ring<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(kqio_loom)))]
 mod tests {
     use super::*;
 
