@@ -189,7 +189,12 @@ fn deinit_p99_under_200_ms_with_10_000_blocked_tasks() {
     let p99 = times[(times.len() * 99).div_ceil(100) - 1];
     let median = times[times.len() / 2];
     eprintln!("deinit with {TASKS} blocked tasks, {ROUNDS} rounds: median {median:?}, p99 {p99:?}");
-    assert!(p99 < Duration::from_millis(200), "deinit p99 {p99:?} (all: {times:?})");
+    // The bound, 200 ms. Under ThreadSanitizer (`.ci/tsan` sets KQIO_TSAN), which slows
+    // every memory access several times over, this measures TSan rather than kqio (a median of
+    // 170 ms was seen there): the bound is then 10 times wider, and still catches a `deinit`
+    // that waits on its tasks.
+    let limit = if std::env::var_os("KQIO_TSAN").is_some() { 2_000 } else { 200 };
+    assert!(p99 < Duration::from_millis(limit), "deinit p99 {p99:?} (all: {times:?})");
 }
 
 #[test]
