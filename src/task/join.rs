@@ -16,6 +16,7 @@
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
@@ -36,6 +37,13 @@ use super::header::TaskHeader;
 /// *after* `deinit` began never takes this path: `r#async` then runs the future inline as an
 /// already-canceled task (its first cancellation point returns [`Canceled`](crate::Canceled)) and
 /// returns a finished handle, so awaiting it is panic-free.
+///
+/// Dropping or [detaching](Self::detach) a handle never panics. If the task has finished, its
+/// output is dropped right there, on the dropper's stack; a panic in the output's `Drop` (or in
+/// the `Drop` of a panic payload nobody awaited) is caught and discarded. It is reported only by
+/// the panic hook, which runs when the panic starts, as for any panic (the default hook prints it
+/// to stderr); nothing re-raises it. So a handle dropped while its owner unwinds cannot abort the
+/// process.
 ///
 /// # Cancellation
 ///
@@ -142,9 +150,16 @@ impl<T> JoinHandle<T> {
     }
 
     /// Lets the task run to completion on its own; its output is dropped.
-    pub fn detach(self) {
-        if let Inner::Spawned { task, .. } = self.inner {
-            task.detach();
+    ///
+    /// # Panics
+    ///
+    /// Never: a panic in the `Drop` of an output already there is caught and discarded (see
+    /// [`JoinHandle`]).
+    pub fn detach(mut self) {
+        if let Inner::Spawned { task, .. } = std::mem::replace(&mut self.inner, Inner::Ready(None))
+        {
+            // A finished task's output is dropped inside `detach`.
+            drop_quietly(move || task.detach());
         }
     }
 
@@ -183,6 +198,27 @@ impl<T> Future for JoinHandle<T> {
                 ),
                 Poll::Pending => Poll::Pending,
             },
+        }
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        let inner = std::mem::replace(&mut self.inner, Inner::Ready(None));
+        // Dropping a `FallibleTask` of a finished task drops its output here (async-task), as
+        // does a `Ready` output or an unclaimed panic payload: none of it may unwind out.
+        drop_quietly(move || drop(inner));
+    }
+}
+
+/// Runs `f`, which drops values whose owner has let go of them, and catches a panic of their
+/// destructors: it is discarded (the panic hook has reported it already). Dropping a handle, or
+/// the leftover results of a `Select`, must not unwind into the code that drops it.
+pub(crate) fn drop_quietly(f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        // A payload whose own destructor panics is leaked rather than let that panic out.
+        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            std::mem::forget(again);
         }
     }
 }

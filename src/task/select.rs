@@ -58,6 +58,18 @@ impl<U> Shared<U> {
         waiters.into_iter().for_each(Waker::wake);
     }
 
+    /// Drops results nobody took; a panic in their destructors is caught and discarded, as when
+    /// a [`JoinHandle`](crate::JoinHandle) drops an output.
+    fn discard(&self) {
+        let left: VecDeque<U> = std::mem::take(&mut self.lock().queue);
+        super::join::drop_quietly(move || {
+            // Each in its own catch, so one panicking result does not leak the rest.
+            for u in left {
+                super::join::drop_quietly(move || drop(u));
+            }
+        });
+    }
+
     /// Re-raises a member's panic, if one is kept (rule 3).
     fn raise_panic(&self) {
         let panic = self.lock().panic.take();
@@ -103,6 +115,14 @@ impl<U> Shared<U> {
 pub struct Select<U> {
     group: Group,
     shared: Arc<Shared<U>>,
+}
+
+impl<U> Drop for Shared<U> {
+    fn drop(&mut self) {
+        // The last owner (the select or a member's wrapper) drops the leftover results; a
+        // destructor's panic is discarded, never unwound into that owner.
+        self.discard();
+    }
 }
 
 impl<U: Send + 'static> Default for Select<U> {
@@ -271,11 +291,12 @@ impl<U: Send + 'static> Select<U> {
     ///
     /// # Panics
     ///
-    /// Re-raises the first panic of a member, after dropping the results.
+    /// Re-raises the first panic of a member, after dropping the results. A panic in a result's
+    /// `Drop` is caught and discarded (reported only by the panic hook), here and when a select
+    /// with results left is dropped, as for a dropped [`JoinHandle`](crate::JoinHandle).
     pub async fn cancel_discard(&self) {
         self.group.cancel().await;
-        let left: VecDeque<U> = std::mem::take(&mut self.shared.lock().queue);
-        drop(left);
+        self.shared.discard();
         self.shared.raise_panic();
     }
 }
