@@ -19,7 +19,15 @@
 //!    overload: a burst of spawns from outside (100,000 tasks, say) must not queue ahead of tasks
 //!    that were already running, such as a timer's wake-up that overflowed a local queue; with one
 //!    shared queue such a task waited for the whole burst to be polled once.
-//! 4. Shutdown, in order: (1) `shut_down` is set, so `task_reserve` fails and new work runs
+//! 4. Tasks woken by a timer turn (`fire_due`, run by a worker) go to a third shared queue, the
+//!    *timed* queue, in the order the wheel fires them: deadline order, to the tick. Workers take
+//!    from it one task at a time, before anything else (but for one other task after every
+//!    `MAX_TIMED_POLLS` in a row, so that a flood of timers cannot starve the rest). So a task
+//!    woken by a timer never waits behind a backlog of other work, nor behind a task woken by a
+//!    later timer turn or due at a later tick: a burst of 10,000 expiries runs in deadline order
+//!    on each worker. (Through the LIFO slot and the local queue, a turn's last task ran first and
+//!    an overflow sent the earliest to the back of the resumed queue: inversions of 5 ms.)
+//! 5. Shutdown, in order: (1) `shut_down` is set, so `task_reserve` fails and new work runs
 //!    inline, already canceled; (2) `stopping` is set and every worker is unparked; each finishes
 //!    the poll it is in and exits; (3) the threads are joined; (4) the queues are drained and
 //!    every task still registered is woken and drained again, until no task is left, dropping
@@ -57,6 +65,8 @@ pub(crate) struct Shared {
     injector: ConcurrentQueue<Runnable>,
     /// Tasks that have run and are ready again, from outside or from a full local queue.
     resumed: ConcurrentQueue<Runnable>,
+    /// Tasks woken by a timer turn, in deadline order (ground rule 4).
+    timed: ConcurrentQueue<Runnable>,
     workers: Box<[WorkerShared]>,
     idle: idle::Idle,
     registry: registry::Registry,
@@ -86,6 +96,7 @@ impl Shared {
             timers,
             injector: ConcurrentQueue::unbounded(),
             resumed: ConcurrentQueue::unbounded(),
+            timed: ConcurrentQueue::unbounded(),
             workers: (0..n_workers)
                 .map(|_| WorkerShared {
                     queue: queue::RunQueue::new(),
@@ -167,6 +178,7 @@ impl Shared {
     fn has_queued_work(&self) -> bool {
         !self.injector.is_empty()
             || !self.resumed.is_empty()
+            || !self.timed.is_empty()
             || self.workers.iter().any(|w| !w.queue.is_empty())
     }
 
@@ -205,7 +217,7 @@ impl Shared {
         let drop_quietly = |r: Runnable| {
             let _ = catch_unwind(AssertUnwindSafe(|| drop(r)));
         };
-        for queue in [&self.resumed, &self.injector] {
+        for queue in [&self.timed, &self.resumed, &self.injector] {
             while let Ok(r) = queue.pop() {
                 drop_quietly(r);
             }

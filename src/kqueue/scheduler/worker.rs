@@ -3,7 +3,8 @@
 //! The run loop, in order, each tick:
 //! 1. every `EVENT_INTERVAL` ticks, poll the reactor without blocking (so that a busy runtime
 //!    still hears of I/O);
-//! 2. take a task: every `GLOBAL_QUEUE_INTERVAL` ticks a shared queue first (fairness for remote
+//! 2. take a task: a timer-woken one first (the timed queue, ground rule 4 of `mod.rs`, but for
+//!    one other task after `MAX_TIMED_POLLS` in a row); else every `GLOBAL_QUEUE_INTERVAL` ticks a shared queue first (fairness for remote
 //!    work; the injector and the resumed queue take turns at going first), else the LIFO slot (at
 //!    most `MAX_LIFO_POLLS` times in a row), the local queue, the resumed queue, the injector
 //!    (ground rule 3 of `mod.rs`);
@@ -34,6 +35,9 @@ const GLOBAL_QUEUE_INTERVAL: u32 = 61;
 /// Ticks between non-blocking polls of the reactor by a busy worker.
 const EVENT_INTERVAL: u32 = 61;
 
+/// Tasks of the timed queue in a row before other work gets one turn (ground rule 4 of `mod.rs`).
+const MAX_TIMED_POLLS: u32 = 32;
+
 /// Polls of the LIFO slot in a row before the local queue gets a turn. Two tasks that keep waking
 /// each other through the slot would otherwise starve the queue.
 const MAX_LIFO_POLLS: u32 = 3;
@@ -43,6 +47,8 @@ struct WorkerCtx {
     shared: *const Shared,
     index: usize,
     lifo: Cell<Option<Runnable>>,
+    /// Set while this worker fires timers: a task woken then goes to the timed queue.
+    firing_timers: Cell<bool>,
 }
 
 thread_local! {
@@ -84,6 +90,12 @@ pub(super) fn schedule_local(
     if shared.is_stopping() {
         return Some(runnable);
     }
+    if ctx.firing_timers.get() && matches!(reason, ScheduleReason::Woken) {
+        // Ground rule 4 of `mod.rs`: in firing order, ahead of other work, on any worker.
+        shared.push_shared(&shared.timed, runnable);
+        shared.notify_one();
+        return None;
+    }
     match reason {
         ScheduleReason::Woken => {
             if let Some(prev) = ctx.lifo.replace(Some(runnable)) {
@@ -107,13 +119,19 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
     // SAFETY: `shared` is a strong reference held by this function until after the guard is
     // dropped (guards drop in reverse order of declaration, and `shared` is a parameter).
     let _scheduler = unsafe { set_thread_scheduler(Arc::as_ptr(&shared) as *const ()) };
-    let ctx = WorkerCtx { shared: &*shared, index, lifo: Cell::new(None) };
+    let ctx = WorkerCtx {
+        shared: &*shared,
+        index,
+        lifo: Cell::new(None),
+        firing_timers: Cell::new(false),
+    };
     WORKER.set(&ctx);
     let mut worker = Worker {
         shared: &shared,
         ctx: &ctx,
         tick: 0,
         lifo_streak: 0,
+        timed_streak: 0,
         searching: false,
         rng: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
         fired: Vec::new(),
@@ -131,6 +149,8 @@ struct Worker<'a> {
     ctx: &'a WorkerCtx,
     tick: u32,
     lifo_streak: u32,
+    /// Tasks taken from the timed queue in a row.
+    timed_streak: u32,
     searching: bool,
     rng: u32,
     /// Reused buffer for the wakers of fired timers.
@@ -169,6 +189,13 @@ impl Worker<'_> {
 
     fn next_local(&mut self) -> Option<Runnable> {
         let shared = self.shared;
+        if self.timed_streak < MAX_TIMED_POLLS {
+            if let Ok(r) = shared.timed.pop() {
+                self.timed_streak += 1;
+                return Some(r);
+            }
+        }
+        self.timed_streak = 0;
         if self.tick % GLOBAL_QUEUE_INTERVAL == 0 {
             // Alternate which shared queue goes first, so that neither starves the other.
             let (first, second) = if (self.tick / GLOBAL_QUEUE_INTERVAL) % 2 == 0 {
@@ -199,6 +226,11 @@ impl Worker<'_> {
     /// Takes from the resumed queue, else from the injector (ground rule 3 of `mod.rs`).
     fn take_from_shared(&mut self) -> Option<Runnable> {
         let shared = self.shared;
+        // Timer-woken tasks one at a time: a batch in the local queue would wait behind the
+        // timed queue's later ones (ground rule 4 of `mod.rs`).
+        if let Ok(r) = shared.timed.pop() {
+            return Some(r);
+        }
         self.take_batch(&shared.resumed).or_else(|| self.take_batch(&shared.injector))
     }
 
@@ -262,8 +294,16 @@ impl Worker<'_> {
             if driver.poll(Some(std::time::Duration::ZERO)) > 0 {
                 driver.dispatch();
             }
-            self.shared.timers.fire_due(&mut self.fired);
+            self.fire_timers();
         }
+    }
+
+    /// Fires the due timers; the tasks they wake go to the timed queue (ground rule 4 of
+    /// `mod.rs`).
+    fn fire_timers(&mut self) {
+        self.ctx.firing_timers.set(true);
+        self.shared.timers.fire_due(&mut self.fired);
+        self.ctx.firing_timers.set(false);
     }
 
     /// Step 4 of the run loop (see `idle.rs` for the protocol).
@@ -286,7 +326,7 @@ impl Worker<'_> {
                 // awake and do not try to unpark it.
                 self.wake_up();
                 driver.dispatch();
-                shared.timers.fire_due(&mut self.fired);
+                self.fire_timers();
             }
             None => {
                 parker.park_condvar();
