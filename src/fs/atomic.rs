@@ -64,9 +64,11 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub(crate) async fn create(dir: &Dir, dest: &Path, flags: AtomicFlags) -> Result<AtomicFile> {
-        super::check_path(Op::CreateFile, dest)?;
+        // Argument errors name the path joined to the directory's, as every `Dir` error does.
+        let shown = dir.display_path(dest);
+        super::check_path(Op::CreateFile, dest).map_err(|e| e.with_path(shown.clone()))?;
         let Some(name) = dest.file_name() else {
-            return Err(Error::invalid(Op::CreateFile, Some(dest), "no file name to replace"));
+            return Err(Error::invalid(Op::CreateFile, Some(&shown), "no file name to replace"));
         };
         let parent = dest.parent().unwrap_or(Path::new(""));
         let options = OpenOptions {

@@ -231,8 +231,9 @@ fn write_all_of(file: &File, data: &[u8], offset: Offset) -> io::Result<usize> {
     Ok(done)
 }
 
-/// A directory stream (`DIR *`) over a descriptor it owns.
-struct DirStream(*mut libc::DIR);
+/// A directory stream (`DIR *`) over a descriptor it owns, and an error of `readdir` held back
+/// until the entries read before it have been handed out (`entries_next`).
+struct DirStream(*mut libc::DIR, Option<io::Error>);
 
 // SAFETY: a `DIR *` may be used from any thread as long as one thread at a time does; every use
 // goes through `&mut DirStream` (behind a `Mutex` when shared).
@@ -250,7 +251,7 @@ impl DirStream {
             drop(unsafe { OwnedFd::from_raw_fd(raw) });
             return Err(err);
         }
-        Ok(DirStream(d))
+        Ok(DirStream(d, None))
     }
 
     /// The next entry other than `.` and `..`, with its kind as the directory says.
@@ -312,22 +313,77 @@ fn kind_of_dtype(d_type: libc::c_uchar) -> FileKind {
     }
 }
 
+/// One batch of up to `max` entries from `next`. An error after some entries were read is held
+/// in `pending` and returned by the next call, so the entries already read are not lost; an
+/// error held from the previous call is returned first.
+fn fill_batch(
+    next: &mut dyn FnMut() -> io::Result<Option<(OsString, libc::c_uchar, u64)>>,
+    pending: &mut Option<io::Error>,
+    max: usize,
+    entry: impl Fn(OsString, libc::c_uchar, u64) -> DirEntry,
+) -> io::Result<Vec<DirEntry>> {
+    if let Some(err) = pending.take() {
+        return Err(err);
+    }
+    let mut out = Vec::with_capacity(max.min(1024));
+    while out.len() < max {
+        match next() {
+            Ok(Some((name, d_type, inode))) => out.push(entry(name, d_type, inode)),
+            Ok(None) => break,
+            Err(err) if out.is_empty() => return Err(err),
+            Err(err) => {
+                *pending = Some(err);
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod fill_batch_tests {
+    use super::*;
+
+    /// `readdir` fails after two entries: the batch returns them, the next call the error.
+    #[test]
+    fn an_error_mid_batch_keeps_the_entries_read() {
+        let mut left = vec![Err(io::Error::from_raw_os_error(libc::EIO)), Ok(2), Ok(1)];
+        let mut next = || match left.pop() {
+            Some(Ok(n)) => Ok(Some((OsString::from(format!("f{n}")), libc::DT_REG, n))),
+            Some(Err(e)) => Err(e),
+            None => Ok(None),
+        };
+        let entry = |name, _, inode| DirEntry { name, kind: FileKind::File, inode };
+        let mut pending = None;
+        let batch = fill_batch(&mut next, &mut pending, 10, entry).expect("the entries read");
+        let names: Vec<_> = batch.iter().map(|e| e.name.to_str().unwrap()).collect();
+        assert_eq!(names, ["f1", "f2"]);
+        let err = fill_batch(&mut next, &mut pending, 10, entry).expect_err("then the error");
+        assert_eq!(err.raw_os_error(), Some(libc::EIO));
+        assert!(fill_batch(&mut next, &mut pending, 10, entry).unwrap().is_empty());
+    }
+}
+
 /// The state behind an `EntriesHandle`.
 struct Entries(Mutex<DirStream>);
 
 /// `mkdir -p`: `Ok(true)` if `path` was created, `Ok(false)` if it was a directory already.
+/// Anything else at `path` is ENOTDIR (`fs::ErrorKind::NotDir`), also when it appeared while the
+/// parents were being made (a race with another creator): never `false` for a file.
 fn create_dir_path(dir: RawFd, path: &Path, mode: libc::mode_t) -> io::Result<bool> {
+    create_dir_path_with(dir, path, mode, &|| {})
+}
+
+/// [`create_dir_path`], calling `after_parents` between making the missing parents and the last
+/// `mkdirat` (where tests make the race happen).
+fn create_dir_path_with(
+    dir: RawFd,
+    path: &Path,
+    mode: libc::mode_t,
+    after_parents: &dyn Fn(),
+) -> io::Result<bool> {
     let c = cpath(path)?;
-    // SAFETY: `c` is NUL-terminated.
-    match retry(|| unsafe { libc::mkdirat(dir, c.as_ptr(), mode) }) {
-        Ok(_) => Ok(true),
-        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-            if fstatat(dir, &c, true)?.kind == FileKind::Directory {
-                Ok(false)
-            } else {
-                Err(io::Error::from_raw_os_error(libc::ENOTDIR))
-            }
-        }
+    match mkdir_or_existing_dir(dir, &c, mode) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
             match path.parent() {
                 Some(parent) if !parent.as_os_str().is_empty() => {
@@ -335,15 +391,51 @@ fn create_dir_path(dir: RawFd, path: &Path, mode: libc::mode_t) -> io::Result<bo
                 }
                 _ => return Err(e),
             }
-            // SAFETY: as above.
-            match retry(|| unsafe { libc::mkdirat(dir, c.as_ptr(), mode) }) {
-                Ok(_) => Ok(true),
-                // Made by someone else meanwhile: it exists, as asked.
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
-                Err(e) => Err(e),
+            after_parents();
+            mkdir_or_existing_dir(dir, &c, mode)
+        }
+        r => r,
+    }
+}
+
+/// `mkdirat`: `Ok(true)` if it made the directory, `Ok(false)` if a directory was there already
+/// (made by someone else meanwhile, or long ago: it exists, as asked), ENOTDIR if something else
+/// was.
+fn mkdir_or_existing_dir(dir: RawFd, c: &CStr, mode: libc::mode_t) -> io::Result<bool> {
+    // SAFETY: `c` is NUL-terminated.
+    match retry(|| unsafe { libc::mkdirat(dir, c.as_ptr(), mode) }) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+            if fstatat(dir, c, true)?.kind == FileKind::Directory {
+                Ok(false)
+            } else {
+                Err(io::Error::from_raw_os_error(libc::ENOTDIR))
             }
         }
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod create_dir_path_tests {
+    use super::*;
+
+    /// A file created at the path while its parents were being made is an error, not `false`
+    /// (a directory that appears meanwhile is still `false`).
+    #[test]
+    fn a_file_appearing_in_the_race_is_not_a_directory() {
+        let base = std::env::temp_dir().join(format!("kqio-mkdir-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir(&base).unwrap();
+        let root = std::fs::File::open(&base).unwrap();
+        let fd = root.as_raw_fd();
+        let file = || drop(std::fs::File::create(base.join("a/b/c")).unwrap());
+        let err = create_dir_path_with(fd, Path::new("a/b/c"), 0o755, &file).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR), "{err}");
+        let dir = || std::fs::create_dir(base.join("x/y/z")).unwrap();
+        assert!(!create_dir_path_with(fd, Path::new("x/y/z"), 0o755, &dir).unwrap());
+        assert!(create_dir_path_with(fd, Path::new("p/q"), 0o755, &|| {}).unwrap());
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }
 
@@ -611,20 +703,22 @@ impl Fs {
         };
         self.job(move || {
             let mut stream = entries.0.lock().unwrap_or_else(|e| e.into_inner());
-            let mut out = Vec::with_capacity(max.min(1024));
-            while out.len() < max {
-                let Some((name, d_type, inode)) = stream.next()? else { break };
-                let mut kind = kind_of_dtype(d_type);
-                if kind == FileKind::Unknown {
-                    // The file system did not say (DT_UNKNOWN): ask. A failure leaves Unknown.
-                    if let Ok(c) = CString::new(name.as_bytes()) {
-                        kind =
-                            fstatat(stream.fd(), &c, false).map_or(FileKind::Unknown, |m| m.kind);
+            let stream = &mut *stream;
+            let fd = stream.fd();
+            let mut pending = stream.1.take();
+            let batch =
+                fill_batch(&mut || stream.next(), &mut pending, max, |name, d_type, inode| {
+                    let mut kind = kind_of_dtype(d_type);
+                    if kind == FileKind::Unknown {
+                        // The file system did not say (DT_UNKNOWN): ask. A failure leaves Unknown.
+                        if let Ok(c) = CString::new(name.as_bytes()) {
+                            kind = fstatat(fd, &c, false).map_or(FileKind::Unknown, |m| m.kind);
+                        }
                     }
-                }
-                out.push(DirEntry { name, kind, inode });
-            }
-            Ok(out)
+                    DirEntry { name, kind, inode }
+                });
+            stream.1 = pending;
+            batch
         })
     }
 
