@@ -182,6 +182,33 @@ fn dropped_children_are_reaped_in_the_background() {
     }
 }
 
+/// A child dropped unwaited whose runtime is shut down before it exits is still reaped when it
+/// exits, with no later spawn to do it.
+#[test]
+fn children_of_a_runtime_shut_down_are_reaped_without_a_later_spawn() {
+    let _s = serial();
+    let (read, write) = std::io::pipe().unwrap();
+    let rt = rt();
+    let io = rt.io();
+    // The child waits for the end of its stdin: it exits when the test closes `write`.
+    let child = Command::new("sh").args(["-c", "read x"]).stdin(Stdio::from(read)).spawn(&io);
+    let pid = child.unwrap().id(); // the handle is dropped here: reaping goes to the background
+    rt.deinit(); // ... which ends here, the child still running
+    assert!(!zombie_child());
+    drop(write);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while zombie_child() || !gone(pid) {
+        assert!(Instant::now() < deadline, "the orphan {pid} was not reaped");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether no process `pid` exists any more (not even as a zombie).
+fn gone(pid: u32) -> bool {
+    // SAFETY: `kill` with signal 0 only checks for the process.
+    unsafe { libc::kill(pid as libc::pid_t, 0) != 0 }
+}
+
 /// The descriptors that are open now.
 fn open_fds() -> Vec<i32> {
     (0..1024)

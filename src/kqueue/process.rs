@@ -8,7 +8,10 @@
 //!    (and possibly reused).
 //! 2. A child whose handle is dropped unreaped is reaped in the background: a detached task of
 //!    the runtime waits for its exit. If the runtime is shut down meanwhile (or already), the
-//!    child goes to a process-wide orphan list that every later spawn tries to reap.
+//!    child is an orphan: a small thread of its own (`kqio-reaper`, 64 KiB of stack) blocks in
+//!    `waitpid` for it and ends once it is reaped, so no zombie waits for a later spawn. Only if
+//!    that thread cannot be started does the child go to a process-wide orphan list that every
+//!    later spawn tries to reap.
 //! 3. Without an exit descriptor (old kernels), the wait listens for `SIGCHLD` and tries
 //!    `waitpid` after each delivery.
 
@@ -28,7 +31,8 @@ use crate::signal::Signal;
 use crate::sys::process::exit_fd;
 use crate::task::{current, Schedule};
 
-/// Children whose handle and runtime are gone before they exited (ground rule 2).
+/// Children whose handle and runtime are gone before they exited, and for which no reaper
+/// thread could be started (ground rule 2).
 static ORPHANS: Mutex<Vec<Child>> = Mutex::new(Vec::new());
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -71,8 +75,30 @@ impl Drop for Exit {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             if let Ok(None) = child.try_wait() {
-                lock(&ORPHANS).push(child);
+                reap_orphan(child);
             }
+        }
+    }
+}
+
+/// Reaps an orphan (ground rule 2) on a thread of its own that waits for its exit.
+fn reap_orphan(child: Child) {
+    // The child is handed over through a slot, so that it is not lost (left a zombie for good)
+    // if the thread cannot be started: then it is still here, for the orphan list.
+    let slot = Arc::new(Mutex::new(Some(child)));
+    let theirs = slot.clone();
+    let started = std::thread::Builder::new()
+        .name("kqio-reaper".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let child = lock(&theirs).take();
+            if let Some(mut child) = child {
+                let _ = child.wait();
+            }
+        });
+    if started.is_err() {
+        if let Some(child) = lock(&slot).take() {
+            lock(&ORPHANS).push(child);
         }
     }
 }

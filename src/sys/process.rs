@@ -8,6 +8,10 @@
 //! | where neither can be had (an old kernel, a sandbox refusing the call) | `None`: the caller falls back to waiting for `SIGCHLD` and trying `waitpid` |
 //!
 //! Both descriptors are close-on-exec.
+//!
+//! `KQIO_FORCE_SIGCHLD=1` in the environment (read once, at the first spawn) makes [`exit_fd`]
+//! give `None` everywhere, so that the `SIGCHLD` fallback runs on machines whose kernel has
+//! the descriptor: `.ci/run` runs the process tests through it (as mio forces its fallbacks).
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -15,7 +19,16 @@ use std::os::fd::{FromRawFd, OwnedFd};
 /// A descriptor that becomes readable when process `pid` (a child not yet reaped) exits, or
 /// `None` when this platform or kernel offers none.
 pub(crate) fn exit_fd(pid: u32) -> io::Result<Option<OwnedFd>> {
+    if force_sigchld() {
+        return Ok(None);
+    }
     imp::exit_fd(pid)
+}
+
+/// Whether `KQIO_FORCE_SIGCHLD=1` asks for the `SIGCHLD` fallback (read once).
+fn force_sigchld() -> bool {
+    static FORCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FORCE.get_or_init(|| std::env::var_os("KQIO_FORCE_SIGCHLD").is_some_and(|v| v == "1"))
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
