@@ -216,7 +216,9 @@ impl Dir {
     ///
     /// # Errors
     ///
-    /// `NotDir` if `path` or a parent is a file; as [`create_dir`](Self::create_dir) otherwise.
+    /// `NotDir` if `path` or a parent is not a directory, also when a file appears at `path`
+    /// while the parents are being made (never `false` for a file); as
+    /// [`create_dir`](Self::create_dir) otherwise.
     pub async fn create_dir_path(&self, path: impl AsRef<Path>) -> Result<bool> {
         let path = path.as_ref();
         self.check(Op::CreateDirPath, path)?;
@@ -354,7 +356,8 @@ impl Dir {
 
     /// The entries of this directory, as a `futures::Stream` (Zig `Dir.iterate`): read
     /// [`ENTRIES_BATCH`](super::ENTRIES_BATCH) per job, in the order the file system gives,
-    /// without `.` and `..`.
+    /// without `.` and `..`. A read error after some entries of a batch yields those entries
+    /// first, then the error.
     pub fn entries(&self) -> ReadDir {
         ReadDir::new(self)
     }
