@@ -60,7 +60,7 @@ mod types;
 
 pub use atomic::{AtomicFile, AtomicFlags};
 pub use dir::{AccessMode, CreateFlags, Dir, OpenDirFlags, OpenFlags};
-pub use error::{Error, ErrorKind, Op, Result};
+pub use error::{Error, ErrorKind, Op, PathEscapesDir, Result};
 pub use file::File;
 pub use mmap::MemoryMap;
 pub use read_dir::ReadDir;
