@@ -122,7 +122,10 @@ pub(crate) fn follow<T>(
             // Not a link, or not there at all: `f` acts on it or reports why it cannot.
             return f(dfd, &name);
         }
-        let target = read_link_at(dfd, &name)?;
+        let Ok(target) = read_link_at(dfd, &name) else {
+            // Not a link any more: it changed since the check; look again (counted).
+            continue;
+        };
         let target = target.as_os_str().as_bytes();
         if target.starts_with(b"/") {
             return Err(escape());
@@ -148,14 +151,20 @@ fn split_last(path: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// Whether `name` in `dir` is a symbolic link now (`false` if it cannot be told).
-fn is_symlink(dir: RawFd, name: &CStr) -> bool {
+/// The file type bits (`S_IFMT`) of `name` in `dir` now, not following a link; `None` if it
+/// cannot be told.
+fn kind_now(dir: RawFd, name: &CStr) -> Option<libc::mode_t> {
     // SAFETY: `stat` is plain data; all zeroes is a valid value for `fstatat` to overwrite.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `name` is NUL-terminated and `st` a live, writable `stat`.
-    let r =
-        retry(|| unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) });
-    r.is_ok() && st.st_mode & libc::S_IFMT == libc::S_IFLNK
+    retry(|| unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })
+        .ok()
+        .map(|_| st.st_mode & libc::S_IFMT)
+}
+
+/// Whether `name` in `dir` is a symbolic link now (`false` if it cannot be told).
+fn is_symlink(dir: RawFd, name: &CStr) -> bool {
+    kind_now(dir, name) == Some(libc::S_IFLNK)
 }
 
 /// Whether `err`, from an `O_NOFOLLOW` open, may mean a symbolic link was there: `ELOOP`
@@ -237,11 +246,29 @@ fn walk(root: RawFd, path: &[u8], flags: libc::c_int, mode: u32) -> io::Result<O
         if (last && !follow_last) || !maybe_symlink(&err) {
             return Err(err);
         }
-        let Ok(target) = read_link_at(here, &c) else {
-            // Not a link after all (`EINVAL`), or gone: the open's own error says what is there.
-            return Err(err);
-        };
         links += 1;
+        let target = match read_link_at(here, &c) {
+            Ok(target) => target,
+            Err(e) => {
+                // No link there now. If the name changed since the open (gone, a directory
+                // where the open found none, anything where it found a link), look again,
+                // counted like a link so that a name that keeps changing cannot hold the walk;
+                // otherwise the open's own error says what is there (a file: `ENOTDIR`).
+                let changed = match e.raw_os_error() {
+                    Some(libc::ENOENT) => true,
+                    Some(libc::EINVAL) => {
+                        err.raw_os_error() != Some(libc::ENOTDIR)
+                            || kind_now(here, &c) == Some(libc::S_IFDIR)
+                    }
+                    _ => false,
+                };
+                if !changed || links > MAX_SYMLINKS {
+                    return Err(err);
+                }
+                todo.push_front(c.into_bytes());
+                continue;
+            }
+        };
         if links > MAX_SYMLINKS {
             return Err(io::Error::from_raw_os_error(libc::ELOOP));
         }
@@ -442,6 +469,78 @@ mod tests {
         for (path, dir, name) in cases {
             assert_eq!(split_last(path), (dir, name), "{:?}", String::from_utf8_lossy(path));
         }
+    }
+
+    /// The probe's answer is what `openat2` does: on a kernel that has it (5.6+, no seccomp
+    /// filter refusing it), confined directories use it; where it refuses, the walk.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_kernel_probe_matches_the_kernel() {
+        // SAFETY: `open_how` is plain data; all zeroes is valid.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+        how.resolve = libc::RESOLVE_BENEATH;
+        // SAFETY: a NUL-terminated path and a live `open_how` of the size passed.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                libc::AT_FDCWD,
+                c"/".as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        let errno = io::Error::last_os_error().raw_os_error();
+        assert_eq!(r, -1, "openat2 opened / beneath the current directory");
+        let kernel = kernel::open(libc::AT_FDCWD, c".", libc::O_PATH | libc::O_CLOEXEC, 0);
+        match errno {
+            Some(libc::EXDEV) => assert!(kernel.is_some(), "openat2 works, but is not used"),
+            other => assert!(kernel.is_none(), "openat2 says {other:?}, but is used"),
+        }
+    }
+
+    /// The walk and the kernel (where there is one) answer the same for each kind of path.
+    #[test]
+    fn the_walk_and_the_kernel_agree() {
+        let base = std::env::temp_dir().join(format!("kqio-beneath-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("root/a/b")).unwrap();
+        std::fs::write(base.join("root/a/b/f"), b"x").unwrap();
+        std::fs::write(base.join("out"), b"x").unwrap();
+        for (target, link) in [("../out", "up"), ("/", "abs"), ("a/b", "in"), ("l2", "l1")] {
+            std::os::unix::fs::symlink(target, base.join("root").join(link)).unwrap();
+        }
+        std::os::unix::fs::symlink("l1", base.join("root/l2")).unwrap();
+        let root_path = CString::new(base.join("root").as_os_str().as_bytes()).unwrap();
+        let root = open_at(libc::AT_FDCWD, &root_path, SEARCH, 0).unwrap();
+        let cases: [(&CStr, Result<(), Option<i32>>); 12] = [
+            (c"a/b/f", Ok(())),
+            (c"in/f", Ok(())),
+            (c"in/../b/f", Ok(())),
+            (c"a/b/../../a/b/f", Ok(())),
+            (c".", Ok(())),
+            (c"..", Err(None)),
+            (c"a/../../out", Err(None)),
+            (c"up", Err(None)),
+            (c"abs/etc", Err(None)),
+            (c"l1", Err(Some(libc::ELOOP))),
+            (c"missing/f", Err(Some(libc::ENOENT))),
+            (c"a/b/f/g", Err(Some(libc::ENOTDIR))),
+        ];
+        for how in [Resolver::Kernel, Resolver::Walk] {
+            for (path, want) in &cases {
+                let got =
+                    open(root.as_raw_fd(), path, libc::O_RDONLY, 0, how).map(drop).map_err(|e| {
+                        if PathEscapesDir::is_escape(&e) {
+                            None
+                        } else {
+                            e.raw_os_error()
+                        }
+                    });
+                assert_eq!(&got, want, "{how:?}: {path:?}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]
