@@ -8,7 +8,9 @@
 //!
 //! Every path is relative to a `Dir` (`openat`-style), so a `Dir` is a capability: it keeps
 //! naming the same directory after that directory is renamed or moved. [`Dir::cwd`] resolves
-//! against the process's current directory at each operation.
+//! against the process's current directory at each operation. A confined `Dir`
+//! ([`Dir::confine`], [`OpenDirFlags::confined`]) is one in the strict sense: no path given to
+//! it resolves outside it ([`ErrorKind::PathEscapesDir`]).
 //!
 //! | Zig | kqio |
 //! | --- | --- |
