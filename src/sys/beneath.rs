@@ -301,7 +301,12 @@ mod kernel {
     /// holds what it has entered, takes over.
     const RACE_TRIES: usize = 8;
 
-    fn openat2(root: RawFd, path: &CStr, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
+    pub(super) fn openat2(
+        root: RawFd,
+        path: &CStr,
+        flags: libc::c_int,
+        mode: u32,
+    ) -> io::Result<OwnedFd> {
         // SAFETY: `open_how` is plain data; all zeroes is a valid value (and what the kernel
         // wants in fields we do not set).
         let mut how: libc::open_how = unsafe { std::mem::zeroed() };
@@ -476,22 +481,10 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn the_kernel_probe_matches_the_kernel() {
-        // SAFETY: `open_how` is plain data; all zeroes is valid.
-        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
-        how.resolve = libc::RESOLVE_BENEATH;
-        // SAFETY: a NUL-terminated path and a live `open_how` of the size passed.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                libc::AT_FDCWD,
-                c"/".as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
+        let errno = match kernel::openat2(libc::AT_FDCWD, c"/", libc::O_PATH | libc::O_CLOEXEC, 0) {
+            Ok(_) => panic!("openat2 opened / beneath the current directory"),
+            Err(e) => e.raw_os_error(),
         };
-        let errno = io::Error::last_os_error().raw_os_error();
-        assert_eq!(r, -1, "openat2 opened / beneath the current directory");
         let kernel = kernel::open(libc::AT_FDCWD, c".", libc::O_PATH | libc::O_CLOEXEC, 0);
         match errno {
             Some(libc::EXDEV) => assert!(kernel.is_some(), "openat2 works, but is not used"),
