@@ -315,6 +315,18 @@ pub trait Io: Send + Sync + 'static {
     /// The process's current directory, as a handle that resolves paths against it at each
     /// operation (Zig `Dir.cwd`). Does not block.
     fn fs_cwd(&self) -> DirHandle;
+    /// The same directory as `dir`, confined: no path given with the handle returned, nor with
+    /// any directory opened through it (each confined beneath itself), resolves outside it;
+    /// such a path fails with [`PathEscapesDir`](crate::fs::PathEscapesDir) inside the
+    /// `io::Error`. Shares `dir`'s underlying directory. Does not block. A backend that cannot
+    /// confine keeps this default, which says `Unsupported`.
+    fn dir_confine(&self, dir: &DirHandle) -> io::Result<DirHandle> {
+        let _ = dir;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "kqio: this backend cannot confine a directory",
+        ))
+    }
     /// Opens `path` in `dir` with `options`: a file (Zig `Dir.openFile`, `Dir.createFile`).
     fn dir_open_file(
         &self,

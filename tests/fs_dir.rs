@@ -109,7 +109,8 @@ fn open_dir_stat_access() {
         assert_eq!(dir.stat_link("link").await.unwrap().kind, FileKind::SymLink);
         let via_link = dir.open_dir("link", OpenDirFlags::default()).await.unwrap();
         assert_eq!(via_link.read_file("f").await.unwrap(), b"12345");
-        let e = dir.open_dir("link", OpenDirFlags { follow_symlinks: false }).await.unwrap_err();
+        let flags = OpenDirFlags { follow_symlinks: false, ..Default::default() };
+        let e = dir.open_dir("link", flags).await.unwrap_err();
         assert!(matches!(e.kind(), ErrorKind::SymLinkLoop | ErrorKind::NotDir), "{e}");
 
         // The current directory.

@@ -89,11 +89,22 @@ impl Default for CreateFlags {
 pub struct OpenDirFlags {
     /// A final symbolic link is followed (default); `false`: opening one fails.
     pub follow_symlinks: bool,
+    /// The directory opened is confined, as by [`Dir::confine`]: no path given to it resolves
+    /// outside it. Default `false`, except that a directory opened from a confined one is always
+    /// confined (beneath itself).
+    pub confined: bool,
 }
 
 impl Default for OpenDirFlags {
     fn default() -> Self {
-        OpenDirFlags { follow_symlinks: true }
+        OpenDirFlags { follow_symlinks: true, confined: false }
+    }
+}
+
+impl OpenDirFlags {
+    /// The defaults, confined.
+    pub fn confined() -> OpenDirFlags {
+        OpenDirFlags { confined: true, ..OpenDirFlags::default() }
     }
 }
 
@@ -101,6 +112,9 @@ impl Default for OpenDirFlags {
 /// (absolute paths work as usual), so a `Dir` keeps naming the same directory after it is
 /// renamed or moved. Closed when dropped (and when the jobs still using it end). Cloning is cheap
 /// and shares the directory.
+///
+/// A confined `Dir` ([`confine`](Self::confine), [`OpenDirFlags::confined`]) is a capability in
+/// the strict sense: no path given to it leads outside it.
 ///
 /// # Cancellation
 ///
@@ -178,21 +192,77 @@ impl Dir {
         check_path(op, path).map_err(|e| e.with_path(self.display_path(path)))
     }
 
-    /// Opens the directory `path` (Zig `Dir.openDir`).
+    /// Opens the directory `path` (Zig `Dir.openDir`). Opened from a confined `Dir`, the new one
+    /// is confined too, beneath itself; [`OpenDirFlags::confined`] confines it in any case.
     ///
     /// # Errors
     ///
     /// `NotFound`, `NotDir` (a file is there), `PermissionDenied`, `SymLinkLoop` (with
-    /// `follow_symlinks: false` and a symbolic link there), `InvalidInput` (empty path, NUL byte).
+    /// `follow_symlinks: false` and a symbolic link there), `InvalidInput` (empty path, NUL byte),
+    /// `PathEscapesDir` (confined: `path` leads outside this directory).
     pub async fn open_dir(&self, path: impl AsRef<Path>, flags: OpenDirFlags) -> Result<Dir> {
         let path = path.as_ref();
         self.check(Op::OpenDir, path)?;
-        let handle = self
+        let mut handle = self
             .io
             .dir_open_dir(&self.handle, path, flags.follow_symlinks)
             .await
             .map_err(self.err(Op::OpenDir, path))?;
+        if flags.confined {
+            handle = self.io.dir_confine(&handle).map_err(self.err(Op::OpenDir, path))?;
+        }
         Ok(Dir { io: self.io.clone(), handle, path: Some(Arc::from(self.display_path(path))) })
+    }
+
+    /// This directory, confined (a capability as cap-std's `Dir` is one): no path given to the
+    /// `Dir` returned, or to any directory opened through it, resolves outside it. An absolute
+    /// path, a `..` above it, or a symbolic link (anywhere on the path) whose target leads
+    /// outside fails with [`ErrorKind::PathEscapesDir`](super::ErrorKind::PathEscapesDir) before
+    /// anything outside is opened or changed; `..` and links that stay inside work as usual.
+    /// Every method honours it, including [`rename`](Self::rename) and
+    /// [`hard_link`](Self::hard_link) on both sides, [`delete_tree`](Self::delete_tree) and
+    /// [`create_file_atomic`](Self::create_file_atomic). [`symlink`](Self::symlink) may still
+    /// create a link whose target leads outside (the target is data, as with Linux's
+    /// `RESOLVE_BENEATH`); no confined operation follows it.
+    ///
+    /// Shares the directory with `self`, which stays as it was. On [`Dir::cwd`], paths are
+    /// confined beneath whatever the current directory is at each operation. The README
+    /// ("Files and directories") says how each platform resolves and what is not confined
+    /// (descriptors already open, hard links made by others, mount points inside the tree).
+    /// Does not block.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` from a backend that cannot confine.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kqio::fs::{Dir, ErrorKind, OpenFlags};
+    ///
+    /// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+    /// let io = rt.io();
+    /// let base = std::env::temp_dir().join(format!("kqio-doc-confine-{}", std::process::id()));
+    /// rt.block_on(async {
+    ///     let cwd = Dir::cwd(&io);
+    ///     let dir = cwd.create_dir_path_open(&base).await?.confine()?;
+    ///     dir.write_file("inside.txt", b"ok").await?;
+    ///     dir.symlink("/etc", "etc").await?;
+    ///     for path in ["../inside.txt", "/etc/passwd", "etc/passwd"] {
+    ///         let e = dir.open_file(path, OpenFlags::default()).await.unwrap_err();
+    ///         assert_eq!(e.kind(), ErrorKind::PathEscapesDir);
+    ///     }
+    ///     assert_eq!(dir.read_file("./sub/../inside.txt").await.unwrap_err().kind(),
+    ///                ErrorKind::NotFound); // `sub` does not exist: `..` is not lexical
+    ///     assert_eq!(dir.read_file("inside.txt").await?, b"ok");
+    ///     cwd.delete_tree(&base).await
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn confine(&self) -> Result<Dir> {
+        let handle =
+            self.io.dir_confine(&self.handle).map_err(self.err(Op::OpenDir, Path::new(".")))?;
+        Ok(Dir { io: self.io.clone(), handle, path: self.path.clone() })
     }
 
     /// Creates the directory `path` (Zig `Dir.createDir`), with permissions `0o777` less the

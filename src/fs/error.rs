@@ -167,6 +167,12 @@ pub enum ErrorKind {
     WriteZero,
     /// The file ended before the bytes asked for were read.
     UnexpectedEof,
+    /// The path leads outside a confined directory (see
+    /// [`Dir::confine`](super::Dir::confine)): it is absolute, a `..` climbs above the
+    /// directory, or a symbolic link on the way points outside it. Nothing outside was opened
+    /// or changed. (Linux `openat2` says `EXDEV`, FreeBSD `ENOTCAPABLE`; cap-std "a path led
+    /// outside of the filesystem".)
+    PathEscapesDir,
     /// Anything else; see [`Error::io_error`].
     Other,
 }
@@ -176,6 +182,9 @@ impl ErrorKind {
     pub fn from_io(err: &io::Error) -> ErrorKind {
         if Canceled::is_canceled(err) {
             return ErrorKind::Canceled;
+        }
+        if PathEscapesDir::is_escape(err) {
+            return ErrorKind::PathEscapesDir;
         }
         if let Some(code) = err.raw_os_error() {
             let kind = match code {
@@ -246,8 +255,49 @@ impl ErrorKind {
             ErrorKind::InputOutput => "input/output error",
             ErrorKind::WriteZero => "write made no progress",
             ErrorKind::UnexpectedEof => "unexpected end of file",
+            ErrorKind::PathEscapesDir => "leads outside the confined directory",
             ErrorKind::Other => "error",
         }
+    }
+}
+
+/// What a backend reports when a path would resolve outside a confined directory: an
+/// `io::Error` of kind `PermissionDenied` carrying this value, which
+/// [`ErrorKind::from_io`] classifies as [`ErrorKind::PathEscapesDir`].
+///
+/// # Examples
+///
+/// ```
+/// use kqio::fs::{ErrorKind, PathEscapesDir};
+///
+/// let err: std::io::Error = PathEscapesDir.into();
+/// assert!(PathEscapesDir::is_escape(&err));
+/// assert_eq!(ErrorKind::from_io(&err), ErrorKind::PathEscapesDir);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PathEscapesDir;
+
+impl fmt::Display for PathEscapesDir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the path leads outside the confined directory")
+    }
+}
+
+impl std::error::Error for PathEscapesDir {}
+
+impl PathEscapesDir {
+    /// Whether `err` is a [`PathEscapesDir`] converted into an `io::Error`.
+    pub fn is_escape(err: &io::Error) -> bool {
+        err.kind() == io::ErrorKind::PermissionDenied
+            && err.get_ref().is_some_and(|inner| inner.is::<PathEscapesDir>())
+    }
+}
+
+impl From<PathEscapesDir> for io::Error {
+    /// An error of kind `PermissionDenied` (what cap-std reports for the same refusal) that
+    /// carries the `PathEscapesDir` value.
+    fn from(e: PathEscapesDir) -> io::Error {
+        io::Error::new(io::ErrorKind::PermissionDenied, e)
     }
 }
 

@@ -8,7 +8,9 @@
 //!
 //! Every path is relative to a `Dir` (`openat`-style), so a `Dir` is a capability: it keeps
 //! naming the same directory after that directory is renamed or moved. [`Dir::cwd`] resolves
-//! against the process's current directory at each operation.
+//! against the process's current directory at each operation. A confined `Dir`
+//! ([`Dir::confine`], [`OpenDirFlags::confined`]) is one in the strict sense: no path given to
+//! it resolves outside it ([`ErrorKind::PathEscapesDir`]).
 //!
 //! | Zig | kqio |
 //! | --- | --- |
@@ -60,7 +62,7 @@ mod types;
 
 pub use atomic::{AtomicFile, AtomicFlags};
 pub use dir::{AccessMode, CreateFlags, Dir, OpenDirFlags, OpenFlags};
-pub use error::{Error, ErrorKind, Op, Result};
+pub use error::{Error, ErrorKind, Op, PathEscapesDir, Result};
 pub use file::File;
 pub use mmap::MemoryMap;
 pub use read_dir::ReadDir;

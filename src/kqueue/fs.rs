@@ -4,15 +4,19 @@
 //! Ground rules:
 //! 1. Handles: a `FileHandle` holds an `Arc<OpenFile>` (a `std::fs::File`), a `DirHandle` an
 //!    `Arc<OpenDir>` (a descriptor opened `O_DIRECTORY`, or none for the current directory,
-//!    which is `AT_FDCWD`). A job holds its own clone of the `Arc`, so the descriptor outlives
-//!    any job using it; the last clone closes it.
-//! 2. Every descriptor is opened with `O_CLOEXEC` (`open_at` is the only `openat` call), so a
-//!    child process spawned meanwhile inherits none.
+//!    which is `AT_FDCWD`, and whether it is confined). A job holds its own clone of the `Arc`,
+//!    so the descriptor outlives any job using it; the last clone closes it.
+//! 2. Every descriptor is opened with `O_CLOEXEC` (`sys::fs::open_at` is the only plain `openat`
+//!    call; `sys/beneath.rs` adds it too), so a child process spawned meanwhile inherits none.
 //! 3. Paths become `CString`s on the calling thread, before the job is queued: a NUL byte fails
 //!    at once and the job owns its arguments.
 //! 4. `EINTR` is retried wherever a call may return it (`retry`); no other errno is retried or
 //!    ignored except where a comment says why.
 //! 5. Nothing here has a `cfg(target_os)`: the platform differences live in `sys/fs.rs`.
+//! 6. Every path a job is given goes through its `At`: plain `*at` calls on the directory's
+//!    descriptor, or, for a confined directory, resolution beneath it (`sys/beneath.rs`): `open`
+//!    for what is opened, `last` for calls on a last component that do not follow it, `followed`
+//!    for calls that follow a final symbolic link.
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
@@ -28,23 +32,86 @@ use crate::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FileKind, FsFuture, Lock, MapHandle,
     MapOptions, MappedRegion, Metadata, Offset, OpenOptions, Permissions, SetTimestamp,
 };
-use crate::sys::fs as sys;
+use crate::sys::beneath;
+use crate::sys::fs::{self as sys, open_at, read_link_at, retry};
 
 /// An open file of this backend: what its `FileHandle`s hold.
 pub(crate) struct OpenFile(File);
 
-/// An open directory of this backend; `None` is the current directory (`AT_FDCWD`).
-pub(crate) struct OpenDir(Option<OwnedFd>);
+/// An open directory of this backend: its descriptor (`None`: the current directory,
+/// `AT_FDCWD`), shared with its confined views, and how paths under it are confined, if they are.
+pub(crate) struct OpenDir {
+    fd: Option<Arc<OwnedFd>>,
+    beneath: Option<beneath::Resolver>,
+}
 
 impl OpenDir {
-    fn fd(&self) -> RawFd {
-        self.0.as_ref().map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd())
+    fn at(&self) -> At {
+        At {
+            fd: self.fd.as_ref().map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd()),
+            beneath: self.beneath,
+        }
+    }
+}
+
+/// Where a job resolves its paths (ground rule 6): a directory descriptor, and whether paths
+/// stay beneath it.
+#[derive(Clone, Copy)]
+struct At {
+    fd: RawFd,
+    beneath: Option<beneath::Resolver>,
+}
+
+impl At {
+    /// Opens `path`, following a final symbolic link unless `flags` has `O_NOFOLLOW`.
+    fn open(self, path: &CStr, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
+        match self.beneath {
+            None => open_at(self.fd, path, flags, mode),
+            Some(how) => beneath::open(self.fd, path, flags, mode, how),
+        }
+    }
+
+    /// `f(dir, name)` on `path`'s last component, which `f` must not follow: confined, `dir` is
+    /// its parent (resolved beneath) and `name` one component.
+    fn last<T>(self, path: &CStr, f: impl FnOnce(RawFd, &CStr) -> io::Result<T>) -> io::Result<T> {
+        match self.beneath {
+            None => f(self.fd, path),
+            Some(how) => {
+                let (dir, name) = beneath::parent(self.fd, path, how)?;
+                f(dir.as_ref().map_or(self.fd, AsRawFd::as_raw_fd), &name)
+            }
+        }
+    }
+
+    /// `f(dir, name, confined)` on what `path` names, following a final symbolic link: plain,
+    /// `f` follows it itself; confined (`confined` true), links were followed beneath already
+    /// and `f` must pass its call's no-follow flag.
+    fn followed<T>(
+        self,
+        path: &CStr,
+        f: impl FnOnce(RawFd, &CStr, bool) -> io::Result<T>,
+    ) -> io::Result<T> {
+        match self.beneath {
+            None => f(self.fd, path, false),
+            Some(how) => beneath::follow(self.fd, path, how, |dir, name| f(dir, name, true)),
+        }
+    }
+}
+
+/// `AT_SYMLINK_NOFOLLOW` when `nofollow`, else 0.
+fn nofollow_flag(nofollow: bool) -> libc::c_int {
+    if nofollow {
+        libc::AT_SYMLINK_NOFOLLOW
+    } else {
+        0
     }
 }
 
 /// The fs methods of the vtable, on a blocking pool.
 pub(crate) struct Fs {
     pool: Arc<BlockingPool>,
+    /// How directories made confined here resolve (`InitOptions::confine_by_walk`).
+    confine: beneath::Resolver,
 }
 
 fn foreign() -> io::Error {
@@ -63,30 +130,6 @@ fn cpath(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| {
         io::Error::new(io::ErrorKind::InvalidInput, "kqio: a path with a NUL byte in it")
     })
-}
-
-/// Turns a `-1` return into the errno, retrying on `EINTR` (ground rule 4).
-fn retry<T: PartialEq + From<i8> + Copy>(mut f: impl FnMut() -> T) -> io::Result<T> {
-    loop {
-        let r = f();
-        if r != T::from(-1) {
-            return Ok(r);
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINTR) {
-            return Err(err);
-        }
-    }
-}
-
-/// The one `openat` of this backend (ground rule 2).
-fn open_at(dir: RawFd, path: &CStr, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
-    let flags = flags | libc::O_CLOEXEC;
-    // SAFETY: `path` is a NUL-terminated string that lives across the call; the mode is passed
-    // as the variadic `c_uint` that `openat` reads when `O_CREAT` is set.
-    let fd = retry(|| unsafe { libc::openat(dir, path.as_ptr(), flags, mode as libc::c_uint) })?;
-    // SAFETY: `openat` returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn open_flags(o: &OpenOptions) -> libc::c_int {
@@ -370,29 +413,29 @@ struct Entries(Mutex<DirStream>);
 /// `mkdir -p`: `Ok(true)` if `path` was created, `Ok(false)` if it was a directory already.
 /// Anything else at `path` is ENOTDIR (`fs::ErrorKind::NotDir`), also when it appeared while the
 /// parents were being made (a race with another creator): never `false` for a file.
-fn create_dir_path(dir: RawFd, path: &Path, mode: libc::mode_t) -> io::Result<bool> {
-    create_dir_path_with(dir, path, mode, &|| {})
+fn create_dir_path(at: At, path: &Path, mode: libc::mode_t) -> io::Result<bool> {
+    create_dir_path_with(at, path, mode, &|| {})
 }
 
 /// [`create_dir_path`], calling `after_parents` between making the missing parents and the last
 /// `mkdirat` (where tests make the race happen).
 fn create_dir_path_with(
-    dir: RawFd,
+    at: At,
     path: &Path,
     mode: libc::mode_t,
     after_parents: &dyn Fn(),
 ) -> io::Result<bool> {
     let c = cpath(path)?;
-    match mkdir_or_existing_dir(dir, &c, mode) {
+    match mkdir_or_existing_dir(at, &c, mode) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
             match path.parent() {
                 Some(parent) if !parent.as_os_str().is_empty() => {
-                    create_dir_path(dir, parent, mode)?;
+                    create_dir_path(at, parent, mode)?;
                 }
                 _ => return Err(e),
             }
             after_parents();
-            mkdir_or_existing_dir(dir, &c, mode)
+            mkdir_or_existing_dir(at, &c, mode)
         }
         r => r,
     }
@@ -401,12 +444,13 @@ fn create_dir_path_with(
 /// `mkdirat`: `Ok(true)` if it made the directory, `Ok(false)` if a directory was there already
 /// (made by someone else meanwhile, or long ago: it exists, as asked), ENOTDIR if something else
 /// was.
-fn mkdir_or_existing_dir(dir: RawFd, c: &CStr, mode: libc::mode_t) -> io::Result<bool> {
-    // SAFETY: `c` is NUL-terminated.
-    match retry(|| unsafe { libc::mkdirat(dir, c.as_ptr(), mode) }) {
+fn mkdir_or_existing_dir(at: At, c: &CStr, mode: libc::mode_t) -> io::Result<bool> {
+    // SAFETY: `n` is NUL-terminated (a `CStr`).
+    let mkdir = |d: RawFd, n: &CStr| retry(|| unsafe { libc::mkdirat(d, n.as_ptr(), mode) });
+    match at.last(c, mkdir) {
         Ok(_) => Ok(true),
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-            if fstatat(dir, c, true)?.kind == FileKind::Directory {
+            if at.followed(c, |d, n, nf| fstatat(d, n, !nf))?.kind == FileKind::Directory {
                 Ok(false)
             } else {
                 Err(io::Error::from_raw_os_error(libc::ENOTDIR))
@@ -428,7 +472,7 @@ mod create_dir_path_tests {
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir(&base).unwrap();
         let root = std::fs::File::open(&base).unwrap();
-        let fd = root.as_raw_fd();
+        let fd = At { fd: root.as_raw_fd(), beneath: None };
         let file = || drop(std::fs::File::create(base.join("a/b/c")).unwrap());
         let err = create_dir_path_with(fd, Path::new("a/b/c"), 0o755, &file).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR), "{err}");
@@ -486,24 +530,6 @@ fn delete_tree(dir: RawFd, name: &CStr) -> io::Result<()> {
     Ok(())
 }
 
-fn read_link_at(dir: RawFd, path: &CStr) -> io::Result<PathBuf> {
-    let mut buf = Vec::<u8>::with_capacity(256);
-    loop {
-        // SAFETY: `path` is NUL-terminated; the kernel writes at most `capacity` bytes into
-        // `buf`'s spare capacity.
-        let n = retry(|| unsafe {
-            libc::readlinkat(dir, path.as_ptr(), buf.as_mut_ptr().cast(), buf.capacity())
-        })? as usize;
-        if n < buf.capacity() {
-            // SAFETY: the kernel wrote `n` bytes.
-            unsafe { buf.set_len(n) };
-            return Ok(PathBuf::from(OsString::from_vec(buf)));
-        }
-        // Possibly truncated: try again with more room.
-        buf.reserve(buf.capacity() * 2);
-    }
-}
-
 /// A memory map of this backend: `memmap2`'s raw map, and the file to change its length.
 struct Mapping {
     map: memmap2::MmapRaw,
@@ -547,8 +573,12 @@ fn map(file: Arc<OpenFile>, offset: u64, len: usize, writable: bool) -> io::Resu
 }
 
 impl Fs {
-    pub(crate) fn new(pool: Arc<BlockingPool>) -> Fs {
-        Fs { pool }
+    /// The fs methods on `pool`; `confine_by_walk`: confined directories resolve by kqio's walk
+    /// even where the kernel could (`InitOptions::confine_by_walk`).
+    pub(crate) fn new(pool: Arc<BlockingPool>, confine_by_walk: bool) -> Fs {
+        let confine =
+            if confine_by_walk { beneath::Resolver::Walk } else { beneath::Resolver::Kernel };
+        Fs { pool, confine }
     }
 
     /// Queues `f` on the pool; the future of its result (ground rule 1 of `task/blocking.rs`).
@@ -566,10 +596,10 @@ impl Fs {
         &self,
         d: &DirHandle,
         path: &Path,
-        f: impl FnOnce(RawFd, &CStr) -> io::Result<T> + Send + 'static,
+        f: impl FnOnce(At, &CStr) -> io::Result<T> + Send + 'static,
     ) -> FsFuture<T> {
         match dir(d).and_then(|d| Ok((d, cpath(path)?))) {
-            Ok((d, c)) => self.job(move || f(d.fd(), &c)),
+            Ok((d, c)) => self.job(move || f(d.at(), &c)),
             Err(e) => Box::pin(std::future::ready(Err(e))),
         }
     }
@@ -586,7 +616,13 @@ impl Fs {
     }
 
     pub(crate) fn cwd(&self) -> DirHandle {
-        DirHandle::new(Arc::new(OpenDir(None)))
+        DirHandle::new(Arc::new(OpenDir { fd: None, beneath: None }))
+    }
+
+    /// The same directory, confined: it shares the descriptor (`Dir::confine`).
+    pub(crate) fn confine(&self, d: &DirHandle) -> io::Result<DirHandle> {
+        let d = dir(d)?;
+        Ok(DirHandle::new(Arc::new(OpenDir { fd: d.fd.clone(), beneath: Some(self.confine) })))
     }
 
     pub(crate) fn open_file(
@@ -596,8 +632,8 @@ impl Fs {
         o: &OpenOptions,
     ) -> FsFuture<FileHandle> {
         let (flags, mode) = (open_flags(o), o.permissions.mode());
-        self.at(d, p, move |dfd, c| {
-            let fd = open_at(dfd, c, flags, mode)?;
+        self.at(d, p, move |at, c| {
+            let fd = at.open(c, flags, mode)?;
             Ok(FileHandle::new(Arc::new(OpenFile(File::from(fd)))))
         })
     }
@@ -607,16 +643,20 @@ impl Fs {
         if !follow {
             flags |= libc::O_NOFOLLOW;
         }
-        self.at(d, p, move |dfd, c| {
-            Ok(DirHandle::new(Arc::new(OpenDir(Some(open_at(dfd, c, flags, 0)?)))))
+        // A directory opened from a confined one is confined too, beneath itself.
+        self.at(d, p, move |at, c| {
+            let fd = Some(Arc::new(at.open(c, flags, 0)?));
+            Ok(DirHandle::new(Arc::new(OpenDir { fd, beneath: at.beneath })))
         })
     }
 
     pub(crate) fn create_dir(&self, d: &DirHandle, p: &Path, perms: Permissions) -> FsFuture<()> {
         let mode = perms.mode() as libc::mode_t;
-        self.at(d, p, move |dfd, c| {
-            // SAFETY: `c` is NUL-terminated.
-            retry(|| unsafe { libc::mkdirat(dfd, c.as_ptr(), mode) }).map(drop)
+        self.at(d, p, move |at, c| {
+            at.last(c, |dfd, n| {
+                // SAFETY: `n` is NUL-terminated.
+                retry(|| unsafe { libc::mkdirat(dfd, n.as_ptr(), mode) }).map(drop)
+            })
         })
     }
 
@@ -628,12 +668,12 @@ impl Fs {
     ) -> FsFuture<bool> {
         let mode = perms.mode() as libc::mode_t;
         let path = p.to_path_buf();
-        self.at(d, p, move |dfd, _| create_dir_path(dfd, &path, mode))
+        self.at(d, p, move |at, _| create_dir_path(at, &path, mode))
     }
 
     pub(crate) fn dir_stat(&self, d: &DirHandle) -> FsFuture<Metadata> {
         match dir(d) {
-            Ok(d) => self.job(move || match &d.0 {
+            Ok(d) => self.job(move || match &d.fd {
                 Some(fd) => fstat(fd.as_raw_fd()),
                 None => fstatat(libc::AT_FDCWD, c".", true),
             }),
@@ -642,7 +682,10 @@ impl Fs {
     }
 
     pub(crate) fn stat_path(&self, d: &DirHandle, p: &Path, follow: bool) -> FsFuture<Metadata> {
-        self.at(d, p, move |dfd, c| fstatat(dfd, c, follow))
+        self.at(d, p, move |at, c| match follow {
+            true => at.followed(c, |dfd, n, nofollow| fstatat(dfd, n, !nofollow)),
+            false => at.last(c, |dfd, n| fstatat(dfd, n, false)),
+        })
     }
 
     pub(crate) fn access(&self, d: &DirHandle, p: &Path, a: Access) -> FsFuture<()> {
@@ -659,14 +702,17 @@ impl Fs {
         if mode == 0 {
             mode = libc::F_OK;
         }
-        self.at(d, p, move |dfd, c| {
-            // SAFETY: `c` is NUL-terminated.
-            retry(|| unsafe { libc::faccessat(dfd, c.as_ptr(), mode, 0) }).map(drop)
+        self.at(d, p, move |at, c| {
+            at.followed(c, |dfd, n, nofollow| {
+                let flags = if nofollow { sys::ACCESS_NOFOLLOW } else { 0 };
+                // SAFETY: `n` is NUL-terminated.
+                retry(|| unsafe { libc::faccessat(dfd, n.as_ptr(), mode, flags) }).map(drop)
+            })
         })
     }
 
     pub(crate) fn read_file(&self, d: &DirHandle, p: &Path) -> FsFuture<Vec<u8>> {
-        self.at(d, p, |dfd, c| read_all(&mut File::from(open_at(dfd, c, libc::O_RDONLY, 0)?)))
+        self.at(d, p, |at, c| read_all(&mut File::from(at.open(c, libc::O_RDONLY, 0)?)))
     }
 
     pub(crate) fn write_file(
@@ -677,9 +723,9 @@ impl Fs {
         perms: Permissions,
     ) -> FsFuture<()> {
         let mode = perms.mode();
-        self.at(d, p, move |dfd, c| {
+        self.at(d, p, move |at, c| {
             let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC;
-            let f = File::from(open_at(dfd, c, flags, mode)?);
+            let f = File::from(at.open(c, flags, mode)?);
             let n = write_all_of(&f, &data, Offset::Current)?;
             if n < data.len() {
                 // An error after some progress: say so (write_all_of kept it quiet).
@@ -690,9 +736,9 @@ impl Fs {
     }
 
     pub(crate) fn entries(&self, d: &DirHandle) -> FsFuture<EntriesHandle> {
-        self.at(d, Path::new("."), |dfd, c| {
+        self.at(d, Path::new("."), |at, c| {
             // A fresh descriptor: its own read position, so two readers never share one.
-            let fd = open_at(dfd, c, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+            let fd = at.open(c, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
             Ok(EntriesHandle::new(Arc::new(Entries(Mutex::new(DirStream::new(fd)?)))))
         })
     }
@@ -723,23 +769,27 @@ impl Fs {
     }
 
     pub(crate) fn real_path(&self, d: &DirHandle, p: &Path) -> FsFuture<PathBuf> {
-        self.at(d, p, |dfd, c| sys::fd_path(open_at(dfd, c, sys::OPEN_PATH, 0)?.as_raw_fd()))
+        self.at(d, p, |at, c| sys::fd_path(at.open(c, sys::OPEN_PATH, 0)?.as_raw_fd()))
     }
 
     pub(crate) fn delete_file(&self, d: &DirHandle, p: &Path) -> FsFuture<()> {
-        // SAFETY: `c` is NUL-terminated.
-        self.at(d, p, |dfd, c| retry(|| unsafe { libc::unlinkat(dfd, c.as_ptr(), 0) }).map(drop))
+        self.at(d, p, |at, c| {
+            // SAFETY: `n` is NUL-terminated.
+            at.last(c, |dfd, n| retry(|| unsafe { libc::unlinkat(dfd, n.as_ptr(), 0) }).map(drop))
+        })
     }
 
     pub(crate) fn delete_dir(&self, d: &DirHandle, p: &Path) -> FsFuture<()> {
-        self.at(d, p, |dfd, c| {
-            // SAFETY: `c` is NUL-terminated.
-            retry(|| unsafe { libc::unlinkat(dfd, c.as_ptr(), libc::AT_REMOVEDIR) }).map(drop)
+        self.at(d, p, |at, c| {
+            at.last(c, |dfd, n| {
+                // SAFETY: `n` is NUL-terminated.
+                retry(|| unsafe { libc::unlinkat(dfd, n.as_ptr(), libc::AT_REMOVEDIR) }).map(drop)
+            })
         })
     }
 
     pub(crate) fn delete_tree(&self, d: &DirHandle, p: &Path) -> FsFuture<()> {
-        self.at(d, p, |dfd, c| match delete_tree(dfd, c) {
+        self.at(d, p, |at, c| match at.last(c, delete_tree) {
             // Nothing there: the tree is gone, as asked (Zig `deleteTree`).
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
             r => r,
@@ -758,9 +808,14 @@ impl Fs {
             Ok(v) => v,
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
-        self.at(od, o, move |ofd, oc| {
-            // SAFETY: both paths are NUL-terminated.
-            retry(|| unsafe { libc::renameat(ofd, oc.as_ptr(), nd.fd(), nc.as_ptr()) }).map(drop)
+        self.at(od, o, move |old, oc| {
+            old.last(oc, |ofd, on| {
+                nd.at().last(&nc, |nfd, nn| {
+                    // SAFETY: both names are NUL-terminated.
+                    retry(|| unsafe { libc::renameat(ofd, on.as_ptr(), nfd, nn.as_ptr()) })
+                        .map(drop)
+                })
+            })
         })
     }
 
@@ -769,14 +824,18 @@ impl Fs {
             Ok(t) => t,
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
-        self.at(d, link, move |dfd, c| {
-            // SAFETY: both paths are NUL-terminated.
-            retry(|| unsafe { libc::symlinkat(t.as_ptr(), dfd, c.as_ptr()) }).map(drop)
+        // The target is data, not resolved here: a confined directory may hold a link that
+        // points outside it, which none of its own operations will follow (see the README).
+        self.at(d, link, move |at, c| {
+            at.last(c, |dfd, n| {
+                // SAFETY: both paths are NUL-terminated.
+                retry(|| unsafe { libc::symlinkat(t.as_ptr(), dfd, n.as_ptr()) }).map(drop)
+            })
         })
     }
 
     pub(crate) fn read_link(&self, d: &DirHandle, p: &Path) -> FsFuture<PathBuf> {
-        self.at(d, p, read_link_at)
+        self.at(d, p, |at, c| at.last(c, read_link_at))
     }
 
     pub(crate) fn hard_link(
@@ -790,9 +849,15 @@ impl Fs {
             Ok(v) => v,
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
-        self.at(od, o, move |ofd, oc| {
-            // SAFETY: both paths are NUL-terminated.
-            retry(|| unsafe { libc::linkat(ofd, oc.as_ptr(), nd.fd(), nc.as_ptr(), 0) }).map(drop)
+        self.at(od, o, move |old, oc| {
+            old.last(oc, |ofd, on| {
+                nd.at().last(&nc, |nfd, nn| {
+                    // SAFETY: both names are NUL-terminated. Flags 0: a link to a symbolic link
+                    // itself, never to what it points at.
+                    retry(|| unsafe { libc::linkat(ofd, on.as_ptr(), nfd, nn.as_ptr(), 0) })
+                        .map(drop)
+                })
+            })
         })
     }
 
@@ -803,9 +868,12 @@ impl Fs {
         perms: Permissions,
     ) -> FsFuture<()> {
         let mode = perms.mode() as libc::mode_t;
-        self.at(d, p, move |dfd, c| {
-            // SAFETY: `c` is NUL-terminated.
-            retry(|| unsafe { libc::fchmodat(dfd, c.as_ptr(), mode, 0) }).map(drop)
+        self.at(d, p, move |at, c| {
+            at.followed(c, |dfd, n, nofollow| {
+                let flags = nofollow_flag(nofollow);
+                // SAFETY: `n` is NUL-terminated.
+                retry(|| unsafe { libc::fchmodat(dfd, n.as_ptr(), mode, flags) }).map(drop)
+            })
         })
     }
 
@@ -818,10 +886,13 @@ impl Fs {
         follow: bool,
     ) -> FsFuture<()> {
         let (uid, gid) = (id_or_keep(owner, libc::uid_t::MAX), id_or_keep(group, libc::gid_t::MAX));
-        let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
-        self.at(d, p, move |dfd, c| {
-            // SAFETY: `c` is NUL-terminated.
-            retry(|| unsafe { libc::fchownat(dfd, c.as_ptr(), uid, gid, flags) }).map(drop)
+        let chown = move |dfd: RawFd, n: &CStr, flags| {
+            // SAFETY: `n` is NUL-terminated.
+            retry(|| unsafe { libc::fchownat(dfd, n.as_ptr(), uid, gid, flags) }).map(drop)
+        };
+        self.at(d, p, move |at, c| match follow {
+            true => at.followed(c, |dfd, n, nofollow| chown(dfd, n, nofollow_flag(nofollow))),
+            false => at.last(c, |dfd, n| chown(dfd, n, libc::AT_SYMLINK_NOFOLLOW)),
         })
     }
 
@@ -834,10 +905,13 @@ impl Fs {
         follow: bool,
     ) -> FsFuture<()> {
         let times = [timespec(atime), timespec(mtime)];
-        let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
-        self.at(d, p, move |dfd, c| {
-            // SAFETY: `c` is NUL-terminated and `times` two live `timespec`s.
-            retry(|| unsafe { libc::utimensat(dfd, c.as_ptr(), times.as_ptr(), flags) }).map(drop)
+        let utimens = move |dfd: RawFd, n: &CStr, flags| {
+            // SAFETY: `n` is NUL-terminated and `times` two live `timespec`s.
+            retry(|| unsafe { libc::utimensat(dfd, n.as_ptr(), times.as_ptr(), flags) }).map(drop)
+        };
+        self.at(d, p, move |at, c| match follow {
+            true => at.followed(c, |dfd, n, nofollow| utimens(dfd, n, nofollow_flag(nofollow))),
+            false => at.last(c, |dfd, n| utimens(dfd, n, libc::AT_SYMLINK_NOFOLLOW)),
         })
     }
 

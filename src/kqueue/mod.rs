@@ -83,6 +83,11 @@ pub struct InitOptions {
     pub max_blocking_threads: usize,
     /// How long an idle blocking-pool thread waits for work before it exits. Default 10 s.
     pub blocking_keep_alive: std::time::Duration,
+    /// Confined directories ([`Dir::confine`](crate::fs::Dir::confine)) resolve their paths by
+    /// kqio's own component-by-component walk even where the kernel offers to (Linux 5.6+
+    /// `openat2`, FreeBSD 13+ `O_RESOLVE_BENEATH`). Default `false`. The walk is what macOS,
+    /// NetBSD and OpenBSD always use; this runs it anywhere (kqio's tests run both).
+    pub confine_by_walk: bool,
 }
 
 impl Default for InitOptions {
@@ -93,6 +98,7 @@ impl Default for InitOptions {
             thread_name: "kqio-worker".to_owned(),
             max_blocking_threads: blocking::DEFAULT_MAX_THREADS,
             blocking_keep_alive: blocking::KEEP_ALIVE,
+            confine_by_walk: false,
         }
     }
 }
@@ -156,7 +162,7 @@ impl Kqueue {
                 shared: shared.clone(),
                 signals: Default::default(),
                 blocking: blocking.clone(),
-                fs: fs::Fs::new(blocking),
+                fs: fs::Fs::new(blocking, options.confine_by_walk),
             }),
             threads: Vec::new(),
         };
@@ -529,6 +535,9 @@ impl Io for KqueueIo {
     }
     fn dir_open_file(&self, d: &DirHandle, p: &Path, o: &OpenOptions) -> FsFuture<FileHandle> {
         self.fs.open_file(d, p, o)
+    }
+    fn dir_confine(&self, d: &DirHandle) -> io::Result<DirHandle> {
+        self.fs.confine(d)
     }
     fn dir_open_dir(&self, d: &DirHandle, p: &Path, follow: bool) -> FsFuture<DirHandle> {
         self.fs.open_dir(d, p, follow)

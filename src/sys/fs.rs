@@ -8,6 +8,10 @@
 //! | nanoseconds of a `stat` time | `st_atime_nsec` | `st_atime_nsec` | `st_atime_nsec` | `st_atimensec` | `st_atime_nsec` |
 //! | this thread's `errno` (`clear_errno`) | `__errno_location` | `__error` | `__error` | `__errno` | `__errno` |
 //! | inode of a directory entry (`dirent_ino`) | `d_ino` | `d_ino` | `d_fileno` | `d_fileno` | `d_fileno` |
+//! | `faccessat` not following a final link (`ACCESS_NOFOLLOW`) | `AT_SYMLINK_NOFOLLOW` | `AT_SYMLINK_NOFOLLOW` | `AT_RESOLVE_BENEATH` | none | none |
+//!
+//! Resolving paths beneath a confined directory (`openat2`, `O_RESOLVE_BENEATH`, or kqio's walk)
+//! is in `sys/beneath.rs`.
 //!
 //! Everything else kqio's file backend calls (`openat`, `mkdirat`, `unlinkat`, `renameat`,
 //! `fstatat`, `symlinkat`, `readlinkat`, `linkat`, `fchmodat`, `fchownat`, `utimensat`,
@@ -18,8 +22,10 @@
 //! `EOPNOTSUPP` (a file system or file kind without support, such as `/proc` files or pipes), and
 //! `EBADF` for an `O_APPEND` destination, which it never accepts.
 
+use std::ffi::{CStr, OsString};
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
 use crate::time::Timestamp;
@@ -32,6 +38,79 @@ pub(crate) const OPEN_PATH: libc::c_int = libc::O_PATH;
 /// Flags to open a path only to ask for its real path (see the Linux variant).
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) const OPEN_PATH: libc::c_int = libc::O_RDONLY;
+
+/// The `faccessat` flag that keeps a final symbolic link from being followed, for a confined
+/// directory's `access` (`sys/beneath.rs`, ground rule 4): glibc and musl emulate
+/// `AT_SYMLINK_NOFOLLOW` where the kernel lacks `faccessat2`.
+#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+pub(crate) const ACCESS_NOFOLLOW: libc::c_int = libc::AT_SYMLINK_NOFOLLOW;
+
+/// The `faccessat` flag for a confined directory's `access`: FreeBSD's `faccessat` refuses
+/// `AT_SYMLINK_NOFOLLOW`, but `AT_RESOLVE_BENEATH` keeps a link that appears at the name from
+/// leading out of its directory.
+#[cfg(target_os = "freebsd")]
+pub(crate) const ACCESS_NOFOLLOW: libc::c_int = libc::AT_RESOLVE_BENEATH;
+
+/// The `faccessat` flag for a confined directory's `access`: none here (NetBSD and OpenBSD take
+/// only `AT_EACCESS`), so a link swapped in at the name between the check and the call is
+/// followed; the README says what that reveals.
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_vendor = "apple",
+    target_os = "freebsd"
+)))]
+pub(crate) const ACCESS_NOFOLLOW: libc::c_int = 0;
+
+/// Turns a `-1` return into the errno, retrying on `EINTR` (ground rule 4 of `kqueue/fs.rs`).
+pub(crate) fn retry<T: PartialEq + From<i8> + Copy>(mut f: impl FnMut() -> T) -> io::Result<T> {
+    loop {
+        let r = f();
+        if r != T::from(-1) {
+            return Ok(r);
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+/// The one plain `openat` of the file backend (ground rule 2 of `kqueue/fs.rs`): `O_CLOEXEC`
+/// always.
+pub(crate) fn open_at(
+    dir: RawFd,
+    path: &CStr,
+    flags: libc::c_int,
+    mode: u32,
+) -> io::Result<OwnedFd> {
+    let flags = flags | libc::O_CLOEXEC;
+    // SAFETY: `path` is a NUL-terminated string that lives across the call; the mode is passed
+    // as the variadic `c_uint` that `openat` reads when `O_CREAT` is set.
+    let fd = retry(|| unsafe { libc::openat(dir, path.as_ptr(), flags, mode as libc::c_uint) })?;
+    // SAFETY: `openat` returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The target of the symbolic link `path` in `dir`, as stored (`readlinkat`, grown until it
+/// fits).
+pub(crate) fn read_link_at(dir: RawFd, path: &CStr) -> io::Result<PathBuf> {
+    let mut buf = Vec::<u8>::with_capacity(256);
+    loop {
+        // SAFETY: `path` is NUL-terminated; the kernel writes at most `capacity` bytes into
+        // `buf`'s spare capacity.
+        let n = retry(|| unsafe {
+            libc::readlinkat(dir, path.as_ptr(), buf.as_mut_ptr().cast(), buf.capacity())
+        })? as usize;
+        if n < buf.capacity() {
+            // SAFETY: the kernel wrote `n` bytes.
+            unsafe { buf.set_len(n) };
+            return Ok(PathBuf::from(OsString::from_vec(buf)));
+        }
+        // Possibly truncated: try again with more room.
+        buf.reserve(buf.capacity() * 2);
+    }
+}
 
 /// Nanoseconds since the epoch in `secs` + `nsec`, saturating.
 // `time_t` and `c_long` are `i64` on the 64-bit targets but `i32` on some 32-bit ones.
