@@ -24,7 +24,7 @@ use std::task::{Context, Poll};
 use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
 use crate::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FsFuture, Lock, MapHandle, MapOptions,
-    Metadata, Offset, OpenOptions, Permissions, SetTimestamp,
+    Metadata, Offset, OpenOptions, Permissions, SetTimestamp, StdStream,
 };
 use crate::net::{
     AddressKind, BindOptions, ListenOptions, LookupResult, SocketAddress, SocketHandle, SocketKind,
@@ -486,6 +486,17 @@ pub trait Io: Send + Sync + 'static {
     /// Sets the length of the mapped file to the map's offset plus `len` and maps that
     /// instead: the new map replaces `map` (Zig `MemoryMap.setLength`).
     fn map_set_length(&self, map: &MapHandle, len: usize) -> FsFuture<MapHandle>;
+
+    // ----- fs: standard streams and pipes -----
+    //
+    // A backend may drive these files differently from files opened by path (the kqueue backend
+    // reads and writes a pipe through its reactor); the `file_*` methods take them all.
+
+    /// A new handle for one of the process's standard streams (closing it leaves the stream
+    /// itself open). Does not block.
+    fn fs_stdio(&self, stream: StdStream) -> io::Result<FileHandle>;
+    /// A new pipe: its read end and its write end. Does not block.
+    fn fs_pipe(&self) -> io::Result<(FileHandle, FileHandle)>;
 }
 
 impl dyn Io {

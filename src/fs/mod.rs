@@ -66,7 +66,7 @@ pub use mmap::MemoryMap;
 pub use read_dir::ReadDir;
 pub use types::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FileKind, Lock, MapHandle, MapOptions,
-    MappedRegion, Metadata, Offset, OpenOptions, Permissions, SetTimestamp,
+    MappedRegion, Metadata, Offset, OpenOptions, Permissions, SetTimestamp, StdStream,
 };
 
 /// The future a backend's fs method returns: its job's result, or the `io::Error` that ended it

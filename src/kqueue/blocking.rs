@@ -12,13 +12,21 @@
 //!    its waiter so through its own destructor.
 //! 4. `shutdown` (from `Kqueue::deinit`): no new job is accepted (it is dropped, so its waiter
 //!    sees `Canceled`), queued jobs are dropped, and running jobs are waited for: their threads
-//!    are joined, so nothing of the runtime outlives `deinit`.
+//!    are joined, so nothing of the runtime outlives `deinit`. Except: a running *interruptible*
+//!    job (the backend's own file work, `submit_interruptible`) is interrupted
+//!    (`interrupt.rs`), and its thread is waited for at most [`INTERRUPT_GRACE`] after that;
+//!    a thread still blocked then (a call the signal does not interrupt) is detached. A job of
+//!    `spawn_blocking` (the user's code, which kqio cannot stop) is waited for to its end.
 //! 5. A panicking job is caught by the typed side; the pool thread survives.
+//! 6. Pool threads unblock the interrupt signal when they start (`sys/interrupt.rs`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use super::interrupt::{Interrupter, JobInterrupt, INTERRUPT_GRACE};
+use crate::sys::interrupt as sys_interrupt;
 
 /// The default bound on pool threads: enough for many concurrent file operations and lookups
 /// (each holds a thread for the length of one syscall or one chunk), small enough that a burst
@@ -33,8 +41,17 @@ pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// A unit of blocking work.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
+/// A queued job and, for an interruptible one, its interrupt state.
+struct Queued {
+    job: Job,
+    interrupt: Option<Arc<JobInterrupt>>,
+}
+
 struct State {
-    queue: VecDeque<Job>,
+    queue: VecDeque<Queued>,
+    /// The job each busy thread runs: its interrupt state, `None` for one that cannot be
+    /// interrupted (ground rule 4).
+    running: Vec<(thread::ThreadId, Option<Arc<JobInterrupt>>)>,
     /// Threads alive (busy or idle).
     threads: usize,
     /// Threads waiting for work.
@@ -52,6 +69,9 @@ struct State {
 pub(crate) struct BlockingPool {
     state: Mutex<State>,
     work: Condvar,
+    /// Notified when a thread exits (for `shutdown`'s bounded wait).
+    exited: Condvar,
+    interrupter: Arc<Interrupter>,
     max_threads: usize,
     keep_alive: Duration,
     thread_name: String,
@@ -62,6 +82,7 @@ impl BlockingPool {
         BlockingPool {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
+                running: Vec::new(),
                 threads: 0,
                 idle: 0,
                 notified: 0,
@@ -70,6 +91,8 @@ impl BlockingPool {
                 next_name: 0,
             }),
             work: Condvar::new(),
+            exited: Condvar::new(),
+            interrupter: Interrupter::new(thread_name.clone()),
             max_threads: max_threads.max(1),
             keep_alive,
             thread_name,
@@ -82,6 +105,23 @@ impl BlockingPool {
 
     /// Queues `job`; after shutdown it is dropped unrun (ground rule 4).
     pub(crate) fn submit(self: &Arc<Self>, job: Job) {
+        self.push(Queued { job, interrupt: None })
+    }
+
+    /// The interrupt state for a new interruptible job, to build the job with (its waiter
+    /// uses it to stop the job) and to pass to [`submit_interruptible`](Self::submit_interruptible).
+    pub(crate) fn new_interrupt(&self) -> Arc<JobInterrupt> {
+        JobInterrupt::new(&self.interrupter)
+    }
+
+    /// Queues `job`, which runs inside `interrupt`'s window and can be stopped through it.
+    pub(crate) fn submit_interruptible(self: &Arc<Self>, job: Job, interrupt: Arc<JobInterrupt>) {
+        let i = interrupt.clone();
+        let job: Job = Box::new(move || i.run(job));
+        self.push(Queued { job, interrupt: Some(interrupt) })
+    }
+
+    fn push(self: &Arc<Self>, job: Queued) {
         let mut st = self.lock();
         if st.shutdown {
             drop(st);
@@ -110,12 +150,16 @@ impl BlockingPool {
     }
 
     fn run(self: Arc<Self>) {
+        sys_interrupt::prepare_thread();
+        let me = thread::current().id();
         let mut st = self.lock();
         loop {
-            if let Some(job) = st.queue.pop_front() {
+            if let Some(Queued { job, interrupt }) = st.queue.pop_front() {
+                st.running.push((me, interrupt));
                 drop(st);
                 job();
                 st = self.lock();
+                st.running.retain(|(id, _)| *id != me);
                 continue;
             }
             if st.shutdown {
@@ -130,12 +174,13 @@ impl BlockingPool {
                 st.notified -= 1;
             } else if timeout.timed_out() && st.queue.is_empty() {
                 // Retire (ground rule 2): detach our own handle.
-                let me = thread::current().id();
                 st.handles.retain(|(id, _)| *id != me);
                 break;
             }
         }
         st.threads -= 1;
+        drop(st);
+        self.exited.notify_all();
     }
 
     /// Threads alive now.
@@ -145,19 +190,57 @@ impl BlockingPool {
 
     /// Ground rule 4.
     pub(crate) fn shutdown(&self) {
-        let (queued, handles) = {
+        let me = thread::current().id();
+        let (queued, interrupts) = {
             let mut st = self.lock();
             st.shutdown = true;
-            (std::mem::take(&mut st.queue), std::mem::take(&mut st.handles))
+            let interrupts: Vec<_> =
+                st.running.iter().filter_map(|(_, i)| i.clone()).collect::<Vec<_>>();
+            (std::mem::take(&mut st.queue), interrupts)
         };
         self.work.notify_all();
         // Dropping a queued job tells its waiter it will not run.
         drop(queued);
-        let me = thread::current().id();
+        // Stop the interruptible jobs; their waiters (if any are left) are given up on below.
+        for i in &interrupts {
+            i.request_once();
+        }
+        let deadline = Instant::now() + INTERRUPT_GRACE;
+        let mut st = self.lock();
+        loop {
+            // A job that shuts its own runtime down cannot wait for its own thread; it exits
+            // after the job as `shutdown` is set.
+            let others = st.running.iter().filter(|(id, _)| *id != me);
+            let waited = st.threads - usize::from(st.running.iter().any(|(id, _)| *id == me));
+            if waited == 0 {
+                break;
+            }
+            // Only interruptible jobs that have not stopped are left (idle threads exit at once
+            // and uninterruptible jobs are waited for): after the grace, detach them.
+            let stuck: Vec<_> = others.filter_map(|(_, i)| i.clone()).collect();
+            let only_stuck = stuck.len() == waited && stuck.iter().all(|i| i.is_stuck());
+            let now = Instant::now();
+            if only_stuck && now >= deadline {
+                break;
+            }
+            // The signal may have been lost (`interrupt.rs` ground rule 2): send it again at
+            // each wake-up; a waited thread's exit wakes us too.
+            for i in &stuck {
+                i.resend();
+            }
+            let wait = deadline
+                .saturating_duration_since(now)
+                .clamp(Duration::from_millis(1), Duration::from_millis(20));
+            st = self.exited.wait_timeout(st, wait).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        let detached: Vec<_> = st.running.iter().map(|(id, _)| *id).collect();
+        let handles = std::mem::take(&mut st.handles);
+        drop(st);
+        self.interrupter.shutdown();
         for (id, h) in handles {
-            // A job that shuts its own runtime down cannot join its own thread; it exits after
-            // the job as `shutdown` is set.
-            if id != me {
+            // Detached (dropped without a join): a thread still blocked after the grace, or the
+            // one running this shutdown.
+            if id != me && !detached.contains(&id) {
                 let _ = h.join();
             }
         }

@@ -18,6 +18,7 @@
 mod async_fd;
 mod blocking;
 mod fs;
+mod interrupt;
 mod net;
 mod process;
 mod random;
@@ -36,7 +37,7 @@ use std::thread;
 use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
 use crate::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FsFuture, Lock, MapHandle, MapOptions,
-    Metadata, Offset, OpenOptions, Permissions, SetTimestamp,
+    Metadata, Offset, OpenOptions, Permissions, SetTimestamp, StdStream,
 };
 use crate::io::{task_local, Io, IoRef};
 use crate::net::{
@@ -156,7 +157,7 @@ impl Kqueue {
                 shared: shared.clone(),
                 signals: Default::default(),
                 blocking: blocking.clone(),
-                fs: fs::Fs::new(blocking),
+                fs: fs::Fs::new(blocking, shared.reactor.clone()),
             }),
             threads: Vec::new(),
         };
@@ -675,5 +676,11 @@ impl Io for KqueueIo {
     }
     fn map_set_length(&self, m: &MapHandle, len: usize) -> FsFuture<MapHandle> {
         self.fs.map_set_length(m, len)
+    }
+    fn fs_stdio(&self, stream: StdStream) -> io::Result<FileHandle> {
+        self.fs.stdio(stream)
+    }
+    fn fs_pipe(&self) -> io::Result<(FileHandle, FileHandle)> {
+        self.fs.pipe()
     }
 }
