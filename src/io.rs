@@ -307,9 +307,11 @@ pub trait Io: Send + Sync + 'static {
     // Files and directories (Zig `File`, `Dir`): opaque handles the backend makes, every path
     // relative to a directory handle (openat-style, so a `Dir` is a capability). Each method
     // returns a future of the backend's job: the kqueue backend runs it on the blocking pool; a
-    // simulated one may answer at once. Awaiting it is a cancellation point until the job has
-    // started (then `Err` with `Canceled` inside, nothing done); a started job finishes, and a
-    // result nobody awaits any more is dropped where it is made (an opened file is closed).
+    // simulated one may answer at once. Awaiting it is a cancellation point: before the job
+    // starts, `Err` with `Canceled` inside and nothing done; while it runs, the backend may stop
+    // it early (the kqueue backend interrupts the blocking call it is in: then `Canceled`), or
+    // let it finish (then its real result, and the request stays pending). A result nobody
+    // awaits any more is dropped where it is made (an opened file is closed).
     // Errors are plain `io::Error`s: the user types in `fs/` add the operation and the path.
 
     /// The process's current directory, as a handle that resolves paths against it at each

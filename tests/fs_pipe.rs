@@ -317,6 +317,19 @@ fn a_canceled_stdin_read_is_interrupted_and_loses_no_byte() {
                     let n = stdin.read(&mut buf).await.unwrap();
                     assert_eq!(&buf[..n], msg.as_bytes(), "a canceled read took bytes");
                 }
+                // Opened by path, standard input is read on the reactor only where the path
+                // gives a description of its own (Linux reopens it): descriptor 0 never turns
+                // non-blocking.
+                let by_path = Dir::cwd(io).open_file("/dev/stdin", OpenFlags::default()).await;
+                let by_path = by_path.unwrap();
+                std::io::Write::write_all(&mut w, b"by path\n").unwrap();
+                let mut buf = [0u8; 64];
+                let n = by_path.read(&mut buf).await.unwrap();
+                assert_eq!(&buf[..n], b"by path\n");
+                // SAFETY: `fcntl` reads the flags of descriptor 0.
+                let flags = unsafe { libc::fcntl(0, libc::F_GETFL) };
+                assert_eq!(flags & libc::O_NONBLOCK, 0, "standard input made non-blocking");
+                drop(by_path);
                 blocked_read(io, stdin.clone()).detach();
                 wait_for_pool_thread("kqstd-blocking", Call::Read);
             });

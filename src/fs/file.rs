@@ -225,8 +225,8 @@ impl File {
     ///
     /// # Cancellation
     ///
-    /// A cancellation point until its job starts (see the [module docs](super)); so is every
-    /// other `async` method here.
+    /// A cancellation point (see the [module docs](super)); so is every other `async` method
+    /// here.
     pub async fn stat(&self) -> Result<Metadata> {
         self.io.file_stat(&self.handle).await.map_err(self.err(Op::Stat))
     }
@@ -468,8 +468,8 @@ impl File {
     ///
     /// # Cancellation
     ///
-    /// A cancellation point until the wait starts; a started wait holds a pool thread until
-    /// it gets the lock.
+    /// A cancellation point, the wait included: a canceled wait is interrupted (its pool
+    /// thread is signaled and `flock` returns `EINTR`) and the lock is not taken.
     pub async fn lock(&self, lock: Lock) -> Result<()> {
         self.io.file_lock(&self.handle, lock, true).await.map(drop).map_err(self.err(Op::Lock))
     }

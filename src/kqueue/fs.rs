@@ -26,7 +26,9 @@
 //!    input, output and error (`stdio`) are *never* made streams: `O_NONBLOCK` belongs to the
 //!    open file description, which they share with the shell and other processes (a terminal
 //!    left non-blocking breaks them, as tokio's and Zig's docs warn): they stay on the pool,
-//!    where a canceled read is interrupted (`EINTR` consumes nothing).
+//!    where a canceled read is interrupted (`EINTR` consumes nothing); so is a file opened by a
+//!    path that duplicates one of them (`/dev/stdin` on macOS and the BSDs), which is noticed by
+//!    the flag showing up on the standard descriptor (`shares_stdio_description`).
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
@@ -78,6 +80,12 @@ impl OpenFile {
         if set_nonblocking(raw, true).is_err() {
             return OpenFile::Blocking(file);
         }
+        if shares_stdio_description(&st) {
+            // `/dev/stdin`, `/dev/fd/0`, ... on macOS and the BSDs duplicate the descriptor: the
+            // flag just set is the shell's too. Undo it; the file stays on the pool.
+            let _ = set_nonblocking(raw, false);
+            return OpenFile::Blocking(file);
+        }
         match AsyncFd::try_with_reactor(reactor.clone(), file) {
             Ok(a) => OpenFile::Stream(a),
             Err((_, file)) => {
@@ -97,6 +105,24 @@ impl OpenFile {
             OpenFile::Stream(a) => a.get_ref(),
         }
     }
+}
+
+/// Whether setting `O_NONBLOCK` on the file `st` describes (just done) showed up on one of the
+/// standard descriptors: then they share its open file description (ground rule 6), which
+/// comparing `(st_dev, st_ino)` alone cannot tell (a FIFO opened twice has two descriptions).
+fn shares_stdio_description(st: &libc::stat) -> bool {
+    (0..3).any(|fd| {
+        // SAFETY: as in `fstat`; `fstat` and `fcntl` on a descriptor number only read it, and
+        // fail harmlessly (EBADF) if it is not open.
+        let (same, flags) = unsafe {
+            let mut other: libc::stat = std::mem::zeroed();
+            let same = libc::fstat(fd, &mut other) == 0
+                && other.st_dev == st.st_dev
+                && other.st_ino == st.st_ino;
+            (same, libc::fcntl(fd, libc::F_GETFL))
+        };
+        same && flags >= 0 && flags & libc::O_NONBLOCK != 0
+    })
 }
 
 /// Sets or clears `O_NONBLOCK` on `fd`'s open file description.

@@ -61,9 +61,10 @@ pub(crate) struct JobInterrupt {
     interrupter: Weak<Interrupter>,
 }
 
-crate::loom::thread_local_const! {
-    // The job this pool thread runs, or null (ground rule 2: what `check` reads).
-    static CURRENT: Cell<*const JobInterrupt> = Cell::new(std::ptr::null());
+std::thread_local! {
+    // The job this pool thread runs, or null (ground rule 2: what `check` reads). Real threads
+    // only (never a loom model), hence std's macro.
+    static CURRENT: Cell<*const JobInterrupt> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Whether the job running on this thread was asked to stop: `Err` with [`Canceled`] inside
