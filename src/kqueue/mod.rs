@@ -229,8 +229,17 @@ impl Kqueue {
     /// In order: new work is refused (`concurrent` fails, `r#async` runs inline as an
     /// already-canceled task), the workers finish the poll they are in and exit and are joined,
     /// every remaining task's future is dropped on this thread (its destructor runs; awaiting its
-    /// handle afterwards panics, see [`JoinHandle`](crate::JoinHandle)), and the poller is closed.
-    /// It returns promptly even when tasks are blocked forever.
+    /// handle afterwards panics, see [`JoinHandle`](crate::JoinHandle)), the blocking pool is
+    /// shut down, and the poller is closed. It returns promptly even when tasks are blocked
+    /// forever.
+    ///
+    /// The blocking pool's queued jobs are dropped (their waiters see `Canceled`). Its running
+    /// jobs: kqio's own file and directory work is interrupted (the thread is signaled, the
+    /// blocking call returns `EINTR`) and its thread joined, or, if it has not stopped after
+    /// about a second (a call the signal cannot interrupt, such as a hung network mount's),
+    /// left detached to finish on its own; a job of
+    /// [`spawn_blocking`](crate::Io#method.spawn_blocking) (code kqio cannot stop) and a name
+    /// lookup are waited for to their end.
     pub fn deinit(self) {
         drop(self)
     }
