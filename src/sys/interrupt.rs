@@ -11,6 +11,10 @@
 //! do on Linux and FreeBSD but do not exist on macOS. kqio's signal listening refuses `SIGURG`
 //! (`sys/signal.rs`), because its handlers are installed with `SA_RESTART`. A handler that was
 //! installed before ours is called from ours, so a program's own `SIGURG` handler keeps working.
+//! The handler is installed on the first interrupt, not before: a program that never cancels a
+//! running job keeps `SIGURG`'s default. Once installed, a `SIGURG` sent to the whole process
+//! (`kill -URG`) makes the system call of whichever thread takes it return `EINTR` (std and
+//! kqio retry those) where before it was ignored.
 //!
 //! Ground rules:
 //! 1. A signal is sent only to a thread that is alive and cannot exit meanwhile (the caller
