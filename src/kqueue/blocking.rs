@@ -38,6 +38,11 @@ pub(crate) const DEFAULT_MAX_THREADS: usize = 64;
 /// How long an idle pool thread waits for work before it exits.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
+/// How often `shutdown` sends the interrupt again to jobs that have not stopped (the first
+/// signal can be lost, `interrupt.rs` ground rule 2). A lost signal is rare, so this only bounds
+/// how late such a job stops.
+const SHUTDOWN_RESEND: Duration = Duration::from_millis(2);
+
 /// A unit of blocking work.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
@@ -215,22 +220,27 @@ impl BlockingPool {
             if waited == 0 {
                 break;
             }
-            // Only interruptible jobs that have not stopped are left (idle threads exit at once
-            // and uninterruptible jobs are waited for): after the grace, detach them.
+            // Only interruptible jobs are left (idle threads exit at once and uninterruptible
+            // jobs are waited for): after the grace, detach them, acknowledged or not (one that
+            // acknowledged may still be blocked, in a `close` on a hung mount say).
             let stuck: Vec<_> = others.filter_map(|(_, i)| i.clone()).collect();
-            let only_stuck = stuck.len() == waited && stuck.iter().all(|i| i.is_stuck());
+            let only_stuck = stuck.len() == waited;
             let now = Instant::now();
             if only_stuck && now >= deadline {
                 break;
+            }
+            if now >= deadline {
+                // Past the grace only threads of uninterruptible jobs are waited for: every
+                // change worth a look comes with a thread's exit, which notifies.
+                st = self.exited.wait(st).unwrap_or_else(|e| e.into_inner());
+                continue;
             }
             // The signal may have been lost (`interrupt.rs` ground rule 2): send it again at
             // each wake-up; a waited thread's exit wakes us too.
             for i in &stuck {
                 i.resend();
             }
-            let wait = deadline
-                .saturating_duration_since(now)
-                .clamp(Duration::from_millis(1), Duration::from_millis(20));
+            let wait = (deadline - now).min(SHUTDOWN_RESEND);
             st = self.exited.wait_timeout(st, wait).unwrap_or_else(|e| e.into_inner()).0;
         }
         let detached: Vec<_> = st.running.iter().map(|(id, _)| *id).collect();
@@ -244,5 +254,60 @@ impl BlockingPool {
                 let _ = h.join();
             }
         }
+    }
+}
+
+#[cfg(all(test, not(kqio_loom)))]
+mod tests {
+    use super::*;
+    use crate::error::Canceled;
+    use crate::kqueue::{InitOptions, Kqueue};
+    use std::sync::mpsc;
+
+    /// A job the signal does not stop (it waits on a channel, whose wait retries `EINTR`, as a
+    /// hung mount's uninterruptible wait would not even see it): its canceled waiter is released
+    /// after the grace, and `deinit` detaches its thread after the grace instead of hanging.
+    #[test]
+    fn a_job_the_signal_does_not_stop_is_given_up_after_the_grace() {
+        let rt = Kqueue::init(InitOptions {
+            n_threads: Some(1),
+            max_blocking_threads: 1,
+            thread_name: "kqgrace".to_owned(),
+            ..Default::default()
+        })
+        .unwrap();
+        let io = rt.io();
+        let pool = rt.io.blocking.clone();
+        let (started_tx, started) = mpsc::channel();
+        let (release_tx, release) = mpsc::channel::<()>();
+        let (finished_tx, finished) = mpsc::channel();
+        let interrupt = pool.new_interrupt();
+        let (job, waiter) = crate::task::blocking::job_interruptible(
+            move || {
+                started_tx.send(()).unwrap();
+                let _ = release.recv();
+                finished_tx.send(()).unwrap();
+                Ok(())
+            },
+            interrupt.clone(),
+        );
+        pool.submit_interruptible(job, interrupt);
+        started.recv().unwrap();
+        let task = io.r#async(waiter);
+        let t = Instant::now();
+        let r = rt.block_on(task.cancel());
+        let took = t.elapsed();
+        assert!(matches!(r, Err(Canceled)), "{r:?}");
+        assert!(took >= INTERRUPT_GRACE / 2, "released before the grace: {took:?}");
+        assert!(took < INTERRUPT_GRACE * 10, "released late: {took:?}");
+        let t = Instant::now();
+        rt.deinit();
+        let took = t.elapsed();
+        assert!(took >= INTERRUPT_GRACE / 2, "deinit did not wait for the job: {took:?}");
+        assert!(took < INTERRUPT_GRACE * 10, "deinit took {took:?}");
+        // The detached thread is still there; let it go.
+        assert!(finished.try_recv().is_err(), "the job cannot have finished");
+        release_tx.send(()).unwrap();
+        finished.recv().unwrap();
     }
 }
