@@ -7,7 +7,8 @@
 //! | `reactor.rs` | mio `Poll`, registrations, readiness delivery, cross-thread wake |
 //! | `async_fd.rs` | `AsyncFd`: readiness waits on a raw descriptor |
 //! | `blocking.rs` | the bounded blocking pool (files, directories, name lookup) |
-//! | `fs.rs` | files and directories: the vtable's fs methods as jobs on the blocking pool |
+//! | `interrupt.rs` | stopping a canceled pool job: its thread signaled until it acknowledges |
+//! | `fs.rs` | files and directories: the vtable's fs methods as jobs on the blocking pool; pipes, FIFOs, terminals on the reactor |
 //! | `net.rs` | sockets: the vtable's net methods on `socket2` sockets and `AsyncFd` |
 //! | `process.rs` | child processes: spawn, exit through the reactor, background reaping, pipes |
 //! | `random.rs` | entropy: a ChaCha12 generator per thread, and the OS's |
