@@ -242,6 +242,24 @@ fn a_canceled_pty_read_loses_no_byte() {
     drop(master);
 }
 
+/// Devices the poller may refuse (`/dev/null` and `/dev/zero` on Linux: `EPERM`) fall back to
+/// the pool with their flags restored, and work as files.
+#[test]
+fn unpollable_devices_fall_back_to_the_pool() {
+    let _s = serial();
+    with_runtime("kqdev", |rt, io| {
+        rt.block_on(async {
+            let null = Dir::cwd(io).open_file("/dev/null", OpenFlags::read_write()).await.unwrap();
+            null.write_all(b"into the void").await.unwrap();
+            assert_eq!(null.read(&mut [0u8; 8]).await.unwrap(), 0);
+            let zero = Dir::cwd(io).open_file("/dev/zero", OpenFlags::default()).await.unwrap();
+            let mut buf = [1u8; 4096];
+            assert_eq!(zero.read(&mut buf).await.unwrap(), 4096);
+            assert!(buf.iter().all(|&b| b == 0));
+        });
+    });
+}
+
 /// `open` of a FIFO with no writer blocks on the pool; cancel interrupts it: `Canceled` at
 /// once, no descriptor, and the pool's only thread is free for the next job.
 #[test]
