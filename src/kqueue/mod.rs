@@ -8,7 +8,8 @@
 //! | `async_fd.rs` | `AsyncFd`: readiness waits on a raw descriptor |
 //! | `blocking.rs` | the bounded blocking pool (files, directories, name lookup) |
 //! | `interrupt.rs` | stopping a canceled pool job: its thread signaled until it acknowledges |
-//! | `fs.rs` | files and directories: the vtable's fs methods as jobs on the blocking pool; pipes, FIFOs, terminals on the reactor |
+//! | `fs.rs` | files and directories: the vtable's fs methods as jobs on the blocking pool |
+//! | `stream.rs` | pipes, FIFOs, terminals: file reads and writes on the reactor; the jobs of `fs.rs` |
 //! | `net.rs` | sockets: the vtable's net methods on `socket2` sockets and `AsyncFd` |
 //! | `process.rs` | child processes: spawn, exit through the reactor, background reaping, pipes |
 //! | `random.rs` | entropy: a ChaCha12 generator per thread, and the OS's |
@@ -26,6 +27,7 @@ mod random;
 pub(crate) mod reactor;
 mod scheduler;
 mod signal;
+mod stream;
 pub(crate) mod timer;
 
 use std::io::{self, IoSlice, IoSliceMut, SeekFrom};
