@@ -135,6 +135,7 @@ fn a_canceled_fifo_read_loses_no_byte() {
     let tmp = Scratch::new("pipe-fifo");
     mkfifo(&tmp.join("fifo"));
     let fifo = tmp.join("fifo");
+    let fifo_path = fifo.clone();
     with_runtime("kqfifo", |rt, io| {
         rt.block_on(async {
             let dir = tmp.dir(io).await;
@@ -146,7 +147,11 @@ fn a_canceled_fifo_read_loses_no_byte() {
             let mut writer = writer.join().unwrap();
             let reader = std::sync::Arc::new(reader);
             for round in 0..20 {
-                cancel_prompt(blocked_read(io, reader.clone())).await;
+                let task = blocked_read(io, reader.clone());
+                // On the reactor: no pool thread sits in `read` for it.
+                assert!(!pool_thread_in("kqfifo-blocking", Call::Read));
+                cancel_prompt(task).await;
+                assert_ne!(nonblocking(&fifo_path), Some(false), "the FIFO is a stream");
                 let msg = format!("round {round}");
                 std::io::Write::write_all(&mut writer, msg.as_bytes()).unwrap();
                 let mut buf = [0u8; 64];
@@ -170,7 +175,9 @@ fn a_canceled_pipe_read_and_write() {
             let (r, w) = File::pipe(io).unwrap();
             assert!(!r.is_tty());
             let r = std::sync::Arc::new(r);
-            cancel_prompt(blocked_read(io, r.clone())).await;
+            let task = blocked_read(io, r.clone());
+            assert!(!pool_thread_in("kqpipe-blocking", Call::Read), "on the reactor");
+            cancel_prompt(task).await;
             w.write_all(b"after the cancel").await.unwrap();
             let mut buf = [0u8; 64];
             let n = r.read(&mut buf).await.unwrap();
@@ -231,7 +238,10 @@ fn a_canceled_pty_read_loses_no_byte() {
             let term = Dir::cwd(io).open_file(&tty, OpenFlags::read_write()).await.unwrap();
             assert!(term.is_tty());
             let term = std::sync::Arc::new(term);
-            cancel_prompt(blocked_read(io, term.clone())).await;
+            let task = blocked_read(io, term.clone());
+            assert!(!pool_thread_in("kqpty-blocking", Call::Read), "on the reactor");
+            assert_ne!(nonblocking(Path::new(&tty)), Some(false), "the terminal is a stream");
+            cancel_prompt(task).await;
             std::io::Write::write_all(&mut master, b"typed line\n").unwrap();
             let mut buf = [0u8; 64];
             let n = term.read(&mut buf).await.unwrap();
@@ -389,22 +399,51 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 /// (`Canceled`, nothing lost, the thread free) is the same either way.
 #[cfg(target_os = "linux")]
 fn wait_for_pool_thread(name: &str, call: Call) {
-    let sysno = match call {
-        Call::Open => libc::SYS_openat,
-        Call::Read => libc::SYS_read,
-        Call::Flock => libc::SYS_flock,
+    fs_util::eventually("a pool thread blocks in the system call", || pool_thread_in(name, call));
+}
+
+#[cfg(not(target_os = "linux"))]
+fn wait_for_pool_thread(_name: &str, _call: Call) {}
+
+/// Whether one of this process's descriptors open on `path` is non-blocking (Linux's
+/// `/proc/self/fdinfo`); `None` where that cannot be seen.
+fn nonblocking(path: &Path) -> Option<bool> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let flags = |e: &std::fs::DirEntry| -> Option<i64> {
+        if std::fs::read_link(e.path()).ok()? != path {
+            return None;
+        }
+        let info = std::fs::read_to_string(Path::new("/proc/self/fdinfo").join(e.file_name()));
+        let flags = info.ok()?.lines().find_map(|l| l.strip_prefix("flags:"))?.trim().to_owned();
+        i64::from_str_radix(&flags, 8).ok()
     };
-    fs_util::eventually("a pool thread blocks in the system call", || {
+    let fds = std::fs::read_dir("/proc/self/fd").ok()?;
+    Some(fds.flatten().filter_map(|e| flags(&e)).any(|f| f & i64::from(libc::O_NONBLOCK) != 0))
+}
+
+/// Whether a thread named `name...` is in system call `call` now (Linux; elsewhere `false`).
+fn pool_thread_in(name: &str, call: Call) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let sysno = match call {
+            Call::Open => libc::SYS_openat,
+            Call::Read => libc::SYS_read,
+            Call::Flock => libc::SYS_flock,
+        };
         std::fs::read_dir("/proc/self/task").unwrap().flatten().any(|t| {
             let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
             let syscall = std::fs::read_to_string(t.path().join("syscall")).unwrap_or_default();
             comm.starts_with(name) && syscall.split_whitespace().next() == Some(&sysno.to_string())
         })
-    });
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (name, call);
+        false
+    }
 }
-
-#[cfg(not(target_os = "linux"))]
-fn wait_for_pool_thread(_name: &str, _call: Call) {}
 
 /// The system call a pool thread is expected to block in.
 #[derive(Clone, Copy)]
