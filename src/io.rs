@@ -24,7 +24,7 @@ use std::task::{Context, Poll};
 use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
 use crate::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FsFuture, Lock, MapHandle, MapOptions,
-    Metadata, Offset, OpenOptions, Permissions, SetTimestamp,
+    Metadata, Offset, OpenOptions, Permissions, SetTimestamp, StdStream,
 };
 use crate::net::{
     AddressKind, BindOptions, ListenOptions, LookupResult, SocketAddress, SocketHandle, SocketKind,
@@ -307,9 +307,11 @@ pub trait Io: Send + Sync + 'static {
     // Files and directories (Zig `File`, `Dir`): opaque handles the backend makes, every path
     // relative to a directory handle (openat-style, so a `Dir` is a capability). Each method
     // returns a future of the backend's job: the kqueue backend runs it on the blocking pool; a
-    // simulated one may answer at once. Awaiting it is a cancellation point until the job has
-    // started (then `Err` with `Canceled` inside, nothing done); a started job finishes, and a
-    // result nobody awaits any more is dropped where it is made (an opened file is closed).
+    // simulated one may answer at once. Awaiting it is a cancellation point: before the job
+    // starts, `Err` with `Canceled` inside and nothing done; while it runs, the backend may stop
+    // it early (the kqueue backend interrupts the blocking call it is in: then `Canceled`), or
+    // let it finish (then its real result, and the request stays pending). A result nobody
+    // awaits any more is dropped where it is made (an opened file is closed).
     // Errors are plain `io::Error`s: the user types in `fs/` add the operation and the path.
 
     /// The process's current directory, as a handle that resolves paths against it at each
@@ -498,6 +500,17 @@ pub trait Io: Send + Sync + 'static {
     /// Sets the length of the mapped file to the map's offset plus `len` and maps that
     /// instead: the new map replaces `map` (Zig `MemoryMap.setLength`).
     fn map_set_length(&self, map: &MapHandle, len: usize) -> FsFuture<MapHandle>;
+
+    // ----- fs: standard streams and pipes -----
+    //
+    // A backend may drive these files differently from files opened by path (the kqueue backend
+    // reads and writes a pipe through its reactor); the `file_*` methods take them all.
+
+    /// A new handle for one of the process's standard streams (closing it leaves the stream
+    /// itself open). Does not block.
+    fn fs_stdio(&self, stream: StdStream) -> io::Result<FileHandle>;
+    /// A new pipe: its read end and its write end. Does not block.
+    fn fs_pipe(&self) -> io::Result<(FileHandle, FileHandle)>;
 }
 
 impl dyn Io {

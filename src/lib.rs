@@ -32,7 +32,7 @@
 //! | child processes | `process.rs` | `process_*`, `pipe_*` | `kqueue/process.rs`, `sys/process.rs` |
 //! | signals, `ctrl_c` | `signal.rs` | `signal_listen`, `signal_poll` | `kqueue/signal.rs`, `sys/signal.rs` |
 //! | `random`, `random_secure` | `io.rs` helpers | `random_fill`, `random_fill_secure` | `kqueue/random.rs` |
-//! | files, directories, memory maps | `fs/file.rs`, `fs/dir.rs`, `fs/read_dir.rs`, `fs/atomic.rs`, `fs/mmap.rs` | `dir_*`, `file_*`, `map_*` | `kqueue/fs.rs` (on `kqueue/blocking.rs`), `sys/fs.rs`, `sys/beneath.rs` (confined `Dir`s) |
+//! | files, directories, memory maps, pipes, stdio | `fs/file.rs`, `fs/dir.rs`, `fs/read_dir.rs`, `fs/atomic.rs`, `fs/mmap.rs` | `dir_*`, `file_*`, `map_*`, `fs_stdio`, `fs_pipe` | `kqueue/fs.rs` (on `kqueue/blocking.rs`, interrupts in `kqueue/interrupt.rs`; streams on the reactor), `sys/fs.rs`, `sys/beneath.rs` (confined `Dir`s), `sys/interrupt.rs`, `sys/pipe.rs` |
 //! | TCP, UDP, Unix sockets | `net/tcp.rs`, `net/udp.rs`, `net/unix.rs` (shared parts in `net/stream.rs`, `net/listener.rs`, `net/datagram.rs`) | `net_*` | `kqueue/net.rs`, `sys/net.rs` |
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 

@@ -73,6 +73,8 @@ pub enum Op {
     Close,
     /// Committing an atomic file.
     Commit,
+    /// Creating a pipe.
+    CreatePipe,
 }
 
 impl fmt::Display for Op {
@@ -107,6 +109,7 @@ impl fmt::Display for Op {
             Op::Map => "memory map",
             Op::Close => "close",
             Op::Commit => "commit",
+            Op::CreatePipe => "create pipe",
         })
     }
 }

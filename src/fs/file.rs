@@ -25,7 +25,9 @@ use std::task::{ready, Context, Poll};
 use super::buf;
 use super::error::{Error, Op, Result};
 use super::mmap::MemoryMap;
-use super::types::{FileHandle, Lock, MapOptions, Metadata, Offset, Permissions, SetTimestamp};
+use super::types::{
+    FileHandle, Lock, MapOptions, Metadata, Offset, Permissions, SetTimestamp, StdStream,
+};
 use super::{FsFuture, CHUNK_SIZE, COPY_CHUNK};
 use crate::task::CancelProtection;
 use crate::IoRef;
@@ -119,6 +121,92 @@ impl File {
         File { io, handle, path: path.map(Arc::from), stream: Stream::default() }
     }
 
+    /// The process's standard input as a `File` (a duplicate of its descriptor: dropping the
+    /// `File` leaves standard input open).
+    ///
+    /// On the kqueue backend its reads run on the blocking pool, not the reactor: making the
+    /// descriptor non-blocking would change the open file description it shares with the shell
+    /// and other processes (a terminal left non-blocking breaks them). A canceled read is
+    /// interrupted (its thread is signaled, the `read` returns `EINTR`) and consumes nothing.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of duplicating the descriptor (`EBADF` if the process has no standard
+    /// input, `EMFILE`).
+    ///
+    /// # Cancellation
+    ///
+    /// Not cancelable: does not block.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+    /// let io = rt.io();
+    /// rt.block_on(async {
+    ///     let stdin = kqio::fs::File::stdin(&io)?;
+    ///     let mut line = [0u8; 80];
+    ///     let n = stdin.read(&mut line).await?;
+    ///     kqio::fs::File::stdout(&io)?.write_all(&line[..n]).await
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stdin(io: &IoRef) -> Result<File> {
+        File::stdio(io, StdStream::Input)
+    }
+
+    /// The process's standard output as a `File`; as [`stdin`](Self::stdin).
+    pub fn stdout(io: &IoRef) -> Result<File> {
+        File::stdio(io, StdStream::Output)
+    }
+
+    /// The process's standard error as a `File`; as [`stdin`](Self::stdin).
+    pub fn stderr(io: &IoRef) -> Result<File> {
+        File::stdio(io, StdStream::Error)
+    }
+
+    /// One of the process's standard streams as a `File`; as [`stdin`](Self::stdin).
+    pub fn stdio(io: &IoRef, stream: StdStream) -> Result<File> {
+        let h = io.fs_stdio(stream).map_err(|e| Error::new(Op::OpenFile, None, e))?;
+        Ok(File::from_handle(io.clone(), h, None))
+    }
+
+    /// A new pipe: `(read end, write end)`, both close-on-exec.
+    ///
+    /// On the kqueue backend both ends are non-blocking and their reads and writes wait on the
+    /// reactor, as sockets do: no pool thread is held while a read waits, and a canceled read
+    /// consumes nothing. Reading returns 0 once every write end is closed.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `pipe` (`EMFILE`, `ENFILE`).
+    ///
+    /// # Cancellation
+    ///
+    /// Not cancelable: does not block. Reads and writes on the ends are cancellation points at
+    /// every wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+    /// let io = rt.io();
+    /// rt.block_on(async {
+    ///     let (r, w) = kqio::fs::File::pipe(&io)?;
+    ///     w.write_all(b"through the pipe").await?;
+    ///     drop(w);
+    ///     let mut got = Vec::new();
+    ///     r.read_to_end(&mut got).await?;
+    ///     assert_eq!(got, b"through the pipe");
+    ///     Ok::<_, kqio::fs::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pipe(io: &IoRef) -> Result<(File, File)> {
+        let (r, w) = io.fs_pipe().map_err(|e| Error::new(Op::CreatePipe, None, e))?;
+        Ok((File::from_handle(io.clone(), r, None), File::from_handle(io.clone(), w, None)))
+    }
+
     /// The backend's handle.
     pub fn handle(&self) -> &FileHandle {
         &self.handle
@@ -137,8 +225,8 @@ impl File {
     ///
     /// # Cancellation
     ///
-    /// A cancellation point until its job starts (see the [module docs](super)); so is every
-    /// other `async` method here.
+    /// A cancellation point (see the [module docs](super)); so is every other `async` method
+    /// here.
     pub async fn stat(&self) -> Result<Metadata> {
         self.io.file_stat(&self.handle).await.map_err(self.err(Op::Stat))
     }
@@ -380,8 +468,8 @@ impl File {
     ///
     /// # Cancellation
     ///
-    /// A cancellation point until the wait starts; a started wait holds a pool thread until
-    /// it gets the lock.
+    /// A cancellation point, the wait included: a canceled wait is interrupted (its pool
+    /// thread is signaled and `flock` returns `EINTR`) and the lock is not taken.
     pub async fn lock(&self, lock: Lock) -> Result<()> {
         self.io.file_lock(&self.handle, lock, true).await.map(drop).map_err(self.err(Op::Lock))
     }

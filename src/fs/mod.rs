@@ -37,12 +37,29 @@
 //!
 //! # Cancellation
 //!
-//! Every operation is a cancellation point until its job has started on the blocking pool: in a
-//! task asked to cancel, an operation whose job has not started does nothing and fails with
-//! [`ErrorKind::Canceled`]. A job that has started runs to its end; if its task has stopped
-//! waiting (canceled or dropped), its result is dropped on the pool thread: a file it opened is
-//! closed, never leaked.
-//!
+//! Every operation is a cancellation point. In a task asked to cancel:
+//! - an operation whose job has not started does nothing and fails with
+//!   [`ErrorKind::Canceled`];
+//! - a running job is *interrupted* (kqueue backend): its pool thread is signaled, the blocking
+//!   call it is in (or the next one it makes) returns `EINTR`, and the operation fails with
+//!   `Canceled`. A read interrupted so consumed nothing; a job of several calls keeps what its
+//!   finished calls did (a `write_file` interrupted after its `open` has truncated the file).
+//!   A job that finished first returns its real result and the request stays pending for the
+//!   next cancellation point. Calls that retry `EINTR` themselves run to their end:
+//!   `set_length`, `sync`, `copy_from`'s in-kernel copy, `memory_map`. If a call is not
+//!   interrupted within about a second (a hung network mount in an uninterruptible wait), the
+//!   operation stops waiting and returns `Canceled`; the job's result is dropped on the pool
+//!   thread when it comes (a file it opened is closed, never leaked);
+//! - reads and writes of a pipe, FIFO, terminal or character device opened by path (and of
+//!   [`File::pipe`]) wait on the reactor as sockets do: canceled, they return at once and have
+//!   consumed or written nothing ([`File::write`] reports the bytes written before a cancel).
+//!   Their descriptor is non-blocking (its own open file description, made by the `open`).
+//!   Devices the poller refuses (`/dev/null` on Linux) stay on the pool.
+//!   [`File::stdin`], [`File::stdout`] and [`File::stderr`] stay on the pool: their open file
+//!   description is shared with other processes, so kqio never makes it non-blocking (a
+//!   terminal left non-blocking breaks the shell). Opening `/dev/stdin` or `/dev/fd/N` by path,
+//!   which on macOS and the BSDs duplicates the descriptor, is noticed and stays on the pool too.
+
 //! # Sizes
 //!
 //! A read or write of more than [`CHUNK_SIZE`] bytes is done as several jobs of at most that size
@@ -68,7 +85,7 @@ pub use mmap::MemoryMap;
 pub use read_dir::ReadDir;
 pub use types::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FileKind, Lock, MapHandle, MapOptions,
-    MappedRegion, Metadata, Offset, OpenOptions, Permissions, SetTimestamp,
+    MappedRegion, Metadata, Offset, OpenOptions, Permissions, SetTimestamp, StdStream,
 };
 
 /// The future a backend's fs method returns: its job's result, or the `io::Error` that ended it

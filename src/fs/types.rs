@@ -353,3 +353,15 @@ impl fmt::Debug for MapHandle {
         f.debug_struct("MapHandle").field("len", &self.region.len()).finish_non_exhaustive()
     }
 }
+
+/// One of the process's standard streams, for [`File::stdin`](super::File::stdin) and friends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StdStream {
+    /// Standard input (descriptor 0 on unix).
+    Input,
+    /// Standard output (descriptor 1).
+    Output,
+    /// Standard error (descriptor 2).
+    Error,
+}

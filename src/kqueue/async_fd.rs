@@ -73,9 +73,19 @@ impl<T: AsRawFd> AsyncFd<T> {
     }
 
     pub(crate) fn with_reactor(reactor: Arc<Reactor>, inner: T) -> io::Result<Self> {
+        Self::try_with_reactor(reactor, inner).map_err(|(e, _)| e)
+    }
+
+    /// As `with_reactor`, giving `inner` back with the error when the registration fails.
+    pub(crate) fn try_with_reactor(
+        reactor: Arc<Reactor>,
+        inner: T,
+    ) -> Result<Self, (io::Error, T)> {
         let fd = inner.as_raw_fd();
-        let sio = reactor.register(&mut SourceFd(&fd))?;
-        Ok(AsyncFd { reactor, sio, inner: Some(inner) })
+        match reactor.register(&mut SourceFd(&fd)) {
+            Ok(sio) => Ok(AsyncFd { reactor, sio, inner: Some(inner) }),
+            Err(e) => Err((e, inner)),
+        }
     }
 
     /// The wrapped value.

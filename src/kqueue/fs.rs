@@ -1,5 +1,7 @@
 //! The backend side of the vtable's fs methods: every operation is one job on the blocking pool
-//! (`blocking.rs`), made of POSIX `*at` calls on the directory's descriptor.
+//! (`blocking.rs`), made of POSIX `*at` calls on the directory's descriptor; except reads and
+//! writes of a *stream* file (a pipe, FIFO, terminal, character device or socket), which go
+//! through the reactor as socket I/O does (`stream.rs`).
 //!
 //! Ground rules:
 //! 1. Handles: a `FileHandle` holds an `Arc<OpenFile>` (a `std::fs::File`), a `DirHandle` an
@@ -10,33 +12,56 @@
 //!    call; `sys/beneath.rs` adds it too), so a child process spawned meanwhile inherits none.
 //! 3. Paths become `CString`s on the calling thread, before the job is queued: a NUL byte fails
 //!    at once and the job owns its arguments.
-//! 4. `EINTR` is retried wherever a call may return it (`retry`); no other errno is retried or
-//!    ignored except where a comment says why.
+//! 4. `EINTR` is retried wherever a call may return it (`retry`), unless the job was asked to
+//!    stop (`interrupt.rs`): `retry` checks before each attempt, so a canceled job's blocking
+//!    call returns `Canceled` once its thread is signaled. No other errno is retried or ignored
+//!    except where a comment says why.
 //! 5. Nothing here has a `cfg(target_os)`: the platform differences live in `sys/fs.rs`.
 //! 6. Every path a job is given goes through its `At`: plain `*at` calls on the directory's
 //!    descriptor, or, for a confined directory, resolution beneath it (`sys/beneath.rs`): `open`
 //!    for what is opened, `last` for calls on a last component that do not follow it, `followed`
 //!    for calls that follow a final symbolic link.
+//! 7. Stream files (`OpenFile::Stream`) are decided once, when the descriptor is opened: `fstat`
+//!    says FIFO, character device or socket, the descriptor is made non-blocking and registered
+//!    with the reactor. Where the poller refuses it (epoll: `EPERM` for `/dev/null`; kqueue:
+//!    `EINVAL`/`ENODEV` for some devices) the flag is cleared again and the file stays on the
+//!    pool. A stream's reads and writes are cancellation points at every wait and consume
+//!    nothing when canceled; its other operations (stat, seek, close, ...) stay jobs. Standard
+//!    input, output and error (`stdio`) are *never* made streams: `O_NONBLOCK` belongs to the
+//!    open file description, which they share with the shell and other processes (a terminal
+//!    left non-blocking breaks them, as tokio's and Zig's docs warn): they stay on the pool,
+//!    where a canceled read is interrupted (`EINTR` consumes nothing); so is a file opened by a
+//!    path that duplicates one of them (`/dev/stdin` on macOS and the BSDs), which is noticed by
+//!    the flag showing up on the standard descriptor (`shares_stdio_description`).
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
 use std::io::{self, SeekFrom};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::async_fd::AsyncFd;
 use super::blocking::BlockingPool;
+use super::interrupt;
+use super::reactor::Reactor;
+use super::stream::{copy_streams, job, read_fut, write_fut};
 use crate::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FileKind, FsFuture, Lock, MapHandle,
-    MapOptions, MappedRegion, Metadata, Offset, OpenOptions, Permissions, SetTimestamp,
+    MapOptions, MappedRegion, Metadata, Offset, OpenOptions, Permissions, SetTimestamp, StdStream,
 };
 use crate::sys::beneath;
 use crate::sys::fs::{self as sys, open_at, read_link_at, retry};
 
 /// An open file of this backend: what its `FileHandle`s hold.
-pub(crate) struct OpenFile(File);
+pub(crate) enum OpenFile {
+    /// Every operation is a job on the pool.
+    Blocking(File),
+    /// Non-blocking and registered with the reactor: reads and writes wait for readiness there
+    /// (ground rule 6).
+    Stream(AsyncFd<File>),
+}
 
 /// An open directory of this backend: its descriptor (`None`: the current directory,
 /// `AT_FDCWD`), shared with its confined views, and how paths under it are confined, if they are.
@@ -107,11 +132,12 @@ fn nofollow_flag(nofollow: bool) -> libc::c_int {
     }
 }
 
-/// The fs methods of the vtable, on a blocking pool.
+/// The fs methods of the vtable, on a blocking pool (and the reactor, for streams).
 pub(crate) struct Fs {
     pool: Arc<BlockingPool>,
     /// How directories made confined here resolve (`InitOptions::confine_by_walk`).
     confine: beneath::Resolver,
+    reactor: Arc<Reactor>,
 }
 
 fn foreign() -> io::Error {
@@ -226,17 +252,29 @@ fn id_or_keep<T: TryFrom<u32> + Copy>(id: Option<u32>, keep: T) -> T {
     id.and_then(|v| T::try_from(v).ok()).unwrap_or(keep)
 }
 
-/// Reads the whole of `fd` into a vector, sized by `fstat` first.
+/// Reads the whole of `fd` into a vector, sized by `fstat` first; every read goes through
+/// `retry`, so it can be interrupted (std's `read_to_end` retries `EINTR` itself).
 fn read_all(file: &mut File) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let hint = fstat(file.as_raw_fd()).map(|m| m.size as usize).unwrap_or(0);
+    let fd = file.as_raw_fd();
+    let hint = fstat(fd).map(|m| m.size as usize).unwrap_or(0);
     let mut buf = Vec::with_capacity(hint.saturating_add(1));
-    file.read_to_end(&mut buf)?;
-    Ok(buf)
+    loop {
+        let before = buf.len();
+        let want = (buf.capacity() - before).max(8192);
+        read_into(fd, &mut buf, want, Offset::Current)?;
+        if buf.len() == before {
+            return Ok(buf);
+        }
+    }
 }
 
 /// One read of at most `len` bytes, appended to `buf`.
-fn read_into(fd: RawFd, buf: &mut Vec<u8>, len: usize, offset: Offset) -> io::Result<()> {
+pub(super) fn read_into(
+    fd: RawFd,
+    buf: &mut Vec<u8>,
+    len: usize,
+    offset: Offset,
+) -> io::Result<()> {
     buf.reserve(len);
     let spare = buf.spare_capacity_mut();
     let ptr = spare.as_mut_ptr().cast::<libc::c_void>();
@@ -253,20 +291,31 @@ fn read_into(fd: RawFd, buf: &mut Vec<u8>, len: usize, offset: Offset) -> io::Re
     Ok(())
 }
 
-/// Writes all of `data`; the count, which is short only if an error followed some progress.
-fn write_all_of(file: &File, data: &[u8], offset: Offset) -> io::Result<usize> {
-    use std::io::Write;
+/// One `write` (or `pwrite` at `offset`) of `data`; the count.
+pub(super) fn write_once(fd: RawFd, data: &[u8], offset: Offset) -> io::Result<usize> {
+    let (ptr, len) = (data.as_ptr().cast::<libc::c_void>(), data.len());
+    let n = match offset {
+        // SAFETY: `ptr` is valid for `len` bytes of reads for the whole call.
+        Offset::Current => retry(|| unsafe { libc::write(fd, ptr, len) })?,
+        // SAFETY: as above.
+        Offset::At(at) => retry(|| unsafe { libc::pwrite(fd, ptr, len, at as libc::off_t) })?,
+    };
+    Ok(n as usize)
+}
+
+/// Writes all of `data`; the count, which is short only if an error followed some progress (an
+/// interrupted job included: what was written is reported).
+pub(super) fn write_all_of(file: &File, data: &[u8], offset: Offset) -> io::Result<usize> {
+    let fd = file.as_raw_fd();
     let mut done = 0;
     while done < data.len() {
-        let r = match offset {
-            Offset::Current => (&*file).write(&data[done..]),
-            Offset::At(at) => file.write_at(&data[done..], at + done as u64),
+        let at = match offset {
+            Offset::Current => Offset::Current,
+            Offset::At(at) => Offset::At(at + done as u64),
         };
-        match r {
+        match write_once(fd, &data[done..], at) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => done += n,
-            // Retried: interrupted before anything was written.
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if done == 0 => return Err(e),
             Err(_) => return Ok(done),
         }
@@ -568,27 +617,28 @@ fn map(file: Arc<OpenFile>, offset: u64, len: usize, writable: bool) -> io::Resu
     }
     let mut o = memmap2::MmapOptions::new();
     o.offset(offset).len(len);
-    let map = if writable { o.map_raw(&file.0)? } else { o.map_raw_read_only(&file.0)? };
+    let map = if writable { o.map_raw(file.file())? } else { o.map_raw_read_only(file.file())? };
     Ok(Mapping { map, file, offset, writable })
 }
 
 impl Fs {
-    /// The fs methods on `pool`; `confine_by_walk`: confined directories resolve by kqio's walk
-    /// even where the kernel could (`InitOptions::confine_by_walk`).
-    pub(crate) fn new(pool: Arc<BlockingPool>, confine_by_walk: bool) -> Fs {
+    /// The fs methods on `pool`, stream files on `reactor`; `confine_by_walk`: confined
+    /// directories resolve by kqio's walk even where the kernel could
+    /// (`InitOptions::confine_by_walk`).
+    pub(crate) fn new(pool: Arc<BlockingPool>, reactor: Arc<Reactor>, confine_by_walk: bool) -> Fs {
         let confine =
             if confine_by_walk { beneath::Resolver::Walk } else { beneath::Resolver::Kernel };
-        Fs { pool, confine }
+        // The one way sys/ reaches a job's interrupt state (sys::fs::retry).
+        crate::sys::interrupt::set_check(interrupt::check);
+        Fs { pool, reactor, confine }
     }
 
-    /// Queues `f` on the pool; the future of its result (ground rule 1 of `task/blocking.rs`).
+    /// Queues `f` on the pool, interruptible; the future of its result (see `task/blocking.rs`).
     fn job<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> io::Result<T> + Send + 'static,
     ) -> FsFuture<T> {
-        let (job, waiter) = crate::task::blocking::job(f);
-        self.pool.submit(job);
-        Box::pin(async move { waiter.await? })
+        job(&self.pool, f)
     }
 
     /// A job on `dir` and `path`, or the error of a bad handle or path, without a job.
@@ -610,7 +660,7 @@ impl Fs {
         f: impl FnOnce(&File) -> io::Result<T> + Send + 'static,
     ) -> FsFuture<T> {
         match file(h) {
-            Ok(of) => self.job(move || f(&of.0)),
+            Ok(of) => self.job(move || f(of.file())),
             Err(e) => Box::pin(std::future::ready(Err(e))),
         }
     }
@@ -632,9 +682,10 @@ impl Fs {
         o: &OpenOptions,
     ) -> FsFuture<FileHandle> {
         let (flags, mode) = (open_flags(o), o.permissions.mode());
+        let reactor = self.reactor.clone();
         self.at(d, p, move |at, c| {
             let fd = at.open(c, flags, mode)?;
-            Ok(FileHandle::new(Arc::new(OpenFile(File::from(fd)))))
+            Ok(FileHandle::new(Arc::new(OpenFile::new(fd, &reactor))))
         })
     }
 
@@ -926,11 +977,14 @@ impl Fs {
     pub(crate) fn file_read(
         &self,
         f: &FileHandle,
-        mut buf: Vec<u8>,
+        buf: Vec<u8>,
         len: usize,
         at: Offset,
     ) -> FsFuture<Vec<u8>> {
-        self.on_file(f, move |f| read_into(f.as_raw_fd(), &mut buf, len, at).map(|()| buf))
+        match file(f) {
+            Ok(of) => read_fut(&self.pool, of, buf, len, at),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
     }
 
     pub(crate) fn file_write(
@@ -939,7 +993,34 @@ impl Fs {
         data: Vec<u8>,
         at: Offset,
     ) -> FsFuture<(usize, Vec<u8>)> {
-        self.on_file(f, move |f| write_all_of(f, &data, at).map(|n| (n, data)))
+        match file(f) {
+            Ok(of) => write_fut(&self.pool, of, data, at),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+
+    /// A handle for a standard stream: a close-on-exec duplicate of its descriptor, kept on the
+    /// pool (ground rule 6).
+    pub(crate) fn stdio(&self, stream: StdStream) -> io::Result<FileHandle> {
+        let fd = match stream {
+            StdStream::Input => libc::STDIN_FILENO,
+            StdStream::Output => libc::STDOUT_FILENO,
+            StdStream::Error => libc::STDERR_FILENO,
+        };
+        // SAFETY: `fcntl` with integer arguments only; it does not block. The lowest free number
+        // above the three standard ones, so the duplicate is never taken for one of them.
+        let dup = retry(|| unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })?;
+        // SAFETY: a new descriptor that nothing else owns.
+        let file = unsafe { File::from_raw_fd(dup) };
+        Ok(FileHandle::new(Arc::new(OpenFile::Blocking(file))))
+    }
+
+    /// A new pipe, both ends streams (ground rule 6): `(read end, write end)`.
+    pub(crate) fn pipe(&self) -> io::Result<(FileHandle, FileHandle)> {
+        let (r, w) = crate::sys::pipe::pipe()?;
+        let r = OpenFile::new(r, &self.reactor);
+        let w = OpenFile::new(w, &self.reactor);
+        Ok((FileHandle::new(Arc::new(r)), FileHandle::new(Arc::new(w))))
     }
 
     pub(crate) fn file_seek(&self, f: &FileHandle, pos: SeekFrom) -> FsFuture<u64> {
@@ -1004,7 +1085,7 @@ impl Fs {
 
     pub(crate) fn file_is_tty(&self, f: &FileHandle) -> bool {
         // SAFETY: `isatty` only reads its argument; it does not block.
-        file(f).is_ok_and(|f| unsafe { libc::isatty(f.0.as_raw_fd()) } == 1)
+        file(f).is_ok_and(|f| unsafe { libc::isatty(f.file().as_raw_fd()) } == 1)
     }
 
     pub(crate) fn file_real_path(&self, f: &FileHandle) -> FsFuture<PathBuf> {
@@ -1019,11 +1100,23 @@ impl Fs {
         from_offset: Offset,
         len: u64,
     ) -> FsFuture<u64> {
-        let from = match file(from) {
-            Ok(f) => f,
+        let (to, from) = match file(to).and_then(|t| Ok((t, file(from)?))) {
+            Ok(v) => v,
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
-        self.on_file(to, move |to| {
+        if matches!(*to, OpenFile::Stream(_)) || matches!(*from, OpenFile::Stream(_)) {
+            // A non-blocking end cannot be copied on the pool: copy through a buffer, each
+            // side the way it is driven.
+            return Box::pin(copy_streams(
+                self.pool.clone(),
+                to,
+                to_offset,
+                from,
+                from_offset,
+                len,
+            ));
+        }
+        self.job(move || {
             let mut fo = match from_offset {
                 Offset::At(o) => Some(o as i64),
                 Offset::Current => None,
@@ -1032,7 +1125,8 @@ impl Fs {
                 Offset::At(o) => Some(o as i64),
                 Offset::Current => None,
             };
-            sys::copy_range(from.0.as_raw_fd(), fo.as_mut(), to.as_raw_fd(), tof.as_mut(), len)
+            let (from, to) = (from.file().as_raw_fd(), to.file().as_raw_fd());
+            sys::copy_range(from, fo.as_mut(), to, tof.as_mut(), len)
         })
     }
 
@@ -1043,7 +1137,11 @@ impl Fs {
         };
         drop(f);
         self.job(move || match Arc::try_unwrap(of) {
-            Ok(OpenFile(file)) => {
+            Ok(of) => {
+                let file = match of {
+                    OpenFile::Blocking(f) => f,
+                    OpenFile::Stream(a) => a.into_inner(),
+                };
                 let fd = file.into_raw_fd();
                 // SAFETY: `fd` is ours alone (the last handle) and is not used again. No retry on
                 // EINTR: the descriptor is released whatever `close` returns.
@@ -1087,7 +1185,7 @@ impl Fs {
         };
         let (file, offset, writable) = (old.file.clone(), old.offset, old.writable);
         self.job(move || {
-            file.0.set_len(offset + len as u64)?;
+            file.file().set_len(offset + len as u64)?;
             Ok(MapHandle::new(Arc::new(map(file, offset, len, writable)?)))
         })
     }

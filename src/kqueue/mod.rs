@@ -7,7 +7,9 @@
 //! | `reactor.rs` | mio `Poll`, registrations, readiness delivery, cross-thread wake |
 //! | `async_fd.rs` | `AsyncFd`: readiness waits on a raw descriptor |
 //! | `blocking.rs` | the bounded blocking pool (files, directories, name lookup) |
+//! | `interrupt.rs` | stopping a canceled pool job: its thread signaled until it acknowledges |
 //! | `fs.rs` | files and directories: the vtable's fs methods as jobs on the blocking pool |
+//! | `stream.rs` | pipes, FIFOs, terminals: file reads and writes on the reactor; the jobs of `fs.rs` |
 //! | `net.rs` | sockets: the vtable's net methods on `socket2` sockets and `AsyncFd` |
 //! | `process.rs` | child processes: spawn, exit through the reactor, background reaping, pipes |
 //! | `random.rs` | entropy: a ChaCha12 generator per thread, and the OS's |
@@ -18,12 +20,14 @@
 mod async_fd;
 mod blocking;
 mod fs;
+mod interrupt;
 mod net;
 mod process;
 mod random;
 pub(crate) mod reactor;
 mod scheduler;
 mod signal;
+mod stream;
 pub(crate) mod timer;
 
 use std::io::{self, IoSlice, IoSliceMut, SeekFrom};
@@ -36,7 +40,7 @@ use std::thread;
 use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
 use crate::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FsFuture, Lock, MapHandle, MapOptions,
-    Metadata, Offset, OpenOptions, Permissions, SetTimestamp,
+    Metadata, Offset, OpenOptions, Permissions, SetTimestamp, StdStream,
 };
 use crate::io::{task_local, Io, IoRef};
 use crate::net::{
@@ -162,7 +166,7 @@ impl Kqueue {
                 shared: shared.clone(),
                 signals: Default::default(),
                 blocking: blocking.clone(),
-                fs: fs::Fs::new(blocking, options.confine_by_walk),
+                fs: fs::Fs::new(blocking, shared.reactor.clone(), options.confine_by_walk),
             }),
             threads: Vec::new(),
         };
@@ -234,8 +238,17 @@ impl Kqueue {
     /// In order: new work is refused (`concurrent` fails, `r#async` runs inline as an
     /// already-canceled task), the workers finish the poll they are in and exit and are joined,
     /// every remaining task's future is dropped on this thread (its destructor runs; awaiting its
-    /// handle afterwards panics, see [`JoinHandle`](crate::JoinHandle)), and the poller is closed.
-    /// It returns promptly even when tasks are blocked forever.
+    /// handle afterwards panics, see [`JoinHandle`](crate::JoinHandle)), the blocking pool is
+    /// shut down, and the poller is closed. It returns promptly even when tasks are blocked
+    /// forever.
+    ///
+    /// The blocking pool's queued jobs are dropped (their waiters see `Canceled`). Its running
+    /// jobs: kqio's own file and directory work is interrupted (the thread is signaled, the
+    /// blocking call returns `EINTR`) and its thread joined, or, if it has not stopped after
+    /// about a second (a call the signal cannot interrupt, such as a hung network mount's),
+    /// left detached to finish on its own; a job of
+    /// [`spawn_blocking`](crate::Io#method.spawn_blocking) (code kqio cannot stop) and a name
+    /// lookup are waited for to their end.
     pub fn deinit(self) {
         drop(self)
     }
@@ -684,5 +697,11 @@ impl Io for KqueueIo {
     }
     fn map_set_length(&self, m: &MapHandle, len: usize) -> FsFuture<MapHandle> {
         self.fs.map_set_length(m, len)
+    }
+    fn fs_stdio(&self, stream: StdStream) -> io::Result<FileHandle> {
+        self.fs.stdio(stream)
+    }
+    fn fs_pipe(&self) -> io::Result<(FileHandle, FileHandle)> {
+        self.fs.pipe()
     }
 }

@@ -62,9 +62,12 @@ pub(crate) const ACCESS_NOFOLLOW: libc::c_int = libc::AT_RESOLVE_BENEATH;
 )))]
 pub(crate) const ACCESS_NOFOLLOW: libc::c_int = 0;
 
-/// Turns a `-1` return into the errno, retrying on `EINTR` (ground rule 4 of `kqueue/fs.rs`).
+/// Turns a `-1` return into the errno, retrying on `EINTR` unless the job running on this thread
+/// was asked to stop (ground rule 4 of `kqueue/fs.rs`; `sys::interrupt::check`).
 pub(crate) fn retry<T: PartialEq + From<i8> + Copy>(mut f: impl FnMut() -> T) -> io::Result<T> {
     loop {
+        // A canceled blocking-pool job stops here instead of retrying (sys/interrupt.rs).
+        super::interrupt::check()?;
         let r = f();
         if r != T::from(-1) {
             return Ok(r);

@@ -3,6 +3,8 @@
 pub(crate) mod beneath;
 pub(crate) mod clock;
 pub(crate) mod fs;
+pub(crate) mod interrupt;
 pub(crate) mod net;
+pub(crate) mod pipe;
 pub(crate) mod process;
 pub(crate) mod signal;

@@ -14,7 +14,8 @@
 //! Not every signal can be listened for: `SIGKILL` and `SIGSTOP` cannot be caught at all, and
 //! `SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE` and `SIGTRAP` report faults of the thread that raised
 //! them, which cannot continue past the fault, so a handler that returns would loop. Listening
-//! for those is `InvalidInput`.
+//! for those is `InvalidInput`, and so is listening for `SIGURG`, which kqio uses to interrupt
+//! blocked pool threads (`sys/interrupt.rs`: its handler must not have `SA_RESTART`).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -34,6 +35,7 @@ pub(crate) fn check(sig: i32) -> io::Result<()> {
         libc::SIGILL,
         libc::SIGFPE,
         libc::SIGTRAP,
+        super::interrupt::SIGNAL,
     ];
     if sig <= 0 || sig as usize >= MAX_SIGNAL || forbidden.contains(&sig) {
         return Err(io::Error::new(
