@@ -40,20 +40,10 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     // Nothing to do: being delivered is the point (the blocked call returns EINTR). Only a
     // handler that was there before is called, as the kernel would have.
     let prev = PREVIOUS.load(Ordering::Acquire);
-    if prev == 0 {
-        return;
-    }
-    if PREVIOUS_SIGINFO.load(Ordering::Relaxed) != 0 {
-        // SAFETY: `prev` is the `sa_sigaction` of a handler installed with `SA_SIGINFO`, so it
-        // has this signature; we pass on our own arguments.
-        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-            unsafe { std::mem::transmute(prev) };
-        f(sig, info, ctx);
-    } else {
-        // SAFETY: as above, for a handler installed without `SA_SIGINFO`.
-        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(prev) };
-        f(sig);
-    }
+    let siginfo = PREVIOUS_SIGINFO.load(Ordering::Relaxed) != 0;
+    // SAFETY: `prev` is 0 or the `sa_sigaction` of the handler installed before ours (recorded
+    // with its Release store after `PREVIOUS_SIGINFO`), and `siginfo` says how it was installed.
+    unsafe { super::signal::call_previous(prev, siginfo, sig, info, ctx) };
 }
 
 /// Installs the handler, once per process; later calls return the first outcome.

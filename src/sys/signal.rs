@@ -53,24 +53,44 @@ static PREVIOUS_SIGINFO: [AtomicUsize; MAX_SIGNAL] = [const { AtomicUsize::new(0
 /// Signals whose handler is installed (installation happens once per signal per process).
 static INSTALLED: Mutex<[bool; MAX_SIGNAL]> = Mutex::new([false; MAX_SIGNAL]);
 
+/// Calls the handler that was installed before one of kqio's (`prev`, 0 for none), with the
+/// arguments the kernel gave ours, as the kernel would have called it. Async-signal-safe.
+///
+/// # Safety
+///
+/// `prev` is 0 or a value read from the `sa_sigaction` of a handler (not `SIG_DFL`/`SIG_IGN`),
+/// and `siginfo` is whether that handler was installed with `SA_SIGINFO`.
+pub(crate) unsafe fn call_previous(
+    prev: usize,
+    siginfo: bool,
+    sig: libc::c_int,
+    info: *mut libc::siginfo_t,
+    ctx: *mut libc::c_void,
+) {
+    if prev == 0 {
+        return;
+    }
+    if siginfo {
+        // SAFETY: the caller promises `prev` is a handler installed with `SA_SIGINFO`, so it is
+        // a function of this signature; we pass on our own arguments.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { std::mem::transmute(prev) };
+        f(sig, info, ctx);
+    } else {
+        // SAFETY: as above, for a handler installed without `SA_SIGINFO`.
+        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(prev) };
+        f(sig);
+    }
+}
+
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     if sig > 0 && (sig as usize) < MAX_SIGNAL {
         imp::on_signal(sig);
         let prev = PREVIOUS[sig as usize].load(Ordering::Relaxed);
-        if prev != 0 {
-            if PREVIOUS_SIGINFO[sig as usize].load(Ordering::Relaxed) != 0 {
-                // SAFETY: `prev` was read from the `sa_sigaction` of a handler installed with
-                // `SA_SIGINFO`, so it is a function of this signature; we pass on our own
-                // arguments, as the kernel would have.
-                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                    unsafe { std::mem::transmute(prev) };
-                f(sig, info, ctx);
-            } else {
-                // SAFETY: as above, for a handler installed without `SA_SIGINFO`.
-                let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(prev) };
-                f(sig);
-            }
-        }
+        let siginfo = PREVIOUS_SIGINFO[sig as usize].load(Ordering::Relaxed) != 0;
+        // SAFETY: `prev` is 0 or was read from the `sa_sigaction` of the handler installed
+        // before ours, and `siginfo` says whether that one was installed with `SA_SIGINFO`.
+        unsafe { call_previous(prev, siginfo, sig, info, ctx) };
     }
 }
 
