@@ -45,6 +45,7 @@ mod loom;
 pub mod net;
 pub mod process;
 pub mod signal;
+pub mod sim;
 mod sleep;
 pub mod sync;
 mod sys;

@@ -1,0 +1,37 @@
+//! What the simulated world lends to its models (network, disk, processes): the virtual clock, the
+//! seeded random source, wake-ups at a virtual time, and the event log.
+//!
+//! Ground rules:
+//! 1. A model method that needs time, randomness or a future wake-up takes an [`Env`]; models keep
+//!    no clock or generator of their own, so every draw is part of the one replayable schedule.
+//! 2. Virtual time is nanoseconds of the simulated monotonic clock since the world began.
+
+// The world (`sim/world.rs`) implements `SimEnv`; until the models land, nothing calls it.
+#![allow(dead_code)]
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::Waker;
+
+/// A host of the simulated world (its index in the world's host table).
+pub(crate) type HostId = u32;
+
+/// The environment a model is called with.
+pub(crate) type Env = Arc<dyn SimEnv>;
+
+/// The world's services to its models. Implemented by the world; called only from the world's
+/// thread, while a task of the world (or the world itself) runs.
+pub(crate) trait SimEnv: Send + Sync + 'static {
+    /// Simulated monotonic time, in nanoseconds since the world began.
+    fn now(&self) -> u64;
+
+    /// The next draw of the world's seeded generator.
+    fn random_u64(&self) -> u64;
+
+    /// Wakes `waker` when virtual time reaches `at` (nanoseconds; a past `at` wakes at the next
+    /// step). Counts as an event in flight for deadlock detection until it fires.
+    fn wake_at(&self, at: u64, waker: Waker);
+
+    /// Appends one line to the world's event log (hashed to check that a replay is exact).
+    fn log(&self, event: fmt::Arguments<'_>);
+}
