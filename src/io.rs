@@ -230,6 +230,37 @@ pub trait Io: Send + Sync + 'static {
     /// its end (resolvers cannot be interrupted) and its result is dropped.
     fn net_lookup(&self, host: &str, port: u16) -> BoxFuture<'static, io::Result<LookupResult>>;
 
+    // ----- net: descriptors -----
+    //
+    // For a backend whose sockets are OS descriptors. The defaults are those of a backend
+    // without descriptors (the simulator): it cannot adopt one, and has none to lend. Paths are
+    // spelled out so that this block stands alone.
+
+    /// Takes over `fd`, a socket made outside kqio (socket activation, an inherited descriptor,
+    /// a `std` or `socket2` socket), for a user type of `kind` (`TcpListener::from_std`, ...):
+    /// checks that it is a socket of that kind, makes it non-blocking and close-on-exec, and
+    /// registers it. `fd` is closed on error.
+    ///
+    /// # Errors
+    ///
+    /// [`AdoptError`](crate::net::AdoptError) inside the `io::Error`: `Unsupported` (this
+    /// default), `NotASocket`, `WrongKind`; other OS errors as they come.
+    fn net_adopt(
+        &self,
+        fd: std::os::fd::OwnedFd,
+        kind: crate::net::AdoptKind,
+    ) -> io::Result<SocketHandle> {
+        let _ = (fd, kind);
+        Err(crate::net::AdoptError::Unsupported.into())
+    }
+
+    /// The descriptor of `socket`, borrowed for as long as the handle is, or `None` if this
+    /// backend's sockets are not descriptors (this default) or `socket` is another backend's.
+    fn net_as_fd<'a>(&self, socket: &'a SocketHandle) -> Option<std::os::fd::BorrowedFd<'a>> {
+        let _ = socket;
+        None
+    }
+
     // ----- signal -----
 
     /// Starts recording deliveries of `signal` and returns the count to start from (Zig has no
