@@ -36,6 +36,7 @@
 //! | TCP, UDP, Unix sockets | `net/tcp.rs`, `net/udp.rs`, `net/unix.rs` (shared parts in `net/stream.rs`, `net/listener.rs`, `net/datagram.rs`) | `net_*` | `kqueue/net.rs`, `sys/net.rs` |
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+pub mod backend;
 pub mod batch;
 mod error;
 pub mod fs;
