@@ -38,11 +38,33 @@ use crate::time::{Clock, Duration, Timeout, Timestamp};
 
 /// The interface application code is written against: Zig's `std.Io`, as an object-safe trait.
 ///
-/// Call it through an [`IoRef`] (or any `&dyn Io`) with the typed helpers:
-/// [`r#async`](#method.async), [`concurrent`](#method.concurrent),
-/// [`check_cancel`](#method.check_cancel), [`recancel`](#method.recancel),
-/// [`swap_cancel_protection`](#method.swap_cancel_protection), [`yield_now`](#method.yield_now).
-/// The methods of the trait itself are the backend's side of the contract.
+/// # Calling it
+///
+/// Application code holds an [`IoRef`] (from [`Kqueue::io`](crate::Kqueue::io), or the parameter
+/// of an `async fn main(io: IoRef)` under [`#[kqio::main]`](macro@crate::main)) or a `&dyn Io`
+/// (`&*io` from an `IoRef`), and calls the typed helpers below, listed under "Implementations"
+/// on this page, not the trait's own methods:
+///
+/// | to | call |
+/// | --- | --- |
+/// | run a future as a task | [`io.r#async(fut)`](#method.async) (a [`JoinHandle`]: await it, [`cancel`](JoinHandle::cancel) it, [`detach`](JoinHandle::detach) it; dropping it cancels the task); [`io.concurrent(fut)`](#method.concurrent) when it must run concurrently |
+/// | many tasks at once | [`Group`](crate::Group), [`select`](crate::select()) |
+/// | wait | [`io.sleep(Timeout::after(d))`](#method.sleep); [`kqio::time::timeout(&*io, t, fut)`](crate::time::timeout) bounds any future |
+/// | read a clock | [`io.now(Clock::Awake)`](#method.now), [`io.clock_resolution(clock)`](#method.clock_resolution) |
+/// | run blocking code | [`io.spawn_blocking(f)`](#method.spawn_blocking) (the bounded blocking pool) |
+/// | resolve a host name | [`io.lookup(host, port)`](#method.lookup) |
+/// | random bytes | [`io.random(&mut buf)`](#method.random), [`io.random_secure(&mut buf)`](#method.random_secure) |
+/// | be cancelable, or not | [`io.check_cancel()`](#method.check_cancel), [`io.recancel()`](#method.recancel), [`io.swap_cancel_protection(p)`](#method.swap_cancel_protection) |
+/// | let other tasks run | [`io.yield_now().await`](#method.yield_now) |
+/// | signals | [`io.signal(kind)`](IoRef::signal), [`kqio::signal::ctrl_c`](crate::signal::ctrl_c) |
+/// | sockets, files, processes | the types of [`kqio::net`](crate::net), [`kqio::fs`](crate::fs), [`kqio::process`](crate::process) (`TcpListener::bind(&io, addr)`, `Dir::cwd(&io)`, `Command::spawn(&io)`), which call the `net_*`, `dir_*`, `file_*` and `process_*` methods for you |
+/// | locks, conditions, queues | [`kqio::sync`](crate::sync) |
+///
+/// # Implementing it
+///
+/// The trait's methods are the backend's side of the contract, named area first as in Zig's
+/// vtable (`task_*`, `time_*`, `net_*`, ...). A backend written outside kqio finds the task
+/// machinery it needs in [`kqio::backend`](crate::backend).
 pub trait Io: Send + Sync + 'static {
     // ----- task -----
 
