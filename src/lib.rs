@@ -26,6 +26,9 @@
 //! | `await`, `cancel`, `detach` | `JoinHandle` (`task/join.rs`) | — | the task's header (`task/header.rs`) |
 //! | `check_cancel`, `recancel`, `swap_cancel_protection` | `task/current.rs`, `task/cancel.rs` | `task_check_cancel`, ... | `mod.rs` |
 //! | `block_on`, `init`, `deinit` | `Kqueue` (`kqueue/mod.rs`) | — | `scheduler/`, `reactor.rs` |
+//! | `#[kqio::main]`, `#[kqio::test]` | `kqio-macros/` (expands to `init`, `block_on`, `deinit`) | — | as above |
+//! | a backend written outside kqio | `backend.rs` (task machinery it reuses) | all | — |
+//! | `from_std`, `as_fd` of sockets | `net/adopt.rs` | `net_adopt`, `net_as_fd` | `kqueue/net.rs`, `sys/net.rs` |
 //! | readiness of a descriptor | `kqueue::AsyncFd` (`kqueue/async_fd.rs`) | — (backend extra) | `reactor.rs` |
 //! | clocks, durations | `time.rs` | — | `sys/clock.rs` |
 //! | operation batches | `batch.rs` | through `net_poll_*` | `kqueue/net.rs` |
