@@ -17,8 +17,8 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 
 use super::env::HostId;
-use super::world::HostSched;
 use super::unsupported;
+use super::world::HostSched;
 use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
 use crate::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FsFuture, Lock, MapHandle, MapOptions,
@@ -291,7 +291,12 @@ impl Io for SimIo {
     fn dir_create_dir(&self, _d: &DirHandle, _p: &Path, _perms: Permissions) -> FsFuture<()> {
         unsupported_fs("dir_create_dir")
     }
-    fn dir_create_dir_path(&self, _d: &DirHandle, _p: &Path, _perms: Permissions) -> FsFuture<bool> {
+    fn dir_create_dir_path(
+        &self,
+        _d: &DirHandle,
+        _p: &Path,
+        _perms: Permissions,
+    ) -> FsFuture<bool> {
         unsupported_fs("dir_create_dir_path")
     }
     fn dir_stat(&self, _d: &DirHandle) -> FsFuture<Metadata> {
@@ -342,7 +347,13 @@ impl Io for SimIo {
     fn dir_read_link(&self, _d: &DirHandle, _p: &Path) -> FsFuture<PathBuf> {
         unsupported_fs("dir_read_link")
     }
-    fn dir_hard_link(&self, _od: &DirHandle, _o: &Path, _nd: &DirHandle, _n: &Path) -> FsFuture<()> {
+    fn dir_hard_link(
+        &self,
+        _od: &DirHandle,
+        _o: &Path,
+        _nd: &DirHandle,
+        _n: &Path,
+    ) -> FsFuture<()> {
         unsupported_fs("dir_hard_link")
     }
     fn dir_set_permissions(&self, _d: &DirHandle, _p: &Path, _m: Permissions) -> FsFuture<()> {
@@ -374,7 +385,13 @@ impl Io for SimIo {
     fn file_set_length(&self, _f: &FileHandle, _len: u64) -> FsFuture<()> {
         unsupported_fs("file_set_length")
     }
-    fn file_read(&self, _f: &FileHandle, _b: Vec<u8>, _len: usize, _at: Offset) -> FsFuture<Vec<u8>> {
+    fn file_read(
+        &self,
+        _f: &FileHandle,
+        _b: Vec<u8>,
+        _len: usize,
+        _at: Offset,
+    ) -> FsFuture<Vec<u8>> {
         unsupported_fs("file_read")
     }
     fn file_write(&self, _f: &FileHandle, _b: Vec<u8>, _at: Offset) -> FsFuture<(usize, Vec<u8>)> {

@@ -456,9 +456,10 @@ impl Sim {
         }
         match s {
             Stepped::Ran | Stepped::Fired => Ok(true),
-            Stepped::Idle if self.world.has_timers() => {
-                self.fail(SimError::TimeLimit { seed: self.seed, max_time: self.world.options.max_time })
-            }
+            Stepped::Idle if self.world.has_timers() => self.fail(SimError::TimeLimit {
+                seed: self.seed,
+                max_time: self.world.options.max_time,
+            }),
             Stepped::Idle => Ok(false),
         }
     }

@@ -280,10 +280,10 @@ impl World {
         let mut st = self.lock();
         let id = st.hosts.len() as HostId;
         let max = self.options.clock.max_offset.as_nanos().max(0) as u64;
-        let real_offset_ns = if max > 0 { st.rng.between(0, 2 * max) as i64 - max as i64 } else { 0 };
+        let real_offset_ns =
+            if max > 0 { st.rng.between(0, 2 * max) as i64 - max as i64 } else { 0 };
         let dmax = i64::from(self.options.clock.max_drift_ppm);
-        let drift_ppm =
-            if dmax > 0 { st.rng.between(0, 2 * dmax as u64) as i64 - dmax } else { 0 };
+        let drift_ppm = if dmax > 0 { st.rng.between(0, 2 * dmax as u64) as i64 - dmax } else { 0 };
         let client = factory.is_none();
         st.hosts.push(HostState {
             name: name.to_owned(),
@@ -449,7 +449,8 @@ impl World {
             self.crash(host);
         }
         let factory = self.lock().hosts[host as usize].factory.clone();
-        let factory = factory.expect("kqio::sim: a client cannot be restarted (its program is FnOnce)");
+        let factory =
+            factory.expect("kqio::sim: a client cannot be restarted (its program is FnOnce)");
         self.start(host, move |io| factory(io), |()| {});
     }
 
@@ -597,7 +598,12 @@ impl World {
     }
 
     /// Polls a sleep until `deadline` on the awake clock (see `Io::time_poll_sleep`).
-    pub(crate) fn poll_sleep(&self, cx: &mut Context<'_>, slot: &mut u64, deadline: Timestamp) -> Poll<()> {
+    pub(crate) fn poll_sleep(
+        &self,
+        cx: &mut Context<'_>,
+        slot: &mut u64,
+        deadline: Timestamp,
+    ) -> Poll<()> {
         let mut st = self.lock();
         let at = u64::try_from(deadline.as_nanos()).unwrap_or(0);
         if at <= st.now {
@@ -812,7 +818,8 @@ impl State {
             for i in 0..self.hosts.len() {
                 if self.rng.chance(c.step_probability) && max_step > 0 {
                     let step = self.rng.between(0, 2 * max_step) as i64 - max_step as i64;
-                    self.hosts[i].real_offset_ns = self.hosts[i].real_offset_ns.saturating_add(step);
+                    self.hosts[i].real_offset_ns =
+                        self.hosts[i].real_offset_ns.saturating_add(step);
                     let now = self.now;
                     self.log_line(format_args!("{now} host {i} real clock step {step}"));
                 }
