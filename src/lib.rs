@@ -119,6 +119,30 @@ pub use io::{Io, IoRef};
 ///
 /// Writing `#[test]` as well is a compile error (the attribute is the test harness).
 ///
+/// # On the simulator
+///
+/// `#[kqio::test(sim, seeds = 100)]` runs the body on the deterministic simulator
+/// ([`kqio::sim`](crate::sim)) instead of a `Kqueue`: for each seed of
+/// [`run_seeds`](crate::sim::run_seeds) (`0..100`; `KQIO_SIM_SEEDS=n` runs `n` seeds instead,
+/// `KQIO_SIM_SEED=s` only seed `s`), a fresh [`Sim`](crate::sim::Sim) runs the body as its
+/// client program (`sim.client("test", |io| body(io))`, then `sim.run()`), on the test's thread
+/// and virtual time. A seed fails when the body panics, returns `Err`, deadlocks or hits a
+/// limit; the failure names the seed and prints the command that replays it. `seeds` defaults
+/// to 1. The body's future must be `Send` (it is a task of the simulated host); the options that
+/// size a kqueue runtime (`worker_threads`, `max_tasks`, `max_blocking_threads`,
+/// `thread_name`) are compile errors with `sim`.
+///
+/// ```no_run
+/// use kqio::time::{Clock, Duration, Timeout};
+///
+/// #[kqio::test(sim, seeds = 100)]
+/// async fn an_hour_passes_at_once(io: kqio::IoRef) {
+///     let start = io.now(Clock::Awake);
+///     io.sleep(Timeout::after(Duration::HOUR)).await.unwrap();
+///     assert_eq!(io.now(Clock::Awake).saturating_duration_since(start), Duration::HOUR);
+/// }
+/// ```
+///
 /// # Examples
 ///
 /// ```no_run

@@ -158,3 +158,58 @@ fn main_returns_the_body_error() {
 fn main_through_a_re_exported_crate_path() {
     assert_eq!(program::through_a_re_export(), 42);
 }
+
+// ----- #[kqio::test(sim, ...)]: the body as the client of a simulated world, once per seed -----
+
+thread_local! {
+    /// What each run of `sim_tests::runs_once_per_seed` drew from its world's seeded `random`.
+    /// Thread-local: the simulator runs the body on the test's own thread.
+    static SIM_DRAWS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The seeds `run_seeds(n, ..)` runs, as the environment may override them.
+fn seeds_run(n: u64) -> u64 {
+    if std::env::var_os("KQIO_SIM_SEED").is_some() {
+        return 1;
+    }
+    std::env::var("KQIO_SIM_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(n)
+}
+
+mod sim_tests {
+    use super::*;
+    use kqio::time::Clock;
+
+    #[kqio::test(sim, seeds = 5)]
+    pub async fn runs_once_per_seed(io: IoRef) {
+        let mut draw = [0u8; 8];
+        io.random(&mut draw);
+        SIM_DRAWS.with(|d| d.borrow_mut().push(u64::from_le_bytes(draw)));
+        // Virtual time: an hour passes at once, exactly.
+        let start = io.now(Clock::Awake);
+        io.sleep(Timeout::after(Duration::HOUR)).await.unwrap();
+        assert_eq!(io.now(Clock::Awake).saturating_duration_since(start), Duration::HOUR);
+    }
+}
+
+#[test]
+fn sim_test_runs_the_body_once_per_seed_each_on_its_own_world() {
+    SIM_DRAWS.with(|d| d.borrow_mut().clear());
+    sim_tests::runs_once_per_seed();
+    let mut draws = SIM_DRAWS.with(|d| d.borrow().clone());
+    assert_eq!(draws.len() as u64, seeds_run(5));
+    draws.sort_unstable();
+    draws.dedup();
+    assert_eq!(draws.len() as u64, seeds_run(5), "each seed is a different world");
+}
+
+#[kqio::test(sim, seeds = 3)]
+#[should_panic(expected = "the test returned Err(\"refused\")")]
+async fn sim_test_error_fails_with_its_seed() -> Result<(), String> {
+    Err("refused".to_owned())
+}
+
+#[kqio::test(sim)]
+#[should_panic(expected = "panicked: boom")]
+async fn sim_test_panic_fails_with_its_seed(io: IoRef) {
+    io.r#async(async { panic!("boom") }).await;
+}

@@ -13,7 +13,8 @@
 //! ```
 //!
 //! `#[kqio::test]` is the same inside a `#[test] fn` (one runtime per test, 1 worker unless
-//! `worker_threads` says otherwise).
+//! `worker_threads` says otherwise); `#[kqio::test(sim, seeds = N)]` runs the body on the
+//! simulator instead, once per seed (`expand_sim`).
 //!
 //! Ground rules:
 //! 1. The user's `async fn` becomes an inner item of the generated function, unchanged but for
@@ -44,12 +45,8 @@ pub(crate) fn test(args: TokenStream, item: TokenStream) -> syn::Result<TokenStr
             "#[kqio::test] already makes this a test: remove this #[test]",
         ));
     }
-    if let Some(sim) = options.sim {
-        return Err(syn::Error::new(
-            sim,
-            "`sim` needs the simulated backend (kqio::sim::Sim), which this kqio does not have \
-             yet",
-        ));
+    if options.sim.is_some() {
+        return Ok(expand_sim(&options, &function));
     }
     Ok(expand(Kind::Test, &options, &function))
 }
@@ -152,6 +149,81 @@ fn expand(kind: Kind, options: &Options, function: &ItemFn) -> TokenStream {
             let __kqio_output = #rt.block_on(#call);
             #rt.deinit();
             __kqio_output
+        }
+    }
+}
+
+/// `#[kqio::test(sim, seeds = N)]`: the body runs as the client program of a fresh simulated
+/// world for each seed of `kqio::sim::run_seeds` (`0..N`, or what `KQIO_SIM_SEED` /
+/// `KQIO_SIM_SEEDS` say), which prints the failing seed and the command that replays it.
+///
+/// ```text
+/// #[test]
+/// fn name() {
+///     async fn name(io: kqio::IoRef) -> R { body }
+///     ::kqio::sim::run_seeds(N, |seed| {
+///         let mut sim = ::kqio::sim::Sim::new(SimOptions { seed, ..Default::default() });
+///         let client = sim.client("test", name);       // `|_| name()` without a parameter
+///         let report = sim.run()?;
+///         // R = Result<_, E>: an Err fails the seed.
+///         let _ = client.output().expect(..);
+///         Ok(report)
+///     });
+/// }
+/// ```
+fn expand_sim(options: &Options, function: &ItemFn) -> TokenStream {
+    let krate = match &options.krate {
+        Some(path) => quote!(#path),
+        None => quote!(::kqio),
+    };
+    let ItemFn { attrs, vis, sig, .. } = function;
+    let ident = &sig.ident;
+    let seeds = match &options.seeds {
+        Some(n) => quote!(#n),
+        None => quote!(1),
+    };
+    let call = match sig.inputs.first() {
+        Some(FnArg::Typed(param)) => {
+            let span = param.ty.span();
+            quote_spanned!(span=> #ident)
+        }
+        _ => quote!(|_| #ident()),
+    };
+    let check_output = match &sig.output {
+        syn::ReturnType::Default => quote!(let () = __kqio_output;),
+        syn::ReturnType::Type(_, ty) => {
+            let span = ty.span();
+            quote_spanned! {span=>
+                if let ::core::result::Result::Err(__kqio_error) = __kqio_output {
+                    ::core::panic!(
+                        "kqio::sim seed {}: the test returned Err({:?})",
+                        __kqio_seed,
+                        __kqio_error,
+                    );
+                }
+            }
+        }
+    };
+    let mut inner = function.clone();
+    inner.attrs.retain(is_lint);
+    quote! {
+        #[::core::prelude::v1::test]
+        #(#attrs)*
+        #vis fn #ident() {
+            #inner
+            #krate::sim::run_seeds(#seeds, |__kqio_seed| {
+                let mut __kqio_sim = #krate::sim::Sim::new(#krate::sim::SimOptions {
+                    seed: __kqio_seed,
+                    ..::core::default::Default::default()
+                });
+                let __kqio_client = __kqio_sim.client("test", #call);
+                let __kqio_report = __kqio_sim.run()?;
+                let __kqio_output = __kqio_client
+                    .output()
+                    .expect("kqio::test(sim): the run ended without the test's output");
+                #check_output
+                ::core::result::Result::Ok(__kqio_report)
+            });
         }
     }
 }
@@ -268,6 +340,18 @@ mod tests {
         assert!(out.contains("main (__kqio_runtime . io ())"), "{out}");
         assert!(out.contains(":: kqio :: Kqueue :: init"), "{out}");
         assert!(!out.contains("test"), "{out}");
+    }
+
+    #[test]
+    fn sim_expansion_runs_the_body_as_a_client_per_seed() {
+        let out = test_ok("sim, seeds = 100", "async fn t(io: IoRef) -> Result<(), E> { Ok(()) }");
+        assert!(out.contains(":: kqio :: sim :: run_seeds (100"), "{out}");
+        assert!(out.contains("client (\"test\" , t)"), "{out}");
+        assert!(out.contains("Err (__kqio_error)"), "{out}");
+        assert!(!out.contains("Kqueue"), "{out}");
+        let out = test_ok("sim", "async fn t() {}");
+        assert!(out.contains("run_seeds (1 ,"), "{out}");
+        assert!(out.contains("client (\"test\" , | _ | t ())"), "{out}");
     }
 
     #[test]

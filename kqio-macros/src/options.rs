@@ -105,6 +105,7 @@ impl Options {
             // The simulator runs one thread from one seed: runtime sizes mean nothing there.
             let runtime_only = [
                 self.worker_threads.as_ref().map(LitInt::span),
+                self.max_tasks.as_ref().map(LitInt::span),
                 self.max_blocking_threads.as_ref().map(LitInt::span),
                 self.thread_name.as_ref().map(LitStr::span),
             ];
