@@ -1,7 +1,8 @@
 //! Adopting sockets made outside kqio (`from_std`) and lending their descriptors back
 //! (`as_fd`, `as_raw_fd`): a std listener and stream doing I/O, an "inherited" UDP socket (a raw
 //! descriptor without close-on-exec), the Unix types, the raw descriptor's round trip, and the
-//! typed errors for a descriptor that is not a socket or not of the right kind.
+//! typed errors for a descriptor that is not a socket or not of the right kind (also on the
+//! simulator, which has no descriptors).
 
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
@@ -217,4 +218,18 @@ fn descriptors_of_the_wrong_kind_are_refused_with_a_typed_error() {
         std::os::unix::net::UnixStream::from(OwnedFd::from(unix_listener)),
     );
     assert_eq!(adopt_err(r), wrong(AdoptKind::UnixStream));
+}
+
+#[test]
+fn the_simulator_cannot_adopt_a_descriptor() {
+    use kqio::sim::{Sim, SimOptions};
+    let mut sim = Sim::new(SimOptions::default());
+    let client = sim.client("adopter", |io: IoRef| async move {
+        let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let e = UdpSocket::from_std(&io, std_socket).unwrap_err();
+        (AdoptError::of(&e), e.kind())
+    });
+    sim.run().expect("the run ends");
+    let unsupported = (Some(AdoptError::Unsupported), std::io::ErrorKind::Unsupported);
+    assert_eq!(client.output(), Some(unsupported));
 }
