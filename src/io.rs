@@ -38,11 +38,33 @@ use crate::time::{Clock, Duration, Timeout, Timestamp};
 
 /// The interface application code is written against: Zig's `std.Io`, as an object-safe trait.
 ///
-/// Call it through an [`IoRef`] (or any `&dyn Io`) with the typed helpers:
-/// [`r#async`](#method.async), [`concurrent`](#method.concurrent),
-/// [`check_cancel`](#method.check_cancel), [`recancel`](#method.recancel),
-/// [`swap_cancel_protection`](#method.swap_cancel_protection), [`yield_now`](#method.yield_now).
-/// The methods of the trait itself are the backend's side of the contract.
+/// # Calling it
+///
+/// Application code holds an [`IoRef`] (from [`Kqueue::io`](crate::Kqueue::io), or the parameter
+/// of an `async fn main(io: IoRef)` under [`#[kqio::main]`](macro@crate::main)) or a `&dyn Io`
+/// (`&*io` from an `IoRef`), and calls the typed helpers below, listed under "Implementations"
+/// on this page, not the trait's own methods:
+///
+/// | to | call |
+/// | --- | --- |
+/// | run a future as a task | [`io.r#async(fut)`](#method.async) (a [`JoinHandle`]: await it, [`cancel`](JoinHandle::cancel) it, [`detach`](JoinHandle::detach) it; dropping it cancels the task); [`io.concurrent(fut)`](#method.concurrent) when it must run concurrently |
+/// | many tasks at once | [`Group`](crate::Group), [`select`](crate::select()) |
+/// | wait | [`io.sleep(Timeout::after(d))`](#method.sleep); [`kqio::time::timeout(&*io, t, fut)`](crate::time::timeout) bounds any future |
+/// | read a clock | [`io.now(Clock::Awake)`](#method.now), [`io.clock_resolution(clock)`](#method.clock_resolution) |
+/// | run blocking code | [`io.spawn_blocking(f)`](#method.spawn_blocking) (the bounded blocking pool) |
+/// | resolve a host name | [`io.lookup(host, port)`](#method.lookup) |
+/// | random bytes | [`io.random(&mut buf)`](#method.random), [`io.random_secure(&mut buf)`](#method.random_secure) |
+/// | be cancelable, or not | [`io.check_cancel()`](#method.check_cancel), [`io.recancel()`](#method.recancel), [`io.swap_cancel_protection(p)`](#method.swap_cancel_protection) |
+/// | let other tasks run | [`io.yield_now().await`](#method.yield_now) |
+/// | signals | [`io.signal(kind)`](IoRef::signal), [`kqio::signal::ctrl_c`](crate::signal::ctrl_c) |
+/// | sockets, files, processes | the types of [`kqio::net`](crate::net), [`kqio::fs`](crate::fs), [`kqio::process`](crate::process) (`TcpListener::bind(&io, addr)`, `Dir::cwd(&io)`, `Command::spawn(&io)`), which call the `net_*`, `dir_*`, `file_*` and `process_*` methods for you |
+/// | locks, conditions, queues | [`kqio::sync`](crate::sync) |
+///
+/// # Implementing it
+///
+/// The trait's methods are the backend's side of the contract, named area first as in Zig's
+/// vtable (`task_*`, `time_*`, `net_*`, ...). A backend written outside kqio finds the task
+/// machinery it needs in [`kqio::backend`](crate::backend).
 pub trait Io: Send + Sync + 'static {
     // ----- task -----
 
@@ -229,6 +251,37 @@ pub trait Io: Send + Sync + 'static {
     /// future is a cancellation point until the lookup starts; a lookup that started runs to
     /// its end (resolvers cannot be interrupted) and its result is dropped.
     fn net_lookup(&self, host: &str, port: u16) -> BoxFuture<'static, io::Result<LookupResult>>;
+
+    // ----- net: descriptors -----
+    //
+    // For a backend whose sockets are OS descriptors. The defaults are those of a backend
+    // without descriptors (the simulator): it cannot adopt one, and has none to lend. Paths are
+    // spelled out so that this block stands alone.
+
+    /// Takes over `fd`, a socket made outside kqio (socket activation, an inherited descriptor,
+    /// a `std` or `socket2` socket), for a user type of `kind` (`TcpListener::from_std`, ...):
+    /// checks that it is a socket of that kind, makes it non-blocking and close-on-exec, and
+    /// registers it. `fd` is closed on error.
+    ///
+    /// # Errors
+    ///
+    /// [`AdoptError`](crate::net::AdoptError) inside the `io::Error`: `Unsupported` (this
+    /// default), `NotASocket`, `WrongKind`; other OS errors as they come.
+    fn net_adopt(
+        &self,
+        fd: std::os::fd::OwnedFd,
+        kind: crate::net::AdoptKind,
+    ) -> io::Result<SocketHandle> {
+        let _ = (fd, kind);
+        Err(crate::net::AdoptError::Unsupported.into())
+    }
+
+    /// The descriptor of `socket`, borrowed for as long as the handle is, or `None` if this
+    /// backend's sockets are not descriptors (this default) or `socket` is another backend's.
+    fn net_as_fd<'a>(&self, socket: &'a SocketHandle) -> Option<std::os::fd::BorrowedFd<'a>> {
+        let _ = socket;
+        None
+    }
 
     // ----- signal -----
 
@@ -511,6 +564,18 @@ pub trait Io: Send + Sync + 'static {
     fn fs_stdio(&self, stream: StdStream) -> io::Result<FileHandle>;
     /// A new pipe: its read end and its write end. Does not block.
     fn fs_pipe(&self) -> io::Result<(FileHandle, FileHandle)>;
+
+    // ----- fault injection -----
+
+    /// A fault point for application code (FoundationDB's `BUGGIFY`): whether the code at the
+    /// point named `name` should take its rare path now (drop a message, fail a write, wait
+    /// longer). Always `false` on a real backend (this default); under simulation, `true` with
+    /// the seeded probability of [`SimOptions::fault_probability`](crate::sim::SimOptions), so
+    /// a seed explores the rare paths and replays them.
+    fn fault_point(&self, name: &str) -> bool {
+        let _ = name;
+        false
+    }
 }
 
 impl dyn Io {

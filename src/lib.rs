@@ -26,6 +26,9 @@
 //! | `await`, `cancel`, `detach` | `JoinHandle` (`task/join.rs`) | — | the task's header (`task/header.rs`) |
 //! | `check_cancel`, `recancel`, `swap_cancel_protection` | `task/current.rs`, `task/cancel.rs` | `task_check_cancel`, ... | `mod.rs` |
 //! | `block_on`, `init`, `deinit` | `Kqueue` (`kqueue/mod.rs`) | — | `scheduler/`, `reactor.rs` |
+//! | `#[kqio::main]`, `#[kqio::test]` | `kqio-macros/` (expands to `init`, `block_on`, `deinit`) | — | as above |
+//! | a backend written outside kqio | `backend.rs` (task machinery it reuses) | all | — |
+//! | `from_std`, `as_fd` of sockets | `net/adopt.rs` | `net_adopt`, `net_as_fd` | `kqueue/net.rs`, `sys/net.rs` |
 //! | readiness of a descriptor | `kqueue::AsyncFd` (`kqueue/async_fd.rs`) | — (backend extra) | `reactor.rs` |
 //! | clocks, durations | `time.rs` | — | `sys/clock.rs` |
 //! | operation batches | `batch.rs` | through `net_poll_*` | `kqueue/net.rs` |
@@ -36,6 +39,7 @@
 //! | TCP, UDP, Unix sockets | `net/tcp.rs`, `net/udp.rs`, `net/unix.rs` (shared parts in `net/stream.rs`, `net/listener.rs`, `net/datagram.rs`) | `net_*` | `kqueue/net.rs`, `sys/net.rs` |
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+pub mod backend;
 pub mod batch;
 mod error;
 pub mod fs;
@@ -52,8 +56,104 @@ mod sys;
 mod task;
 pub mod time;
 
+/// Runs an `async fn main` on a fresh [`Kqueue`] runtime (tokio's `#[tokio::main]`).
+///
+/// The function takes no parameter, or one that receives the runtime's [`IoRef`] (the usual
+/// way for the body to reach `io`); it may return anything `main` may return, a `Result`
+/// included. The attribute turns it into a plain `fn main()` that starts the runtime
+/// ([`Kqueue::init`]), runs the body in [`Kqueue::block_on`] (on the main thread, so the body's
+/// future need not be `Send`), shuts the runtime down ([`Kqueue::deinit`]) and returns the body's
+/// output. Tasks still running when the body returns are canceled by `deinit`.
+///
+/// Options, each optional, map to [`InitOptions`] fields:
+///
+/// | option | `InitOptions` field | default |
+/// | --- | --- | --- |
+/// | `worker_threads = N` | `n_threads: Some(N)` | one worker per core |
+/// | `max_tasks = N` | `max_tasks: Some(N)` | unlimited |
+/// | `max_blocking_threads = N` | `max_blocking_threads` | 64 |
+/// | `thread_name = "name"` | `thread_name` | `"kqio-worker"` |
+/// | `crate = "path"` | (where kqio is: for a crate that renames or re-exports it) | `::kqio` |
+///
+/// An unknown option, a repeated one, a count of 0, a non-`async` function, generics and a second
+/// parameter are compile errors pointing at the mistake.
+///
+/// # Panics
+///
+/// If [`Kqueue::init`] fails (the OS refused a thread or the poller), with its error.
+///
+/// # Examples
+///
+/// ```no_run
+/// use kqio::net::TcpListener;
+///
+/// #[kqio::main(worker_threads = 4)]
+/// async fn main(io: kqio::IoRef) -> std::io::Result<()> {
+///     let listener = TcpListener::bind(&io, "127.0.0.1:8080".parse().unwrap()).await?;
+///     loop {
+///         let (stream, _peer) = listener.accept().await?;
+///         io.r#async(async move {
+///             let mut buf = [0u8; 1024];
+///             while let Ok(n @ 1..) = stream.read(&mut buf).await {
+///                 if stream.write_all(&buf[..n]).await.is_err() {
+///                     break;
+///                 }
+///             }
+///         })
+///         .detach();
+///     }
+/// }
+/// ```
+pub use kqio_macros::main;
+
 pub use error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
 pub use io::{Io, IoRef};
+/// Runs an `async fn` test on a fresh [`Kqueue`] runtime of its own (tokio's `#[tokio::test]`).
+///
+/// As [`main`](macro@main), in a `#[test]` function: the test takes no parameter or an
+/// [`IoRef`], may return a `Result` (an `Err` fails the test), and may carry `#[ignore]` or
+/// `#[should_panic]`. Each test gets its own runtime, shut down when the body returns, so tests
+/// running in parallel share nothing. The options are those of `main`; `worker_threads` defaults
+/// to 1 here (many tests run at once), and with `block_on`'s own thread that is already two
+/// threads running the test.
+///
+/// Writing `#[test]` as well is a compile error (the attribute is the test harness).
+///
+/// # On the simulator
+///
+/// `#[kqio::test(sim, seeds = 100)]` runs the body on the deterministic simulator
+/// ([`kqio::sim`](crate::sim)) instead of a `Kqueue`: for each seed of
+/// [`run_seeds`](crate::sim::run_seeds) (`0..100`; `KQIO_SIM_SEEDS=n` runs `n` seeds instead,
+/// `KQIO_SIM_SEED=s` only seed `s`), a fresh [`Sim`](crate::sim::Sim) runs the body as its
+/// client program (`sim.client("test", |io| body(io))`, then `sim.run()`), on the test's thread
+/// and virtual time. A seed fails when the body panics, returns `Err`, deadlocks or hits a
+/// limit; the failure names the seed and prints the command that replays it. `seeds` defaults
+/// to 1. The body's future must be `Send` (it is a task of the simulated host); the options that
+/// size a kqueue runtime (`worker_threads`, `max_tasks`, `max_blocking_threads`,
+/// `thread_name`) are compile errors with `sim`.
+///
+/// ```no_run
+/// use kqio::time::{Clock, Duration, Timeout};
+///
+/// #[kqio::test(sim, seeds = 100)]
+/// async fn an_hour_passes_at_once(io: kqio::IoRef) {
+///     let start = io.now(Clock::Awake);
+///     io.sleep(Timeout::after(Duration::HOUR)).await.unwrap();
+///     assert_eq!(io.now(Clock::Awake).saturating_duration_since(start), Duration::HOUR);
+/// }
+/// ```
+///
+/// # Examples
+///
+/// ```no_run
+/// #[kqio::test(worker_threads = 2)]
+/// async fn adds(io: kqio::IoRef) {
+///     let a = io.r#async(async { 20 });
+///     let b = io.r#async(async { 22 });
+///     assert_eq!(a.await + b.await, 42);
+/// }
+/// ```
+pub use kqio_macros::test;
 pub use kqueue::{InitOptions, Kqueue, Metrics};
 pub use task::{
     select, Blocking, CancelProtection, Group, JoinHandle, Runnable, Schedule, ScheduleReason,

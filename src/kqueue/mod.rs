@@ -474,6 +474,16 @@ impl Io for KqueueIo {
         self.blocking.submit(job);
         Box::pin(async move { waiter.await? })
     }
+    fn net_adopt(
+        &self,
+        fd: std::os::fd::OwnedFd,
+        kind: crate::net::AdoptKind,
+    ) -> io::Result<SocketHandle> {
+        net::adopt(&self.shared.reactor, fd, kind)
+    }
+    fn net_as_fd<'a>(&self, s: &'a SocketHandle) -> Option<std::os::fd::BorrowedFd<'a>> {
+        net::as_fd(s)
+    }
 
     // ----- signal -----
     fn signal_listen(&self, signal: Signal) -> io::Result<u64> {

@@ -16,6 +16,7 @@ use std::ffi::CString;
 use std::io::{self, IoSlice, IoSliceMut, Read};
 use std::mem::MaybeUninit;
 use std::net::Shutdown;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -24,8 +25,8 @@ use socket2::{Domain, Protocol, SockAddr, Type};
 use super::async_fd::AsyncFd;
 use super::reactor::{Direction, Reactor};
 use crate::net::{
-    AddressKind, BindOptions, ForeignHandle, ListenOptions, LookupResult, SocketAddress,
-    SocketHandle, SocketKind, SocketOption, SocketOptionKind, UnixAddress,
+    AddressKind, AdoptError, AdoptKind, BindOptions, ForeignHandle, ListenOptions, LookupResult,
+    SocketAddress, SocketHandle, SocketKind, SocketOption, SocketOptionKind, UnixAddress,
 };
 use crate::sys::net::SEND_FLAGS;
 use crate::task::current;
@@ -236,6 +237,46 @@ pub(crate) fn bind(
 
 pub(crate) fn connect_datagram(socket_h: &SocketHandle, address: &SocketAddress) -> io::Result<()> {
     socket(socket_h)?.fd.get_ref().connect(&sock_addr(address)?)
+}
+
+/// Takes over a socket made outside kqio (`net_adopt`): checks it is a socket of `kind`, then
+/// makes it close-on-exec and `SIGPIPE`-free as kqio's own (ground rule 1) and registers it.
+pub(crate) fn adopt(
+    reactor: &Arc<Reactor>,
+    fd: OwnedFd,
+    kind: AdoptKind,
+) -> io::Result<SocketHandle> {
+    let s = socket2::Socket::from(fd);
+    let ty = match s.r#type() {
+        Ok(ty) => ty,
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => {
+            return Err(AdoptError::NotASocket.into())
+        }
+        Err(e) => return Err(e),
+    };
+    // Any socket has a local address of its family, bound or not (an unnamed Unix socket's may
+    // come back as `AF_UNSPEC` on some systems).
+    let unix = match libc::c_int::from(s.local_addr()?.family()) {
+        libc::AF_INET | libc::AF_INET6 => false,
+        libc::AF_UNIX | libc::AF_UNSPEC => true,
+        _ => return Err(AdoptError::WrongKind { expected: kind }.into()),
+    };
+    let listening = ty == Type::STREAM && crate::sys::net::is_listening(s.as_fd())?;
+    if (ty == Type::STREAM) != kind.is_stream()
+        || (ty != Type::STREAM && ty != Type::DGRAM)
+        || unix != kind.is_unix()
+        || listening != kind.is_listener()
+    {
+        return Err(AdoptError::WrongKind { expected: kind }.into());
+    }
+    s.set_cloexec(true)?;
+    crate::sys::net::prepare_adopted(&s)?;
+    register(reactor, s)
+}
+
+/// The descriptor of a socket of this backend (`net_as_fd`).
+pub(crate) fn as_fd(handle: &SocketHandle) -> Option<BorrowedFd<'_>> {
+    socket(handle).ok().map(|s| s.fd.get_ref().as_fd())
 }
 
 pub(crate) fn socket_pair(

@@ -28,6 +28,7 @@
 //! Operations take `&self`, and any number of tasks may wait on one socket at once (a reader and
 //! a writer, or several acceptors). [`TcpStream::into_split`] gives owned halves for two tasks.
 
+mod adopt;
 mod datagram;
 mod listener;
 mod stream;
@@ -36,6 +37,7 @@ mod types;
 mod udp;
 mod unix;
 
+pub use adopt::{AdoptError, AdoptKind};
 pub use stream::{ReadHalf, WriteHalf};
 pub use tcp::{TcpListener, TcpStream};
 pub use types::{

@@ -4,6 +4,7 @@ use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 
+use super::adopt::descriptor_methods;
 use super::listener::ListenerCore;
 use super::stream::{impl_async_io, stream_methods, StreamCore};
 use super::{
@@ -95,6 +96,12 @@ impl TcpListener {
         ip(self.core.io.net_address(&self.core.handle, AddressKind::Local)?)
     }
 
+    descriptor_methods!(
+        std::net::TcpListener,
+        super::AdoptKind::TcpListener,
+        |io: IoRef, handle: SocketHandle| TcpListener { core: ListenerCore::new(io, handle) }
+    );
+
     /// Sets a socket option.
     pub fn set_option(&self, option: SocketOption) -> io::Result<()> {
         self.core.io.net_set_option(&self.core.handle, option)
@@ -165,6 +172,8 @@ impl TcpStream {
     }
 
     stream_methods!();
+
+    descriptor_methods!(std::net::TcpStream, super::AdoptKind::TcpStream, TcpStream::from_handle);
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {

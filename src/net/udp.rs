@@ -3,6 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 
+use super::adopt::descriptor_methods;
 use super::datagram::DatagramCore;
 use super::tcp::unexpected;
 use super::{
@@ -61,6 +62,12 @@ impl UdpSocket {
         let handle = io.net_bind(&SocketAddress::Ip(addr), options)?;
         Ok(UdpSocket { core: DatagramCore { io: io.clone(), handle } })
     }
+
+    descriptor_methods!(
+        std::net::UdpSocket,
+        super::AdoptKind::Udp,
+        |io: IoRef, handle: SocketHandle| UdpSocket { core: DatagramCore { io, handle } }
+    );
 
     /// Sets the default destination of [`send`](Self::send) and the only source
     /// [`recv`](Self::recv) accepts. Does not wait.

@@ -4,6 +4,7 @@ use std::future::poll_fn;
 use std::io;
 use std::path::Path;
 
+use super::adopt::descriptor_methods;
 use super::datagram::DatagramCore;
 use super::listener::ListenerCore;
 use super::stream::{impl_async_io, stream_methods, StreamCore};
@@ -57,6 +58,12 @@ impl UnixListener {
         Ok((UnixStream::from_handle(self.core.io.clone(), handle), unix(addr)?))
     }
 
+    descriptor_methods!(
+        std::os::unix::net::UnixListener,
+        super::AdoptKind::UnixListener,
+        |io: IoRef, handle: SocketHandle| UnixListener { core: ListenerCore::new(io, handle) }
+    );
+
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<UnixAddress> {
         unix(self.core.io.net_address(&self.core.handle, AddressKind::Local)?)
@@ -105,6 +112,12 @@ impl UnixStream {
 
     stream_methods!();
 
+    descriptor_methods!(
+        std::os::unix::net::UnixStream,
+        super::AdoptKind::UnixStream,
+        UnixStream::from_handle
+    );
+
     /// The local address.
     pub fn local_addr(&self) -> io::Result<UnixAddress> {
         unix(self.core.address(AddressKind::Local)?)
@@ -133,6 +146,12 @@ impl UnixDatagram {
         let handle = io.net_bind(&address, &BindOptions::default())?;
         Ok(UnixDatagram { core: DatagramCore { io: io.clone(), handle } })
     }
+
+    descriptor_methods!(
+        std::os::unix::net::UnixDatagram,
+        super::AdoptKind::UnixDatagram,
+        |io: IoRef, handle: SocketHandle| UnixDatagram { core: DatagramCore { io, handle } }
+    );
 
     /// A socket bound to no path (it can send, and receive replies only if connected).
     pub fn unbound(io: &IoRef) -> io::Result<UnixDatagram> {

@@ -103,7 +103,7 @@ pub fn check_cancel() -> Result<(), Canceled> {
 /// Whether the current task has a pending, unprotected cancellation request (what the next
 /// cancellation point would deliver).
 #[inline]
-pub(crate) fn cancel_pending() -> bool {
+pub fn cancel_pending() -> bool {
     with_current(|h| h.is_some_and(|h| h.cancel.is_pending()))
 }
 

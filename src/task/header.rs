@@ -73,8 +73,9 @@ impl TaskHeader {
     }
 
     /// The header of a future run in place (by `block_on` or an inline `r#async`), which no
-    /// scheduler owns. `canceled` starts it with a pending cancellation request.
-    pub(crate) fn detached(canceled: bool) -> Self {
+    /// scheduler owns. `canceled` starts it with a pending cancellation request. For a backend's
+    /// `block_on`: see [`poll_in_task`](crate::backend::poll_in_task).
+    pub fn detached(canceled: bool) -> Self {
         TaskHeader {
             cancel: if canceled { CancelState::requested() } else { CancelState::new() },
             waker: AtomicWaker::new(),
