@@ -39,6 +39,7 @@
 pub mod batch;
 mod error;
 pub mod fs;
+mod interval;
 mod io;
 pub mod kqueue;
 mod loom;
@@ -47,6 +48,7 @@ pub mod process;
 pub mod signal;
 pub mod sim;
 mod sleep;
+mod sleep_owned;
 pub mod sync;
 mod sys;
 mod task;
