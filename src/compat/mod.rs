@@ -1,9 +1,10 @@
-//! Adapters for other ecosystems' I/O traits, each behind a cargo feature.
+//! Adapters for other ecosystems' I/O traits, each behind a cargo feature (the modules exist
+//! only with it).
 //!
 //! | feature | module | what it gives |
 //! | --- | --- | --- |
-//! | `hyper` | [`hyper`](self::hyper) (hyper 1.x) | `hyper::rt::{Read, Write}` on [`TcpStream`](crate::net::TcpStream) and [`UnixStream`](crate::net::UnixStream); an [`Executor`](self::hyper::Executor) and a [`Timer`](self::hyper::Timer) on any [`IoRef`](crate::IoRef) |
-//! | `tokio-io` | [`tokio`](self::tokio) | `tokio::io::{AsyncRead, AsyncWrite}` on kqio's streams and their halves (tokio-util codecs, tonic transports, ...) |
+//! | `hyper` | `compat::hyper` (hyper 1.x) | `hyper::rt::{Read, Write}` on [`TcpStream`](crate::net::TcpStream) and [`UnixStream`](crate::net::UnixStream); an `Executor` and a `Timer` on any [`IoRef`](crate::IoRef) |
+//! | `tokio-io` | `compat::tokio` | `tokio::io::{AsyncRead, AsyncWrite}` on kqio's streams and their halves (tokio-util codecs, tonic transports, ...) |
 //!
 //! Ground rules:
 //! 1. Adapters take an [`IoRef`](crate::IoRef), never a [`Kqueue`](crate::Kqueue), so they
