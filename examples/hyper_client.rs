@@ -35,8 +35,9 @@ async fn get(io: &IoRef, uri: &Uri, http2: bool) -> Result<(Response<()>, Bytes)
     let addr = *found.addresses.first().ok_or("the host has no address")?;
     let stream = TcpStream::connect(io, addr).await?;
     let _ = stream.set_nodelay(true);
-    let request = Request::get(uri.clone()).body(Empty::<Bytes>::new())?;
     let response = if http2 {
+        // HTTP/2 carries the scheme and authority in the request: the whole URI.
+        let request = Request::get(uri.clone()).body(Empty::<Bytes>::new())?;
         let (mut sender, conn) =
             hyper::client::conn::http2::Builder::new(Executor::new(io.clone()))
                 .timer(Timer::new(io.clone()))
@@ -45,11 +46,13 @@ async fn get(io: &IoRef, uri: &Uri, http2: bool) -> Result<(Response<()>, Bytes)
         io.r#async(conn).detach();
         sender.send_request(request).await?
     } else {
+        // HTTP/1.1: the path in the request line, the authority in `Host`.
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let authority = uri.authority().ok_or("the URL has no host")?.as_str();
+        let request =
+            Request::get(path).header(hyper::header::HOST, authority).body(Empty::<Bytes>::new())?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(stream).await?;
         io.r#async(conn).detach();
-        let mut request = request;
-        let authority = uri.authority().ok_or("the URL has no host")?.as_str().parse()?;
-        request.headers_mut().insert(hyper::header::HOST, authority);
         sender.send_request(request).await?
     };
     let (parts, body) = response.into_parts();
@@ -89,7 +92,9 @@ fn main() -> Result<(), BoxError> {
         match a.as_str() {
             "--http2" => http2 = true,
             "--self-test" => test = true,
-            "--timeout-ms" => timeout_ms = args.next().and_then(|s| s.parse().ok()).unwrap_or(0),
+            "--timeout-ms" => {
+                timeout_ms = args.next().and_then(|s| s.parse().ok()).expect("--timeout-ms N")
+            }
             other => url = Some(other.parse::<Uri>()?),
         }
     }
