@@ -325,9 +325,13 @@ fn timer_maps_the_io_clock_onto_instants() {
     for d in [Duration::ZERO, Duration::from_millis(1500), Duration::from_millis(-1500)] {
         assert_eq!(timer.timestamp(timer.instant(t + d)), t + d);
     }
-    // On the kqueue backend, the timer's instants are the real ones (to the readings' skew).
-    let skew = timer.now().max(Instant::now()) - timer.now().min(Instant::now());
-    assert!(skew < StdDuration::from_millis(50), "skew {skew:?}");
+    // On the kqueue backend, the timer's instants are the real ones, to the skew of the origin's
+    // two readings (a preemption between them on a loaded machine: bounded generously).
+    let before = Instant::now();
+    let now = timer.now();
+    let after = Instant::now();
+    let tolerance = StdDuration::from_secs(1);
+    assert!(now + tolerance >= before && now <= after + tolerance, "{before:?} {now:?} {after:?}");
     rt.block_on(async {
         // sleep_until on the timer's own instants, never early by the Io clock.
         let start = io.now(Clock::Awake);
