@@ -1,78 +1,51 @@
-//! A minimal HTTP/1.1 keep-alive server on kqio answering every request with "Hello, World!":
-//! enough for `wrk`. Its twin on tokio is `examples/http_hello_tokio.rs` (same parsing, same
-//! reply), for side-by-side measurements (benches/README.md).
+//! "Hello, World!" over HTTP/1.1 with hyper on kqio: the server `wrk` measures. Its twin on
+//! tokio is `examples/http_hello_tokio.rs` (the same hyper server, the same reply), for
+//! side-by-side measurements (benches/README.md).
 //!
 //! ```text
-//! cargo run --release --example http_hello                       # 127.0.0.1:8080, until Ctrl-C
-//! cargo run --release --example http_hello -- 127.0.0.1:0 --seconds 2 --self-test
+//! cargo run --release --features hyper --example http_hello        # 127.0.0.1:8080, until Ctrl-C
+//! cargo run --release --features hyper --example http_hello -- 127.0.0.1:0 --seconds 2 --self-test
 //! wrk -t2 -c64 -d10s http://127.0.0.1:8080/
 //! ```
 //!
-//! Requests may be pipelined; a request with `Connection: close` gets its reply and the
-//! connection closes. Request bodies are not supported (GET and HEAD only is what it is for).
+//! The kqio stream goes to hyper as it is (`kqio::compat::hyper` implements hyper's I/O traits
+//! on it); the timer gives hyper its header-read timeout on the runtime's clock. Keep-alive and
+//! pipelining are hyper's.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
-
 use std::pin::pin;
 
 use futures::future::{select, Either};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use kqio::compat::hyper::Timer;
 use kqio::net::{TcpListener, TcpStream};
 use kqio::signal::{Signal, Signals};
 use kqio::time::{Clock, Duration, Timeout};
 use kqio::{InitOptions, IoRef, Kqueue};
 
-const RESPONSE: &[u8] =
-    b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!";
-
-/// The end of the first complete request head in `buf`, and whether it asks to close.
-fn request_end(buf: &[u8]) -> Option<(usize, bool)> {
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = &buf[..end];
-    let close = head
-        .split(|&b| b == b'\n')
-        .any(|line| line.to_ascii_lowercase().starts_with(b"connection: close"));
-    Some((end, close))
+async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let mut response = Response::new(Full::new(Bytes::from_static(b"Hello, World!")));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    Ok(response)
 }
 
-async fn serve(stream: TcpStream) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
-    let mut buf = vec![0u8; 8192];
-    let mut filled = 0;
-    let mut out = Vec::with_capacity(RESPONSE.len() * 16);
-    loop {
-        if filled == buf.len() {
-            if buf.len() >= 64 * 1024 {
-                return Ok(()); // A request head this large is not for this server.
-            }
-            buf.resize(buf.len() * 2, 0);
-        }
-        let n = stream.read(&mut buf[filled..]).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        filled += n;
-        let mut start = 0;
-        let mut close = false;
-        while let Some((end, c)) = request_end(&buf[start..filled]) {
-            out.extend_from_slice(RESPONSE);
-            start += end;
-            if c {
-                close = true;
-                break;
-            }
-        }
-        buf.copy_within(start..filled, 0);
-        filled -= start;
-        if !out.is_empty() {
-            stream.write_all(&out).await?;
-            out.clear();
-        }
-        if close {
-            return Ok(());
-        }
-    }
+async fn serve(io: IoRef, stream: TcpStream) -> Result<(), hyper::Error> {
+    let _ = stream.set_nodelay(true);
+    http1::Builder::new()
+        .timer(Timer::new(io))
+        .header_read_timeout(std::time::Duration::from_secs(30))
+        .serve_connection(stream, service_fn(hello))
+        .await
 }
 
+/// Two pipelined requests on one connection, the second asking to close: two replies, then the
+/// end of the stream.
 async fn self_test(io: IoRef, addr: SocketAddr) -> std::io::Result<()> {
     let c = TcpStream::connect(&io, addr).await?;
     let req =
@@ -87,7 +60,9 @@ async fn self_test(io: IoRef, addr: SocketAddr) -> std::io::Result<()> {
         }
         got.extend_from_slice(&buf[..n]);
     }
-    assert_eq!(got, [RESPONSE, RESPONSE].concat());
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{text}");
+    assert_eq!(text.matches("\r\n\r\nHello, World!").count(), 2, "{text}");
     println!("self-test: two pipelined requests, two replies, then close");
     Ok(())
 }
@@ -129,10 +104,7 @@ fn main() -> std::io::Result<()> {
             };
             match next {
                 Ok(Either::Left(Ok((stream, _)))) => {
-                    io.r#async(async move {
-                        let _ = serve(stream).await;
-                    })
-                    .detach();
+                    io.r#async(serve(io.clone(), stream)).detach();
                 }
                 Ok(Either::Left(Err(e))) => eprintln!("accept: {e}"),
                 Ok(Either::Right(_)) | Err(_) => break,

@@ -1,65 +1,37 @@
 //! The twin of `examples/http_hello.rs` on tokio (multi-thread runtime, one worker per core):
-//! the same parsing and reply, for side-by-side measurements with `wrk` (benches/README.md).
+//! the same hyper server and reply, through hyper-util's tokio adapters, for side-by-side
+//! measurements with `wrk` (benches/README.md).
 //!
 //! ```text
-//! cargo run --release --example http_hello_tokio -- 127.0.0.1:8081
+//! cargo run --release --features hyper --example http_hello_tokio -- 127.0.0.1:8081
 //! wrk -t2 -c64 -d10s http://127.0.0.1:8081/
 //! ```
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 
-const RESPONSE: &[u8] =
-    b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!";
-
-fn request_end(buf: &[u8]) -> Option<(usize, bool)> {
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = &buf[..end];
-    let close = head
-        .split(|&b| b == b'\n')
-        .any(|line| line.to_ascii_lowercase().starts_with(b"connection: close"));
-    Some((end, close))
+async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let mut response = Response::new(Full::new(Bytes::from_static(b"Hello, World!")));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    Ok(response)
 }
 
-async fn serve(mut stream: TcpStream) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
-    let mut buf = vec![0u8; 8192];
-    let mut filled = 0;
-    let mut out = Vec::with_capacity(RESPONSE.len() * 16);
-    loop {
-        if filled == buf.len() {
-            if buf.len() >= 64 * 1024 {
-                return Ok(());
-            }
-            buf.resize(buf.len() * 2, 0);
-        }
-        let n = stream.read(&mut buf[filled..]).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        filled += n;
-        let mut start = 0;
-        let mut close = false;
-        while let Some((end, c)) = request_end(&buf[start..filled]) {
-            out.extend_from_slice(RESPONSE);
-            start += end;
-            if c {
-                close = true;
-                break;
-            }
-        }
-        buf.copy_within(start..filled, 0);
-        filled -= start;
-        if !out.is_empty() {
-            stream.write_all(&out).await?;
-            out.clear();
-        }
-        if close {
-            return Ok(());
-        }
-    }
+async fn serve(stream: TcpStream) -> Result<(), hyper::Error> {
+    let _ = stream.set_nodelay(true);
+    http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(30))
+        .serve_connection(TokioIo::new(stream), service_fn(hello))
+        .await
 }
 
 fn main() -> std::io::Result<()> {
@@ -87,9 +59,7 @@ fn main() -> std::io::Result<()> {
             tokio::select! {
                 r = listener.accept() => match r {
                     Ok((stream, _)) => {
-                        tokio::spawn(async move {
-                            let _ = serve(stream).await;
-                        });
+                        tokio::spawn(serve(stream));
                     }
                     Err(e) => eprintln!("accept: {e}"),
                 },

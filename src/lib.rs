@@ -37,12 +37,15 @@
 //! | `random`, `random_secure` | `io.rs` helpers | `random_fill`, `random_fill_secure` | `kqueue/random.rs` |
 //! | files, directories, memory maps, pipes, stdio | `fs/file.rs`, `fs/dir.rs`, `fs/read_dir.rs`, `fs/atomic.rs`, `fs/mmap.rs` | `dir_*`, `file_*`, `map_*`, `fs_stdio`, `fs_pipe` | `kqueue/fs.rs` (on `kqueue/blocking.rs`, interrupts in `kqueue/interrupt.rs`; streams on the reactor), `sys/fs.rs`, `sys/beneath.rs` (confined `Dir`s), `sys/interrupt.rs`, `sys/pipe.rs` |
 //! | TCP, UDP, Unix sockets | `net/tcp.rs`, `net/udp.rs`, `net/unix.rs` (shared parts in `net/stream.rs`, `net/listener.rs`, `net/datagram.rs`) | `net_*` | `kqueue/net.rs`, `sys/net.rs` |
+//! | hyper, tokio I/O traits (features `hyper`, `tokio-io`) | `compat/hyper.rs`, `compat/tokio.rs` | through the `futures::io` impls of `net/` | as `net/` |
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 pub mod backend;
 pub mod batch;
+pub mod compat;
 mod error;
 pub mod fs;
+mod interval;
 mod io;
 pub mod kqueue;
 mod loom;
@@ -51,6 +54,7 @@ pub mod process;
 pub mod signal;
 pub mod sim;
 mod sleep;
+mod sleep_owned;
 pub mod sync;
 mod sys;
 mod task;

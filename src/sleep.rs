@@ -30,7 +30,7 @@ pub struct TimerSlot(pub u64);
 ///
 /// Also returns the awake-clock time it read to make the deadline ([`Timestamp::MIN`] if it read
 /// none): the `passed` argument of [`Io::time_poll_sleep`].
-fn awake_deadline(io: &dyn Io, timeout: Timeout) -> Option<(Timestamp, Timestamp)> {
+pub(crate) fn awake_deadline(io: &dyn Io, timeout: Timeout) -> Option<(Timestamp, Timestamp)> {
     match timeout {
         Timeout::None => None,
         Timeout::Duration { duration, .. } => {

@@ -33,7 +33,11 @@ use std::fmt::{self, Write as _};
 use std::iter::Sum;
 use std::ops::{Add, AddAssign, Mul, Neg, Sub, SubAssign};
 
+pub use crate::interval::{
+    interval, interval_at, Interval, MissedTickBehavior, MISSED_TICK_TOLERANCE,
+};
 pub use crate::sleep::{timeout, Elapsed, Sleep, TimerSlot, WithTimeout};
+pub use crate::sleep_owned::{sleep_owned, timeout_owned, OwnedSleep, OwnedTimeout};
 
 // ---------------------------------------------------------------------------------------------
 // Clock
