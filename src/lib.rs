@@ -52,7 +52,7 @@ mod sys;
 mod task;
 pub mod time;
 
-pub use error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
+pub use error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable, LocalUnavailable};
 pub use io::{Io, IoRef};
 pub use kqueue::{InitOptions, Kqueue, Metrics};
 pub use task::{
