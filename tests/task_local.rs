@@ -474,3 +474,106 @@ fn off_the_runtime_spawn_local_is_a_typed_error() {
     let err: std::io::Error = LocalUnavailable.into();
     assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
 }
+
+/// A runtime dropped by one of its own tasks: `deinit` runs on that task's worker, which is not
+/// joined; the worker's blocked local tasks are dropped by `deinit` all the same, on the worker.
+#[test]
+fn deinit_run_by_a_task_drops_that_workers_local_tasks_there() {
+    const LOCALS: usize = 4;
+    let rt = rt(2);
+    let io = rt.io();
+    let owner = Arc::new(Mutex::new(Some(rt)));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (done_tx, done_rx) = mpsc::channel();
+    {
+        let (io2, owner, log) = (io.clone(), owner.clone(), log.clone());
+        io.r#async(async move {
+            let started = Arc::new(kqio::sync::Semaphore::new(0));
+            for _ in 0..LOCALS {
+                let (log, started) = (log.clone(), started.clone());
+                io2.spawn_local(async move {
+                    let _probe = DropProbe::new(&log);
+                    let _rc = Rc::new(());
+                    started.post();
+                    std::future::pending::<()>().await
+                })
+                .expect("on a worker")
+                .detach();
+            }
+            for _ in 0..LOCALS {
+                started.wait().await.expect("not canceled");
+            }
+            let rt = owner.lock().unwrap().take().expect("the runtime");
+            drop(rt);
+            let snapshot = log.lock().unwrap().clone();
+            done_tx.send((thread::current().id(), snapshot)).unwrap();
+        })
+        .detach();
+    }
+    let (worker, snapshot) = done_rx.recv_timeout(PATIENCE).expect("the task dropped the runtime");
+    assert_eq!(snapshot.len(), LOCALS, "deinit dropped the worker's local tasks");
+    assert!(snapshot.iter().all(|&(home, dropped_on)| home == worker && dropped_on == worker));
+}
+
+/// `deinit` while plain threads keep waking local tasks on both workers: wakes race the workers'
+/// ends, and every local task is still dropped on its own worker (a wake that arrives after a
+/// worker ended finds its task gone).
+#[test]
+fn deinit_while_other_threads_wake_local_tasks() {
+    const PER_WORKER: usize = 16;
+    for _ in 0..5 {
+        let rt = rt(2);
+        let io = rt.io();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let (sender_tx, sender_rx) = mpsc::channel::<async_channel::Sender<()>>();
+        for _ in 0..2 {
+            let (io2, log, started_tx, sender_tx) =
+                (io.clone(), log.clone(), started_tx.clone(), sender_tx.clone());
+            io.r#async(async move {
+                for _ in 0..PER_WORKER {
+                    let (tx, rx) = async_channel::bounded::<()>(1);
+                    sender_tx.send(tx).unwrap();
+                    let (log, started_tx) = (log.clone(), started_tx.clone());
+                    io2.spawn_local(async move {
+                        let _probe = DropProbe::new(&log);
+                        let _rc = Rc::new(());
+                        started_tx.send(()).unwrap();
+                        while rx.recv().await.is_ok() {}
+                    })
+                    .expect("on a worker")
+                    .detach();
+                }
+            })
+            .detach();
+        }
+        let senders: Vec<_> = (0..2 * PER_WORKER)
+            .map(|_| sender_rx.recv_timeout(PATIENCE).expect("a sender"))
+            .collect();
+        for _ in 0..2 * PER_WORKER {
+            started_rx.recv_timeout(PATIENCE).expect("a local task started");
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let wakers: Vec<_> = senders
+            .chunks(PER_WORKER)
+            .map(|chunk| {
+                let (chunk, stop) = (chunk.to_vec(), stop.clone());
+                thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        for tx in &chunk {
+                            let _ = tx.try_send(());
+                        }
+                    }
+                })
+            })
+            .collect();
+        rt.deinit();
+        stop.store(true, Ordering::SeqCst);
+        for w in wakers {
+            w.join().unwrap();
+        }
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), 2 * PER_WORKER, "every local task was dropped");
+        assert!(log.iter().all(|(home, dropped_on)| home == dropped_on), "dropped off its worker");
+    }
+}
