@@ -577,3 +577,55 @@ fn deinit_while_other_threads_wake_local_tasks() {
         assert!(log.iter().all(|(home, dropped_on)| home == dropped_on), "dropped off its worker");
     }
 }
+
+/// Local tasks of `block_on` woken by a plain thread, one at a time (so that the `block_on`
+/// thread is parked when the wake arrives): each wake reaches that thread and runs the task
+/// there. On a missed wake the plain thread gives up through an event the `block_on` future
+/// also waits on, so that a failure ends the test instead of hanging it.
+#[test]
+fn local_tasks_of_block_on_woken_from_a_plain_thread_run_there() {
+    const TASKS: usize = 16;
+    let rt = rt(2);
+    let io = rt.io();
+    let events: Arc<Vec<Event>> = Arc::new((0..TASKS).map(|_| Event::new()).collect());
+    let give_up = Arc::new(Event::new());
+    let (ack_tx, ack_rx) = mpsc::channel::<usize>();
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let setter = {
+        let (events, give_up) = (events.clone(), give_up.clone());
+        thread::spawn(move || {
+            ready_rx.recv_timeout(PATIENCE).expect("the tasks were spawned");
+            for i in 0..TASKS {
+                events[i].set();
+                if ack_rx.recv_timeout(PATIENCE) != Ok(i) {
+                    give_up.set();
+                    return false;
+                }
+            }
+            true
+        })
+    };
+    let me = thread::current().id();
+    let ran_here = rt.block_on(async {
+        let handles: Vec<_> = (0..TASKS)
+            .map(|i| {
+                let (events, ack_tx) = (events.clone(), ack_tx.clone());
+                io.spawn_local(async move {
+                    let _rc = Rc::new(());
+                    events[i].wait().await.expect("not canceled");
+                    ack_tx.send(i).unwrap();
+                    thread::current().id() == me
+                })
+                .expect("in block_on")
+            })
+            .collect();
+        ready_tx.send(()).unwrap();
+        let all = futures::future::join_all(handles);
+        match futures::future::select(std::pin::pin!(all), std::pin::pin!(give_up.wait())).await {
+            futures::future::Either::Left((ran_here, _)) => ran_here.into_iter().all(|b| b),
+            futures::future::Either::Right(_) => false,
+        }
+    });
+    assert!(setter.join().unwrap(), "a wake from the plain thread did not reach block_on");
+    assert!(ran_here, "a local task ran off the block_on thread");
+}

@@ -24,8 +24,9 @@ use std::task::{Context, Poll};
 use super::current;
 use super::header::TaskHeader;
 
-/// A handle to a task started by [`r#async`](crate::Io#method.async) or
-/// [`concurrent`](crate::Io#method.concurrent): awaiting it yields the task's output.
+/// A handle to a task started by [`r#async`](crate::Io#method.async),
+/// [`concurrent`](crate::Io#method.concurrent) or [`spawn_local`](crate::Io#method.spawn_local):
+/// awaiting it yields the task's output.
 ///
 /// # Panics
 ///

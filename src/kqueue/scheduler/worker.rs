@@ -4,11 +4,12 @@
 //! 1. every `EVENT_INTERVAL` ticks, poll the reactor without blocking (so that a busy runtime
 //!    still hears of I/O);
 //! 2. take a task (if this worker has local tasks, every other tick a local one first, else
-//!    after the steps below fail: `next_task`, rule 3 of `local.rs`): a timer-woken one first (the timed queue, ground rule 4 of `mod.rs`, but for
-//!    one other task after `MAX_TIMED_POLLS` in a row); else every `GLOBAL_QUEUE_INTERVAL` ticks a shared queue first (fairness for remote
-//!    work; the injector and the resumed queue take turns at going first), else the LIFO slot (at
-//!    most `MAX_LIFO_POLLS` times in a row), the local queue, the resumed queue, the injector
-//!    (ground rule 3 of `mod.rs`);
+//!    one after the steps below found nothing: `next_task`, rule 3 of `local.rs`): a
+//!    timer-woken one first (the timed queue, ground rule 4 of `mod.rs`, but for one other task
+//!    after `MAX_TIMED_POLLS` in a row); else every `GLOBAL_QUEUE_INTERVAL` ticks a shared queue
+//!    first (fairness for remote work; the injector and the resumed queue take turns at going
+//!    first), else the LIFO slot (at most `MAX_LIFO_POLLS` times in a row), the local queue, the
+//!    resumed queue, the injector (ground rule 3 of `mod.rs`);
 //! 3. if none, search: steal half of another worker's queue, or a batch of a shared queue;
 //! 4. if none, park (see `idle.rs`): register, re-check, then block on the reactor if no other
 //!    worker drives it, else on the condition variable.
