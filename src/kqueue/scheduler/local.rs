@@ -26,7 +26,9 @@
 //!    drops again, until `live` is zero. A wake another thread has begun (it took the task's
 //!    waker) lands in the inbox soon; it is waited for, up to `END_WAIT`. Then the inbox is
 //!    closed and drained: a later push finds it closed and the runnable is *leaked* (forgotten),
-//!    never dropped off its thread. Only a task whose destructor keeps waking it can be left so.
+//!    never dropped off its thread. A task can be left so only if a wake of it stays that long
+//!    between taking its waker and pushing (its thread descheduled on a badly overloaded
+//!    machine): a leak, never an unsound drop, and `deinit` still returns.
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
@@ -43,8 +45,9 @@ use crate::error::{ConcurrencyUnavailable, LocalUnavailable};
 use crate::task::{park, Runnable, Schedule, ScheduleReason, TaskHeader};
 
 /// How long an ending home waits for wakes already begun on other threads to reach its inbox
-/// (rule 5). Such a wake is a few instructions from its push, so this is only ever reached when
-/// a task's destructor keeps waking it; a bound keeps `deinit` from hanging then.
+/// (rule 5). Such a wake is a few instructions from its push, so this is reached only when the
+/// waking thread is descheduled that long; the bound keeps `deinit` prompt then (the same second
+/// it gives a blocking-pool job that ignores its interrupt).
 const END_WAIT: Duration = Duration::from_secs(1);
 
 thread_local! {
