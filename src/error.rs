@@ -89,3 +89,27 @@ impl From<EntropyUnavailable> for io::Error {
         io::Error::other(e)
     }
 }
+
+/// The calling thread cannot run local tasks of this runtime: what
+/// [`spawn_local`](crate::Io#method.spawn_local) returns when it is called from a thread that is
+/// neither one of the runtime's workers nor inside its `block_on`, or on a backend without local
+/// tasks.
+///
+/// A local task (a `!Send` future) runs only on the thread that spawned it, so that thread must be
+/// one the runtime drives; any other thread would never poll it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct LocalUnavailable;
+
+impl fmt::Display for LocalUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("this thread cannot run local tasks of this runtime")
+    }
+}
+
+impl std::error::Error for LocalUnavailable {}
+
+impl From<LocalUnavailable> for io::Error {
+    fn from(e: LocalUnavailable) -> io::Error {
+        io::Error::new(io::ErrorKind::Unsupported, e)
+    }
+}

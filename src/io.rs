@@ -21,7 +21,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use std::task::{Context, Poll};
 
-use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
+use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable, LocalUnavailable};
 use crate::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FsFuture, Lock, MapHandle, MapOptions,
     Metadata, Offset, OpenOptions, Permissions, SetTimestamp, StdStream,
@@ -90,6 +90,23 @@ pub trait Io: Send + Sync + 'static {
     /// Sets the current task's cancel protection and returns the previous one (Zig
     /// `swapCancelProtection`).
     fn task_swap_cancel_protection(&self, protection: CancelProtection) -> CancelProtection;
+
+    /// Reserves a unit of concurrency for one new *local* task, a `!Send` future that must run
+    /// only on the calling thread (see [`spawn_local`](#method.spawn_local)), and returns its
+    /// owner. The owner must run or drop every runnable it is handed on the calling thread and
+    /// nowhere else (the contract of `task/local.rs`). The reservation is released by
+    /// [`Schedule::task_finished`].
+    ///
+    /// # Errors
+    ///
+    /// The outer [`LocalUnavailable`] when the calling thread is not one that this backend drives
+    /// (the default: a backend without local tasks); the inner [`ConcurrencyUnavailable`] as for
+    /// [`task_reserve`](Self::task_reserve).
+    fn task_reserve_local(
+        &self,
+    ) -> Result<Result<Arc<dyn Schedule>, ConcurrencyUnavailable>, LocalUnavailable> {
+        Err(LocalUnavailable)
+    }
 
     // ----- time -----
 
@@ -615,16 +632,89 @@ impl dyn Io {
     {
         match self.task_reserve() {
             Ok(owner) => task::spawn::spawn(owner, future),
-            Err(ConcurrencyUnavailable) => {
-                let canceled = self.task_is_shut_down();
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    task::spawn::run_inline(future, canceled)
-                })) {
-                    Ok(out) => JoinHandle::ready(out),
-                    Err(payload) => JoinHandle::panicked(payload),
-                }
-            }
+            Err(ConcurrencyUnavailable) => self.run_inline(future),
         }
+    }
+
+    /// Runs `future` to completion in place, as `r#async` does without a unit of concurrency, and
+    /// returns its finished handle.
+    fn run_inline<F: Future>(&self, future: F) -> JoinHandle<F::Output> {
+        let canceled = self.task_is_shut_down();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            task::spawn::run_inline(future, canceled)
+        })) {
+            Ok(out) => JoinHandle::ready(out),
+            Err(payload) => JoinHandle::panicked(payload),
+        }
+    }
+
+    /// Runs the `!Send` `future` as a *local* task: on the calling thread only, never stolen by
+    /// another worker (tokio's `spawn_local`, smol's `LocalExecutor`). Its handle is a
+    /// [`JoinHandle`] as for any task: await it, [`cancel`](JoinHandle::cancel) it, drop it to
+    /// cancel, or [`detach`](JoinHandle::detach) it; a panic of the task is re-raised where the
+    /// handle is awaited. The handle is `Send` when the output is.
+    ///
+    /// Where it may be called:
+    ///
+    /// - in a task on a worker of the runtime: the task runs on that worker, which takes turns
+    ///   between its local tasks and its other work (every other task it runs is a local one when
+    ///   both are ready), so neither starves the other. A wake from any thread (a `Send` task on
+    ///   another worker, a plain thread setting an [`Event`](crate::sync::Event)) brings the task
+    ///   back to its worker, unparking it if it sleeps;
+    /// - inside [`Kqueue::block_on`](crate::Kqueue::block_on) (directly or in a local task spawned
+    ///   there): the task runs on the `block_on` thread, between polls of the future given to
+    ///   `block_on`. Local tasks still unfinished when `block_on` returns are dropped there, on
+    ///   that thread (as tasks are at `deinit`): awaiting their handles afterwards panics;
+    /// - anywhere else: `Err(LocalUnavailable)`.
+    ///
+    /// When no unit of concurrency is available (the limit of
+    /// [`InitOptions::max_tasks`](crate::InitOptions::max_tasks), or `deinit` has begun), the
+    /// future runs inline to completion before this returns, as [`r#async`](#method.async)
+    /// does, with the same caveats. At `deinit`, a worker drops its unfinished local tasks
+    /// itself, on its own thread, before it exits.
+    ///
+    /// # Errors
+    ///
+    /// [`LocalUnavailable`] when the calling thread is neither a worker of this runtime nor
+    /// inside its `block_on` (a plain thread, another runtime's worker), or the backend has no
+    /// local tasks; the future is dropped unpolled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    ///
+    /// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+    /// let io = rt.io();
+    /// // Not on a runtime thread: refused.
+    /// assert!(io.spawn_local(async {}).is_err());
+    /// let total = rt.block_on(async {
+    ///     let seen = Rc::new(RefCell::new(Vec::new())); // `!Send`: no `r#async` for it
+    ///     let tasks: Vec<_> = (0..3)
+    ///         .map(|i| {
+    ///             let seen = seen.clone();
+    ///             io.spawn_local(async move { seen.borrow_mut().push(i) }).expect("in block_on")
+    ///         })
+    ///         .collect();
+    ///     for t in tasks {
+    ///         t.await;
+    ///     }
+    ///     let n = seen.borrow().len();
+    ///     n
+    /// });
+    /// assert_eq!(total, 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn_local<F>(&self, future: F) -> Result<JoinHandle<F::Output>, LocalUnavailable>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        Ok(match self.task_reserve_local()? {
+            Ok(owner) => task::local::spawn_local(owner, future),
+            Err(ConcurrencyUnavailable) => self.run_inline(future),
+        })
     }
 
     /// Zig `io.concurrent`: runs `future` as a task that is guaranteed to make progress

@@ -22,6 +22,7 @@
 //! | operation | user-facing type (file) | trait method (`io.rs`) | backend (`kqueue/`) |
 //! | --- | --- | --- | --- |
 //! | `r#async`, `concurrent` | `JoinHandle` (`task/join.rs`, `task/spawn.rs`) | `task_reserve` | `scheduler/mod.rs` (`Schedule for Shared`) |
+//! | `spawn_local` (`!Send` tasks) | `JoinHandle` (`task/local.rs`) | `task_reserve_local` | `scheduler/local.rs` (run by `scheduler/worker.rs`, `block_on`) |
 //! | `Group`, `Select` | `task/group.rs`, `task/select.rs` | through `r#async`/`concurrent` | as above |
 //! | `await`, `cancel`, `detach` | `JoinHandle` (`task/join.rs`) | — | the task's header (`task/header.rs`) |
 //! | `check_cancel`, `recancel`, `swap_cancel_protection` | `task/current.rs`, `task/cancel.rs` | `task_check_cancel`, ... | `mod.rs` |
@@ -110,7 +111,7 @@ pub mod time;
 /// ```
 pub use kqio_macros::main;
 
-pub use error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
+pub use error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable, LocalUnavailable};
 pub use io::{Io, IoRef};
 /// Runs an `async fn` test on a fresh [`Kqueue`] runtime of its own (tokio's `#[tokio::test]`).
 ///

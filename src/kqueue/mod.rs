@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread;
 
-use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
+use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable, LocalUnavailable};
 use crate::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FsFuture, Lock, MapHandle, MapOptions,
     Metadata, Offset, OpenOptions, Permissions, SetTimestamp, StdStream,
@@ -51,7 +51,7 @@ use crate::process::{PipeHandle, ProcessHandle, SpawnedProcess};
 use crate::signal::Signal;
 use crate::sleep::TimerSlot;
 use crate::task::current::{set_thread_kind, thread_kind, ThreadKind};
-use crate::task::{park, CancelProtection, Schedule, TaskHeader};
+use crate::task::{CancelProtection, Schedule, TaskHeader};
 use crate::time::{Clock, Duration, Timestamp};
 use futures::future::BoxFuture;
 
@@ -211,6 +211,10 @@ impl Kqueue {
     /// The future is a task of its own for cancellation purposes (cancellation points in it work;
     /// nothing can cancel it from outside).
     ///
+    /// Local tasks ([`spawn_local`](crate::Io#method.spawn_local)) spawned on this thread while it
+    /// runs here run here too, between polls of `future`; those unfinished when `future` completes
+    /// (or panics) are dropped before this returns, on this thread.
+    ///
     /// # Panics
     ///
     /// If called from inside a kqio task or inside another `block_on` (of any kqio runtime):
@@ -230,7 +234,7 @@ impl Kqueue {
         }
         let _kind = set_thread_kind(ThreadKind::BlockOn);
         let header = TaskHeader::detached(false);
-        park::block_on_with_header(&header, future)
+        scheduler::block_on(&self.io.shared, &header, future)
     }
 
     /// Shuts the runtime down (Zig `deinit`); dropping the `Kqueue` does the same.
@@ -334,6 +338,11 @@ impl Io for KqueueIo {
     // ----- task -----
     fn task_reserve(&self) -> Result<Arc<dyn Schedule>, ConcurrencyUnavailable> {
         self.shared.reserve().map(|()| self.shared.clone() as Arc<dyn Schedule>)
+    }
+    fn task_reserve_local(
+        &self,
+    ) -> Result<Result<Arc<dyn Schedule>, ConcurrencyUnavailable>, LocalUnavailable> {
+        scheduler::reserve_local(&self.shared)
     }
     fn task_is_shut_down(&self) -> bool {
         self.shared.is_shut_down()

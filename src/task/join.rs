@@ -24,8 +24,9 @@ use std::task::{Context, Poll};
 use super::current;
 use super::header::TaskHeader;
 
-/// A handle to a task started by [`r#async`](crate::Io#method.async) or
-/// [`concurrent`](crate::Io#method.concurrent): awaiting it yields the task's output.
+/// A handle to a task started by [`r#async`](crate::Io#method.async),
+/// [`concurrent`](crate::Io#method.concurrent) or [`spawn_local`](crate::Io#method.spawn_local):
+/// awaiting it yields the task's output.
 ///
 /// # Panics
 ///
@@ -36,7 +37,9 @@ use super::header::TaskHeader;
 /// finished panics with a message that says so: the task has no output to give. Work submitted
 /// *after* `deinit` began never takes this path: `r#async` then runs the future inline as an
 /// already-canceled task (its first cancellation point returns [`Canceled`](crate::Canceled)) and
-/// returns a finished handle, so awaiting it is panic-free.
+/// returns a finished handle, so awaiting it is panic-free. The same holds for a local task
+/// ([`spawn_local`](crate::Io#method.spawn_local)) spawned inside
+/// [`Kqueue::block_on`](crate::Kqueue::block_on) and dropped unfinished when that returned.
 ///
 /// Dropping or [detaching](Self::detach) a handle never panics. If the task has finished, its
 /// output is dropped right there, on the dropper's stack; a panic in the output's `Drop` (or in
@@ -193,8 +196,8 @@ impl<T> Future for JoinHandle<T> {
             Inner::Spawned { task, .. } => match Pin::new(task).poll(cx) {
                 Poll::Ready(Some(v)) => Poll::Ready(v),
                 Poll::Ready(None) => panic!(
-                    "kqio: awaited a task that Kqueue::deinit dropped before it finished; \
-                     it has no output"
+                    "kqio: awaited a task that Kqueue::deinit dropped before it finished (or, \
+                     for a local task, the end of the block_on that ran it); it has no output"
                 ),
                 Poll::Pending => Poll::Pending,
             },

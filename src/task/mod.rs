@@ -8,6 +8,7 @@
 //! | `header.rs` | `TaskHeader`, the metadata of every task, and the `Schedule` trait |
 //! | `current.rs` | which task this thread is polling; cancellation points |
 //! | `spawn.rs` | the `TaskFuture` wrapper, spawning, inline runs |
+//! | `local.rs` | spawning a local (`!Send`) task, and what its owner must guarantee |
 //! | `join.rs` | `JoinHandle` |
 //! | `group.rs` | `Group`: many tasks waited for or canceled together |
 //! | `select.rs` | `Select`: the first result of several tasks |
@@ -21,6 +22,7 @@ pub(crate) mod current;
 mod group;
 mod header;
 mod join;
+pub(crate) mod local;
 #[cfg(all(test, kqio_loom))]
 mod loom_tests;
 pub(crate) mod park;

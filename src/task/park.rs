@@ -53,8 +53,25 @@ fn thread_waker() -> (Arc<ThreadWaker>, Waker) {
     })
 }
 
+/// This thread's waker: what wakes a `block_on` on it (made once per thread).
+pub(crate) fn current_thread_waker() -> Waker {
+    thread_waker().1
+}
+
 /// Polls `future` with `header` as the current task until it completes.
 pub(crate) fn block_on_with_header<F: Future>(header: &TaskHeader, future: F) -> F::Output {
+    block_on_driving(header, future, || false)
+}
+
+/// [`block_on_with_header`] that also runs other work of this thread between polls of `future`:
+/// `drive` runs some (`Kqueue::block_on` runs its local tasks there) and returns whether more is
+/// ready, in which case the thread polls again instead of parking. Work queued for `drive` from
+/// another thread must wake [`current_thread_waker`] after it is queued.
+pub(crate) fn block_on_driving<F: Future>(
+    header: &TaskHeader,
+    future: F,
+    mut drive: impl FnMut() -> bool,
+) -> F::Output {
     let (tw, waker) = thread_waker();
     let mut future = pin!(future);
     let mut cx = Context::from_waker(&waker);
@@ -67,6 +84,9 @@ pub(crate) fn block_on_with_header<F: Future>(header: &TaskHeader, future: F) ->
         };
         if let Poll::Ready(out) = polled {
             break out;
+        }
+        if drive() {
+            continue;
         }
         // Acquire: pairs with the Release swap in `wake_by_ref`.
         while !tw.notified.swap(false, Ordering::Acquire) {

@@ -79,6 +79,13 @@ pin_project_lite::pin_project! {
 // with a `Send` future is sound.
 unsafe impl<F: Send> Send for TaskFuture<F> {}
 
+impl<F> TaskFuture<F> {
+    /// The wrapper of `future`, for the task whose header is `header` (in the same allocation).
+    pub(crate) fn new(header: &TaskHeader, future: F) -> Self {
+        TaskFuture { header, stage: Stage::Running { future }, started: false }
+    }
+}
+
 impl<F: Future> Future for TaskFuture<F> {
     type Output = F::Output;
 
@@ -150,7 +157,7 @@ impl<F: Future> Future for DropOnReady<F> {
 /// Hands a woken task to its owner. A plain function (no captured state) on purpose: async-task
 /// then calls it without taking a temporary reference on the task, and the owner is found in the
 /// task's own header.
-fn schedule_woken(runnable: Runnable, info: async_task::ScheduleInfo) {
+pub(crate) fn schedule_woken(runnable: Runnable, info: async_task::ScheduleInfo) {
     let reason =
         if info.woken_while_running { ScheduleReason::Yielded } else { ScheduleReason::Woken };
     let owner = runnable.metadata().owner().expect("a spawned task always has an owner");
@@ -177,11 +184,7 @@ where
     let first = owner.clone();
     let (runnable, task) =
         async_task::Builder::new().metadata(TaskHeader::new(owner)).propagate_panic(true).spawn(
-            |header: &TaskHeader| TaskFuture {
-                header,
-                stage: Stage::Running { future },
-                started: false,
-            },
+            |header: &TaskHeader| TaskFuture::new(header, future),
             async_task::WithInfo(schedule_woken),
         );
     let handle = JoinHandle::from_task(task);

@@ -29,11 +29,15 @@
 //!    an overflow sent the earliest to the back of the resumed queue: inversions of 5 ms.)
 //! 5. Shutdown, in order: (1) `shut_down` is set, so `task_reserve` fails and new work runs
 //!    inline, already canceled; (2) `stopping` is set and every worker is unparked; each finishes
-//!    the poll it is in and exits; (3) the threads are joined; (4) the queues are drained and
+//!    the poll it is in, drops its local tasks (`local.rs`, rule 5: a `!Send` future is dropped
+//!    on its own thread) and exits; (3) the threads are joined; (4) the queues are drained and
 //!    every task still registered is woken and drained again, until no task is left, dropping
 //!    each future on the thread that called `deinit`; (5) the reactor is closed.
+//! 6. Local tasks (`spawn_local`, `local.rs`) never enter these queues: each worker keeps its
+//!    own, which nobody steals from, and runs them between its other tasks (`worker.rs`).
 
 mod idle;
+mod local;
 #[cfg(all(test, kqio_loom))]
 mod loom_tests;
 mod queue;
@@ -51,6 +55,7 @@ use crate::kqueue::reactor::Reactor;
 use crate::kqueue::timer::Timers;
 use crate::task::{Runnable, Schedule, ScheduleReason, TaskHeader};
 
+pub(crate) use local::{block_on, reserve_local};
 pub(crate) use worker::run_worker;
 
 /// The most tasks moved from a shared queue to a local queue at once, so that one worker does not
@@ -222,6 +227,9 @@ impl Shared {
                 drop_quietly(r);
             }
         }
+        // A `deinit` run by a task runs on a worker that is not joined: its local tasks are
+        // dropped here, on their thread (the others ended with their worker; `local.rs`).
+        local::drop_current_queued(self);
         for w in self.workers.iter() {
             // SAFETY: this runs after every worker thread was joined (shutdown step 4), so no
             // owner is left and this thread is the only one touching the queue.

@@ -14,6 +14,8 @@
 //!    schedules (it never drops a future), so no shard lock is ever taken re-entrantly.
 
 use crate::loom::sync::{Mutex, MutexGuard};
+use std::ptr;
+use std::sync::Arc;
 
 use crate::task::TaskHeader;
 
@@ -84,6 +86,24 @@ impl Registry {
                 // SAFETY: ground rule 1: the entry exists, so the header is valid.
                 unsafe { &**header }.wake();
                 n += 1;
+            }
+        }
+        n
+    }
+
+    /// Wakes every registered task whose owner (its `Schedule`) is the object at `owner` (its
+    /// data address): an ending home's blocked local tasks (`local.rs`, rule 5). Returns how many.
+    pub(crate) fn wake_owned_by(&self, owner: *const ()) -> usize {
+        let mut n = 0;
+        for shard in self.shards.iter() {
+            let shard = lock(shard);
+            for Entry(header) in shard.entries.iter().flatten() {
+                // SAFETY: ground rule 1: the entry exists, so the header is valid.
+                let header = unsafe { &**header };
+                if header.owner().is_some_and(|o| ptr::eq(Arc::as_ptr(o) as *const (), owner)) {
+                    header.wake();
+                    n += 1;
+                }
             }
         }
         n

@@ -3,11 +3,13 @@
 //! The run loop, in order, each tick:
 //! 1. every `EVENT_INTERVAL` ticks, poll the reactor without blocking (so that a busy runtime
 //!    still hears of I/O);
-//! 2. take a task: a timer-woken one first (the timed queue, ground rule 4 of `mod.rs`, but for
-//!    one other task after `MAX_TIMED_POLLS` in a row); else every `GLOBAL_QUEUE_INTERVAL` ticks a shared queue first (fairness for remote
-//!    work; the injector and the resumed queue take turns at going first), else the LIFO slot (at
-//!    most `MAX_LIFO_POLLS` times in a row), the local queue, the resumed queue, the injector
-//!    (ground rule 3 of `mod.rs`);
+//! 2. take a task (if this worker has local tasks, every other tick a local one first, else
+//!    one after the steps below found nothing: `next_task`, rule 3 of `local.rs`): a
+//!    timer-woken one first (the timed queue, ground rule 4 of `mod.rs`, but for one other task
+//!    after `MAX_TIMED_POLLS` in a row); else every `GLOBAL_QUEUE_INTERVAL` ticks a shared queue
+//!    first (fairness for remote work; the injector and the resumed queue take turns at going
+//!    first), else the LIFO slot (at most `MAX_LIFO_POLLS` times in a row), the local queue, the
+//!    resumed queue, the injector (ground rule 3 of `mod.rs`);
 //! 3. if none, search: steal half of another worker's queue, or a batch of a shared queue;
 //! 4. if none, park (see `idle.rs`): register, re-check, then block on the reactor if no other
 //!    worker drives it, else on the condition variable.
@@ -24,6 +26,7 @@ use std::task::Waker;
 
 use concurrent_queue::ConcurrentQueue;
 
+use super::local::{HomeWake, LocalHome};
 use super::Shared;
 use crate::task::current::{set_thread_kind, set_thread_scheduler, ThreadKind};
 use crate::task::{Runnable, ScheduleReason};
@@ -126,9 +129,13 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
         firing_timers: Cell::new(false),
     };
     WORKER.set(&ctx);
+    let home = LocalHome::new(shared.clone(), HomeWake::Worker(index));
+    let entered = home.enter();
     let mut worker = Worker {
         shared: &shared,
         ctx: &ctx,
+        home: &home,
+        local_turn: false,
         tick: 0,
         lifo_streak: 0,
         timed_streak: 0,
@@ -137,6 +144,8 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
         fired: Vec::new(),
     };
     worker.run();
+    // Drop this worker's local tasks here, on their thread (`local.rs`, rule 5).
+    drop(entered);
     // Leave nothing in the LIFO slot: shutdown drains the queues, not this thread's slot.
     if let Some(r) = ctx.lifo.take() {
         shared.push_shared(&shared.resumed, r);
@@ -147,6 +156,10 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
 struct Worker<'a> {
     shared: &'a Shared,
     ctx: &'a WorkerCtx,
+    /// This worker's local tasks (`local.rs`).
+    home: &'a LocalHome,
+    /// Whether a local task goes first at the next tick (they take turns with the rest).
+    local_turn: bool,
     tick: u32,
     lifo_streak: u32,
     /// Tasks taken from the timed queue in a row.
@@ -164,7 +177,7 @@ impl Worker<'_> {
             if self.tick % EVENT_INTERVAL == 0 {
                 self.poll_reactor_now();
             }
-            let task = match self.next_local() {
+            let task = match self.next_task() {
                 Some(t) => Some(t),
                 None => self.search(),
             };
@@ -185,6 +198,23 @@ impl Worker<'_> {
         if self.searching {
             self.shared.idle.stop_searching();
         }
+    }
+
+    /// Step 2 of the run loop. With local tasks, it takes turns (rule 3 of `local.rs`): one tick a
+    /// local task first, the next the other queues first; so when both have work, every other
+    /// task run is a local one. Without, it costs one `Cell` read.
+    #[inline]
+    fn next_task(&mut self) -> Option<Runnable> {
+        if !self.home.has_tasks() {
+            return self.next_local();
+        }
+        self.local_turn = !self.local_turn;
+        if self.local_turn {
+            if let Some(r) = self.home.pop() {
+                return Some(r);
+            }
+        }
+        self.next_local().or_else(|| self.home.pop())
     }
 
     fn next_local(&mut self) -> Option<Runnable> {
@@ -312,7 +342,9 @@ impl Worker<'_> {
         let index = self.ctx.index;
         shared.idle.register_sleeper(index, self.searching);
         self.searching = false;
-        if shared.has_queued_work() || shared.is_stopping() {
+        // A local task woken from another thread is in the home's inbox and unparks this worker
+        // itself (`local.rs`, rule 2); checking it here saves the round trip.
+        if shared.has_queued_work() || shared.is_stopping() || self.home.has_ready() {
             self.wake_up();
             return;
         }
@@ -347,6 +379,6 @@ impl Worker<'_> {
 /// Runs one task. A panic of the future's poll is caught by async-task and handed to the
 /// `JoinHandle`; this catches what escapes it (a destructor that panics), so the worker survives.
 #[inline]
-fn run_task(r: Runnable) {
+pub(super) fn run_task(r: Runnable) {
     let _ = catch_unwind(AssertUnwindSafe(|| r.run()));
 }
