@@ -33,7 +33,7 @@ use crate::net::{
 use crate::process::{PipeHandle, ProcessHandle, SpawnedProcess};
 use crate::signal::Signal;
 use crate::sleep::{Sleep, TimerSlot};
-use crate::task::{self, Blocking, CancelProtection, JoinHandle, Schedule, YieldNow};
+use crate::task::{self, Blocking, CancelProtection, JoinHandle, Schedule, TaskBuilder, YieldNow};
 use crate::time::{Clock, Duration, Timeout, Timestamp};
 
 /// The interface application code is written against: Zig's `std.Io`, as an object-safe trait.
@@ -543,6 +543,7 @@ impl dyn Io {
     /// assert_eq!(sum, 42);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn r#async<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -550,16 +551,35 @@ impl dyn Io {
     {
         match self.task_reserve() {
             Ok(owner) => task::spawn::spawn(owner, future),
-            Err(ConcurrencyUnavailable) => {
-                let canceled = self.task_is_shut_down();
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    task::spawn::run_inline(future, canceled)
-                })) {
-                    Ok(out) => JoinHandle::ready(out),
-                    Err(payload) => JoinHandle::panicked(payload),
-                }
-            }
+            Err(ConcurrencyUnavailable) => self.run_inline(future),
         }
+    }
+
+    /// The fallback of `r#async`: runs `future` here, to completion, as a task of its own.
+    pub(crate) fn run_inline<F: Future>(&self, future: F) -> JoinHandle<F::Output> {
+        let canceled = self.task_is_shut_down();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            task::spawn::run_inline(future, canceled)
+        })) {
+            Ok(out) => JoinHandle::ready(out),
+            Err(payload) => JoinHandle::panicked(payload),
+        }
+    }
+
+    /// A builder for a task with options (a name), spawned with its
+    /// [`r#async`](TaskBuilder::async) or [`concurrent`](TaskBuilder::concurrent).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = kqio::Kqueue::init(kqio::InitOptions::default())?;
+    /// let io = rt.io();
+    /// let h = io.task().name(format!("conn-{}", 7)).r#async(async { 1 });
+    /// assert_eq!(rt.block_on(h), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn task(&self) -> TaskBuilder<'_> {
+        TaskBuilder::new(self)
     }
 
     /// Zig `io.concurrent`: runs `future` as a task that is guaranteed to make progress
@@ -569,6 +589,7 @@ impl dyn Io {
     ///
     /// [`ConcurrencyUnavailable`] when the task limit is reached or the runtime is shutting
     /// down; the future is dropped unpolled.
+    #[track_caller]
     pub fn concurrent<F>(&self, future: F) -> Result<JoinHandle<F::Output>, ConcurrencyUnavailable>
     where
         F: Future + Send + 'static,

@@ -59,3 +59,4 @@ pub use task::{
     select, Blocking, CancelProtection, Group, JoinHandle, Runnable, Schedule, ScheduleReason,
     Select, TaskHeader, YieldNow,
 };
+pub use task::{TaskBuilder, TaskId, TaskState, WaitingOn};

@@ -78,6 +78,14 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// The task dump's record of a wait in this direction.
+    fn waiting_on(self) -> crate::task::WaitingOn {
+        match self {
+            Direction::Read => crate::task::WaitingOn::Read,
+            Direction::Write => crate::task::WaitingOn::Write,
+        }
+    }
+
     fn mask(self) -> usize {
         match self {
             Direction::Read => ready::READ_MASK,
@@ -186,6 +194,7 @@ impl ScheduledIo {
         if cur & mask != 0 {
             return Poll::Ready(ReadyEvent { tick: cur >> ready::BITS, ready: cur & mask });
         }
+        crate::task::activity::wait_on(dir.waiting_on());
         Poll::Pending
     }
 
