@@ -30,6 +30,7 @@ use crate::net::{
     AddressKind, BindOptions, ListenOptions, LookupResult, SocketAddress, SocketHandle, SocketKind,
     SocketOption, SocketOptionKind,
 };
+use crate::observe::{RuntimeMetrics, TaskDump};
 use crate::process::{PipeHandle, ProcessHandle, SpawnedProcess};
 use crate::signal::Signal;
 use crate::sleep::{Sleep, TimerSlot};
@@ -511,6 +512,23 @@ pub trait Io: Send + Sync + 'static {
     fn fs_stdio(&self, stream: StdStream) -> io::Result<FileHandle>;
     /// A new pipe: its read end and its write end. Does not block.
     fn fs_pipe(&self) -> io::Result<(FileHandle, FileHandle)>;
+
+    // ----- observe -----
+    //
+    // Snapshots for monitoring and debugging (see `kqio::observe`), called by application code
+    // as they are. A backend that reports nothing keeps these defaults, whose `provided` is false.
+
+    /// A snapshot of the runtime's counters: per-worker polls, steals, parks, busy time and queue
+    /// depth; shared queue depths; the blocking pool; reactor events; timers; live tasks.
+    fn metrics(&self) -> RuntimeMetrics {
+        RuntimeMetrics::default()
+    }
+
+    /// Every live task: id, name, spawn location, state and what it waits on. Its `Display`
+    /// prints one task per line.
+    fn task_dump(&self) -> TaskDump {
+        TaskDump::default()
+    }
 }
 
 impl dyn Io {
