@@ -19,6 +19,33 @@ use std::time::Duration;
 
 use crate::task::{TaskId, TaskState, WaitingOn};
 
+/// The `tracing` side (feature `tracing`).
+#[cfg(feature = "tracing")]
+pub(crate) mod tracing_support {
+    use std::panic::Location;
+
+    use crate::task::TaskId;
+
+    /// A task's span: `task`, at DEBUG, with the fields `task.id`, `task.name` (when named) and
+    /// `spawned_at` (`file:line:column`). Span names are static in `tracing`, so the task's name
+    /// is a field, as tokio names its task spans.
+    pub(crate) fn task_span(
+        id: TaskId,
+        name: Option<&str>,
+        spawned_at: &'static Location<'static>,
+    ) -> tracing::Span {
+        match name {
+            Some(name) => tracing::debug_span!(
+                "task",
+                task.id = id.as_u64(),
+                task.name = name,
+                spawned_at = %spawned_at
+            ),
+            None => tracing::debug_span!("task", task.id = id.as_u64(), spawned_at = %spawned_at),
+        }
+    }
+}
+
 /// A snapshot of a runtime's counters: [`io.metrics()`](crate::Io::metrics).
 ///
 /// Counts (`polls`, `steals`, `reactor_events`, ...) grow from the runtime's start; depths and

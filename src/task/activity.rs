@@ -76,7 +76,8 @@ impl fmt::Display for TaskState {
 pub enum WaitingOn {
     /// A sleep or timeout, due at `deadline` on the awake clock.
     Sleep {
-        /// When the sleep ends ([`Clock::Awake`](crate::time::Clock::Awake)).
+        /// When the sleep ends ([`Clock::Awake`](crate::time::Clock::Awake)); `Timestamp::MAX`
+        /// for a sleep without deadline (`Timeout::None`).
         deadline: Timestamp,
     },
     /// A socket, pipe or other readiness-driven handle becoming readable.
@@ -131,6 +132,9 @@ pub enum WaitingOn {
 impl fmt::Display for WaitingOn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
+            WaitingOn::Sleep { deadline } if deadline == Timestamp::MAX => {
+                f.write_str("sleep without deadline")
+            }
             WaitingOn::Sleep { deadline } => {
                 write!(f, "sleep until {} ns (awake clock)", deadline.as_nanos())
             }
@@ -158,8 +162,11 @@ impl WaitingOn {
     /// address, a task id) in the other 60. 0 is "nothing recorded".
     fn pack(self) -> u64 {
         let (kind, payload) = match self {
-            // 2^60 ns is 36 years of awake time; a negative deadline is due anyway.
-            WaitingOn::Sleep { deadline } => (1, deadline.as_nanos().max(0) as u64),
+            // 2^60 ns is 36 years of awake time: beyond it (`Timestamp::MAX`, a sleep without
+            // deadline) is "never". A negative deadline is due anyway.
+            WaitingOn::Sleep { deadline } => {
+                (1, (deadline.as_nanos().max(0) as u64).min(PAYLOAD_MASK))
+            }
             WaitingOn::Read => (2, 0),
             WaitingOn::Write => (3, 0),
             WaitingOn::Mutex { addr } => (4, addr as u64),
@@ -179,7 +186,13 @@ impl WaitingOn {
         let payload = word & PAYLOAD_MASK;
         let addr = payload as usize;
         Some(match word >> PAYLOAD_BITS {
-            1 => WaitingOn::Sleep { deadline: Timestamp::from_nanos(payload as i64) },
+            1 => WaitingOn::Sleep {
+                deadline: if payload == PAYLOAD_MASK {
+                    Timestamp::MAX
+                } else {
+                    Timestamp::from_nanos(payload as i64)
+                },
+            },
             2 => WaitingOn::Read,
             3 => WaitingOn::Write,
             4 => WaitingOn::Mutex { addr },
@@ -280,6 +293,7 @@ mod tests {
     fn every_wait_survives_packing() {
         let all = [
             WaitingOn::Sleep { deadline: Timestamp::from_nanos(123_456_789_012) },
+            WaitingOn::Sleep { deadline: Timestamp::MAX },
             WaitingOn::Read,
             WaitingOn::Write,
             WaitingOn::Mutex { addr: 0x7fff_1234_5678 },

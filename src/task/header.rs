@@ -55,6 +55,9 @@ pub struct TaskHeader {
     spawned_at: &'static Location<'static>,
     name: Option<Cow<'static, str>>,
     pub(crate) activity: Activity,
+    /// The task's `tracing` span (feature `tracing`), entered around each poll.
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
     /// Under loom only: stands for async-task's state word, which orders a wake before the
     /// poll it causes (an AcqRel RMW on wake, an Acquire RMW before polling). async-task is
     /// not loom-instrumented, so the models need this edge made visible.
@@ -80,13 +83,16 @@ impl TaskHeader {
         spawned_at: &'static Location<'static>,
         name: Option<Cow<'static, str>>,
     ) -> Self {
+        let id = TaskId::next();
         TaskHeader {
             cancel: CancelState::new(),
             waker: AtomicWaker::new(),
             owner: Some(owner),
             slot: AtomicUsize::new(usize::MAX),
-            id: TaskId::next(),
+            id,
             spawned_at,
+            #[cfg(feature = "tracing")]
+            span: crate::observe::tracing_support::task_span(id, name.as_deref(), spawned_at),
             name,
             activity: Activity::new(),
             #[cfg(all(test, kqio_loom))]
@@ -107,6 +113,8 @@ impl TaskHeader {
             spawned_at: Location::caller(),
             name: None,
             activity: Activity::new(),
+            #[cfg(feature = "tracing")]
+            span: tracing::Span::none(),
             #[cfg(all(test, kqio_loom))]
             wakes: AtomicUsize::new(0),
         }
@@ -162,6 +170,8 @@ impl TaskHeader {
 
     /// Requests cancellation and wakes the task if the request is new.
     pub(crate) fn request_cancel(&self) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(parent: &self.span, task.id = self.id.as_u64(), "cancel");
         if self.cancel.request() == RequestOutcome::Requested {
             self.wake();
         }

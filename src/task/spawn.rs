@@ -105,6 +105,10 @@ impl<F: Future> Future for TaskFuture<F> {
             header.register_waker(cx.waker());
         }
         header.activity.poll_started();
+        #[cfg(feature = "tracing")]
+        let _span = header.span.enter();
+        #[cfg(feature = "tracing")]
+        tracing::trace!(task.id = header.id().as_u64(), "poll");
         let _current = current::enter(header);
         let _budget = coop::start();
         let mut stage = this.stage;
@@ -163,6 +167,11 @@ fn schedule_woken(runnable: Runnable, info: async_task::ScheduleInfo) {
     let reason =
         if info.woken_while_running { ScheduleReason::Yielded } else { ScheduleReason::Woken };
     runnable.metadata().activity.scheduled();
+    #[cfg(feature = "tracing")]
+    {
+        let h = runnable.metadata();
+        tracing::trace!(parent: &h.span, task.id = h.id().as_u64(), "wake");
+    }
     let owner = runnable.metadata().owner().expect("a spawned task always has an owner");
     if ptr::eq(Arc::as_ptr(owner) as *const (), current::thread_scheduler()) {
         let owner: *const dyn Schedule = Arc::as_ptr(owner);
@@ -211,6 +220,11 @@ where
         async_task::WithInfo(schedule_woken),
     );
     let handle = JoinHandle::from_task(task);
+    #[cfg(feature = "tracing")]
+    {
+        let h = runnable.metadata();
+        tracing::debug!(parent: &h.span, task.id = h.id().as_u64(), "spawn");
+    }
     first.schedule(runnable, ScheduleReason::Spawned);
     handle
 }
