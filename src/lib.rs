@@ -34,6 +34,7 @@
 //! | `random`, `random_secure` | `io.rs` helpers | `random_fill`, `random_fill_secure` | `kqueue/random.rs` |
 //! | files, directories, memory maps, pipes, stdio | `fs/file.rs`, `fs/dir.rs`, `fs/read_dir.rs`, `fs/atomic.rs`, `fs/mmap.rs` | `dir_*`, `file_*`, `map_*`, `fs_stdio`, `fs_pipe` | `kqueue/fs.rs` (on `kqueue/blocking.rs`, interrupts in `kqueue/interrupt.rs`; streams on the reactor), `sys/fs.rs`, `sys/beneath.rs` (confined `Dir`s), `sys/interrupt.rs`, `sys/pipe.rs` |
 //! | TCP, UDP, Unix sockets | `net/tcp.rs`, `net/udp.rs`, `net/unix.rs` (shared parts in `net/stream.rs`, `net/listener.rs`, `net/datagram.rs`) | `net_*` | `kqueue/net.rs`, `sys/net.rs` |
+//! | `metrics`, `task_dump`, stall reports, `tracing` spans | `observe.rs`; `TaskBuilder` (`task/builder.rs`), wait records (`task/activity.rs`) | `metrics`, `task_dump` | `scheduler/stats.rs`, `scheduler/stall.rs`, `scheduler/registry.rs` |
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 pub mod batch;

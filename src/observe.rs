@@ -3,6 +3,12 @@
 //! from [`io.task_dump()`](crate::Io::task_dump)), and reports of polls that held a worker too
 //! long ([`StallReport`], see [`InitOptions::stall_threshold`](crate::InitOptions)).
 //!
+//! With the cargo feature `tracing`, every task also has a `tracing` span, `task` at DEBUG level,
+//! with the fields `task.id`, `task.name` (when named through
+//! [`TaskBuilder::name`](crate::TaskBuilder::name)) and `spawned_at`, entered around each of
+//! its polls; the events `spawn` and `cancel` (DEBUG) and `poll` and `wake` (TRACE) are emitted
+//! in it. Without the feature none of this is compiled.
+//!
 //! Ground rules:
 //! 1. Everything here is a snapshot, read on demand; nothing is computed unless asked for. The
 //!    counters behind it cost the runtime one uncontended store where they are counted (a

@@ -155,3 +155,19 @@ fn a_task_asked_to_cancel_shows_canceling() {
     go.send(()).unwrap();
     assert!(rt.block_on(canceler).is_err());
 }
+
+#[test]
+fn group_members_are_located_where_the_group_spawned_them() {
+    let rt = rt(1);
+    let io = rt.io();
+    let group = Arc::new(kqio::Group::new());
+    let (go, wait) = futures::channel::oneshot::channel::<()>();
+    let line = Location::caller().line() + 1;
+    group.r#async(&*io, async move { wait.await.map_err(|_| kqio::Canceled) });
+    let d = dump_until(&io, "the member", |d| d.tasks.len() == 1);
+    assert_eq!(d.tasks[0].spawned_at.file(), file!());
+    assert_eq!(d.tasks[0].spawned_at.line(), line);
+    assert_eq!(d.tasks[0].name, None);
+    go.send(()).unwrap();
+    rt.block_on(group.wait()).unwrap();
+}

@@ -192,11 +192,6 @@ impl BlockingPool {
         self.exited.notify_all();
     }
 
-    /// Threads alive now.
-    pub(crate) fn threads(&self) -> usize {
-        self.lock().threads
-    }
-
     /// For metrics: threads alive, threads idle, jobs queued, jobs completed.
     pub(crate) fn stats(&self) -> (usize, usize, usize, u64) {
         let st = self.lock();

@@ -3,7 +3,7 @@
 //! | file | what |
 //! | --- | --- |
 //! | `mod.rs` | `Kqueue::{init, io, block_on, deinit}`, `InitOptions`, the `impl Io` table |
-//! | `scheduler/` | workers, local queues, stealing, parking, the task registry |
+//! | `scheduler/` | workers, local queues, stealing, parking, the task registry, per-worker counters, the stall detector |
 //! | `reactor.rs` | mio `Poll`, registrations, readiness delivery, cross-thread wake |
 //! | `async_fd.rs` | `AsyncFd`: readiness waits on a raw descriptor |
 //! | `blocking.rs` | the bounded blocking pool (files, directories, name lookup) |
@@ -219,12 +219,12 @@ impl Kqueue {
     /// Counts of what the runtime holds right now, for tests, leak checks and reports. The full
     /// snapshot, from any `IoRef`, is [`Io::metrics`].
     pub fn metrics(&self) -> Metrics {
-        let shared = &self.io.shared;
+        let m = Io::metrics(&*self.io);
         Metrics {
-            workers: self.threads.len(),
-            live_tasks: shared.registered_tasks(),
-            timers: shared.timers.len(),
-            blocking_threads: self.io.blocking.threads(),
+            workers: m.workers.len(),
+            live_tasks: m.live_tasks,
+            timers: m.timers_pending,
+            blocking_threads: m.blocking_threads,
         }
     }
 

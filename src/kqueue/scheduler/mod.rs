@@ -221,11 +221,6 @@ impl Shared {
             || self.workers.iter().any(|w| !w.queue.is_empty())
     }
 
-    /// Tasks whose future has started and not yet been dropped.
-    pub(crate) fn registered_tasks(&self) -> usize {
-        self.registry.len()
-    }
-
     /// Shutdown steps 1 and 2: refuse new work, make every worker exit its loop.
     pub(crate) fn begin_shutdown(&self) {
         self.shut_down.store(true, Ordering::Release);
