@@ -39,6 +39,7 @@
 //! | files, directories, memory maps, pipes, stdio | `fs/file.rs`, `fs/dir.rs`, `fs/read_dir.rs`, `fs/atomic.rs`, `fs/mmap.rs` | `dir_*`, `file_*`, `map_*`, `fs_stdio`, `fs_pipe` | `kqueue/fs.rs` (on `kqueue/blocking.rs`, interrupts in `kqueue/interrupt.rs`; streams on the reactor), `sys/fs.rs`, `sys/beneath.rs` (confined `Dir`s), `sys/interrupt.rs`, `sys/pipe.rs` |
 //! | TCP, UDP, Unix sockets | `net/tcp.rs`, `net/udp.rs`, `net/unix.rs` (shared parts in `net/stream.rs`, `net/listener.rs`, `net/datagram.rs`) | `net_*` | `kqueue/net.rs`, `sys/net.rs` |
 //! | hyper, tokio I/O traits (features `hyper`, `tokio-io`) | `compat/hyper.rs`, `compat/tokio.rs` | through the `futures::io` impls of `net/` | as `net/` |
+//! | `metrics`, `task_dump`, stall reports, `tracing` spans | `observe.rs`; `TaskBuilder` (`task/builder.rs`), wait records (`task/activity.rs`) | `metrics`, `task_dump` | `scheduler/stats.rs`, `scheduler/stall.rs`, `scheduler/registry.rs` |
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 pub mod backend;
@@ -51,6 +52,7 @@ mod io;
 pub mod kqueue;
 mod loom;
 pub mod net;
+pub mod observe;
 pub mod process;
 pub mod signal;
 pub mod sim;
@@ -160,7 +162,9 @@ pub use io::{Io, IoRef};
 /// ```
 pub use kqio_macros::test;
 pub use kqueue::{InitOptions, Kqueue, Metrics};
+pub use observe::{RuntimeMetrics, TaskDump};
 pub use task::{
     select, Blocking, CancelProtection, Group, JoinHandle, Runnable, Schedule, ScheduleReason,
     Select, TaskHeader, YieldNow,
 };
+pub use task::{TaskBuilder, TaskId, TaskState, WaitingOn};

@@ -21,6 +21,7 @@
 //!    hands a cancellation to the owner (rule 2) rather than drop the future itself.
 
 use std::future::Future;
+use std::panic::Location;
 use std::sync::Arc;
 
 use super::header::{Schedule, TaskHeader};
@@ -29,6 +30,7 @@ use super::spawn::{schedule_woken, ScheduleReason, TaskFuture};
 
 /// Spawns the `!Send` `future` as a task owned by `owner` (which must keep rule 2) and schedules
 /// its first poll. Called on the thread the task belongs to.
+#[track_caller]
 pub(crate) fn spawn_local<F>(owner: Arc<dyn Schedule>, future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
@@ -36,7 +38,7 @@ where
 {
     let first = owner.clone();
     let (runnable, task) = async_task::Builder::new()
-        .metadata(TaskHeader::new(owner))
+        .metadata(TaskHeader::new(owner, Location::caller(), None))
         .propagate_panic(true)
         .spawn_local(
             |header: &TaskHeader| TaskFuture::new(header, future),
