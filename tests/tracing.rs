@@ -86,12 +86,10 @@ fn a_named_task_has_a_span_and_events() {
     let rt =
         kqio::Kqueue::init(kqio::InitOptions { n_threads: Some(2), ..Default::default() }).unwrap();
     let io = rt.io();
-    let line = std::panic::Location::caller().line() + 2;
     let task_io = io.clone();
-    let h = io
-        .task()
-        .name("conn")
-        .r#async(async move { task_io.sleep(kqio::time::Timeout::None).await });
+    let sleeps = async move { task_io.sleep(kqio::time::Timeout::None).await };
+    let line = std::panic::Location::caller().line() + 1;
+    let h = io.task().name("conn").r#async(sleeps);
     // Once it sleeps, cancel it: the sleep ends with `Canceled`.
     let waiting = |io: &kqio::IoRef| io.task_dump().tasks.iter().any(|t| t.waiting_on.is_some());
     let start = std::time::Instant::now();
