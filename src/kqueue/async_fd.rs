@@ -249,6 +249,13 @@ impl<T: AsRawFd> AsyncFd<T> {
         self.io_with(Direction::Write, op).await
     }
 
+    /// Whether readiness for `dir` is recorded (that the next operation would be tried).
+    #[cfg(test)]
+    pub(crate) fn is_ready(&self, dir: Direction) -> bool {
+        let waker = futures::task::noop_waker();
+        self.sio.poll_ready(&mut Context::from_waker(&waker), dir).is_ready()
+    }
+
     /// Deregisters and returns the wrapped value.
     pub fn into_inner(mut self) -> T {
         self.deregister();
