@@ -74,6 +74,17 @@ impl ReadAhead {
         n
     }
 
+    /// Records that a read of `n` bytes into a buffer of `len` then `self.buf` spilled its
+    /// excess here (it was empty); returns the bytes that went into the buffer.
+    fn keep(&mut self, n: usize, len: usize) -> usize {
+        if n <= len {
+            return n;
+        }
+        // `n - len <= READ_AHEAD`, which fits in a `u8`.
+        (self.start, self.end) = (0, (n - len) as u8);
+        len
+    }
+
     /// As `take`, into as many of `bufs` as it fills.
     fn take_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> usize {
         let mut total = 0;
@@ -373,27 +384,45 @@ pub(crate) fn poll_read(
         return Poll::Ready(Err(c.into()));
     }
     let mut ahead = s.ahead();
+    let ahead = &mut *ahead;
     if !ahead.pending().is_empty() {
-        return Poll::Ready(Ok(ahead.take(buf, peek)));
+        let taken = ahead.take(buf, peek);
+        if peek || taken == buf.len() {
+            return Poll::Ready(Ok(taken));
+        }
+        // The kernel may hold more (the read that filled `ahead` was not short, or readiness
+        // would be cleared): fill the rest of the buffer in the same call, so that a large
+        // reader does not get a few bytes every other read. Nothing is waited for here, as
+        // the bytes taken must be returned now.
+        let rest = &mut buf[taken..];
+        let len = rest.len().min(MAX_IO_BYTES - READ_AHEAD);
+        let more = s.fd.try_io_stream(Direction::Read, len + READ_AHEAD, |s| {
+            read_with_ahead(s, &mut rest[..len], &mut ahead.buf)
+        });
+        return Poll::Ready(Ok(match more {
+            Some(Ok(n)) => taken + ahead.keep(n, len),
+            // An error after some bytes is left for the next read to meet again.
+            _ => taken,
+        }));
     }
     if peek {
         let buf = as_uninit(buf);
         return s.fd.poll_io(cx, Direction::Read, |s| s.peek(buf));
     }
     let len = buf.len().min(MAX_IO_BYTES - READ_AHEAD);
-    let ahead = &mut *ahead;
-    let read = s.fd.poll_io_stream(cx, Direction::Read, len + READ_AHEAD, |mut s| {
-        let mut bufs = [IoSliceMut::new(&mut buf[..len]), IoSliceMut::new(&mut ahead.buf)];
-        s.read_vectored(&mut bufs)
+    let read = s.fd.poll_io_stream(cx, Direction::Read, len + READ_AHEAD, |s| {
+        read_with_ahead(s, &mut buf[..len], &mut ahead.buf)
     });
-    match read {
-        Poll::Ready(Ok(n)) if n > len => {
-            // `n - len <= READ_AHEAD`, which fits in a `u8`.
-            (ahead.start, ahead.end) = (0, (n - len) as u8);
-            Poll::Ready(Ok(len))
-        }
-        other => other,
-    }
+    read.map_ok(|n| ahead.keep(n, len))
+}
+
+/// One `readv` into `buf` then `ahead` (ground rule 4); returns the total.
+fn read_with_ahead(
+    mut s: &socket2::Socket,
+    buf: &mut [u8],
+    ahead: &mut [u8; READ_AHEAD],
+) -> io::Result<usize> {
+    s.read_vectored(&mut [IoSliceMut::new(buf), IoSliceMut::new(ahead)])
 }
 
 pub(crate) fn poll_read_vectored(
@@ -747,6 +776,18 @@ mod tests {
         assert_eq!(x.to_vec(), bytes(68..73));
         assert_eq!(y[..7].to_vec(), bytes(73..80));
         assert_eq!(p.read(64), bytes(80..100));
+        assert!(!p.readable());
+    }
+
+    /// A read that starts with bytes read ahead goes on with the kernel's in the same call
+    /// when readiness says there may be more, so a large reader is not handed a few bytes every
+    /// other read.
+    #[test]
+    fn read_after_read_ahead_goes_on_with_the_kernel() {
+        let p = Pair::new();
+        p.send(&bytes(0..100));
+        assert_eq!(p.read(64), bytes(0..64));
+        assert_eq!(p.read(64), bytes(64..100));
         assert!(!p.readable());
     }
 
