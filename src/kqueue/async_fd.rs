@@ -159,6 +159,33 @@ impl<T: AsRawFd> AsyncFd<T> {
         self.poll_io_then(cx, dir, op, |n| *n > 0 && *n < want)
     }
 
+    /// One attempt of a stream transfer, only if readiness for `dir` is recorded, registering
+    /// no waiter: `None` when not ready or when `op` would block (the readiness is then cleared,
+    /// as is it after a short transfer; see [`poll_io_stream`](Self::poll_io_stream)). For
+    /// continuing an operation that already has something to return.
+    pub(crate) fn try_io_stream(
+        &self,
+        dir: Direction,
+        want: usize,
+        op: impl FnOnce(&T) -> io::Result<usize>,
+    ) -> Option<io::Result<usize>> {
+        let ev = self.sio.ready_now(dir)?;
+        if ev.ready & ready::SHUTDOWN != 0 {
+            return None;
+        }
+        match op(self.get_ref()) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.sio.clear_readiness(ev, dir);
+                None
+            }
+            Ok(n) if n > 0 && n < want => {
+                self.sio.clear_readiness(ev, dir);
+                Some(Ok(n))
+            }
+            other => Some(other),
+        }
+    }
+
     async fn io_with<R>(
         &self,
         dir: Direction,
@@ -247,6 +274,13 @@ impl<T: AsRawFd> AsyncFd<T> {
     /// A cancellation point before each attempt.
     pub async fn write_with<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.io_with(Direction::Write, op).await
+    }
+
+    /// Whether readiness for `dir` is recorded (that the next operation would be tried).
+    #[cfg(test)]
+    pub(crate) fn is_ready(&self, dir: Direction) -> bool {
+        let waker = futures::task::noop_waker();
+        self.sio.poll_ready(&mut Context::from_waker(&waker), dir).is_ready()
     }
 
     /// Deregisters and returns the wrapped value.

@@ -11,13 +11,19 @@
 //! 3. Lengths are capped at what every kernel accepts in one call (`MAX_IO_BYTES`,
 //!    `MAX_IO_SLICES`): a longer buffer is a short read or write, as the contract allows, never
 //!    `EINVAL`.
+//! 4. A stream's plain read asks the kernel for up to [`READ_AHEAD`] bytes more than the caller's
+//!    buffer, into the socket's `ahead` buffer (one `readv`), so that a read that fills the
+//!    caller's buffer exactly still learns whether the kernel's buffer was drained: without it,
+//!    the next read would be a `recv` that returns `EAGAIN` (a syscall per message in a
+//!    request/response protocol). Bytes read ahead are handed out first by every later read or
+//!    peek, in order, with no syscall.
 
 use std::ffi::CString;
 use std::io::{self, IoSlice, IoSliceMut, Read};
 use std::mem::MaybeUninit;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use socket2::{Domain, Protocol, SockAddr, Type};
@@ -38,12 +44,69 @@ const MAX_IO_BYTES: usize = 0x7fff_f000;
 /// The most buffers one vectored call passes: `IOV_MAX` on every supported platform.
 const MAX_IO_SLICES: usize = 1024;
 
+/// How many bytes a stream read asks for beyond the caller's buffer (ground rule 4). One would
+/// do to tell "drained" from "maybe more"; a few more also catch a small trailing message
+/// without a second syscall, at this many bytes per socket.
+const READ_AHEAD: usize = 16;
+
+/// Bytes a stream read took from the kernel beyond the caller's buffer: `buf[start..end]` come
+/// before anything still in the kernel (ground rule 4).
+#[derive(Default)]
+struct ReadAhead {
+    start: u8,
+    end: u8,
+    buf: [u8; READ_AHEAD],
+}
+
+impl ReadAhead {
+    fn pending(&self) -> &[u8] {
+        &self.buf[usize::from(self.start)..usize::from(self.end)]
+    }
+
+    /// Copies what is pending into `out`, consuming it unless `peek`; returns the count.
+    fn take(&mut self, out: &mut [u8], peek: bool) -> usize {
+        let n = self.pending().len().min(out.len());
+        out[..n].copy_from_slice(&self.pending()[..n]);
+        if !peek {
+            // `n <= end - start <= READ_AHEAD`, which fits in a `u8`.
+            self.start += n as u8;
+        }
+        n
+    }
+
+    /// Records that a read of `n` bytes into a buffer of `len` then `self.buf` spilled its
+    /// excess here (it was empty); returns the bytes that went into the buffer.
+    fn keep(&mut self, n: usize, len: usize) -> usize {
+        if n <= len {
+            return n;
+        }
+        // `n - len <= READ_AHEAD`, which fits in a `u8`.
+        (self.start, self.end) = (0, (n - len) as u8);
+        len
+    }
+
+    /// As `take`, into as many of `bufs` as it fills.
+    fn take_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> usize {
+        let mut total = 0;
+        for b in bufs.iter_mut() {
+            if self.pending().is_empty() {
+                break;
+            }
+            total += self.take(b, false);
+        }
+        total
+    }
+}
+
 /// A socket of this backend: what a `SocketHandle` made here holds.
 pub(crate) struct Socket {
     fd: AsyncFd<socket2::Socket>,
     /// A connected or listening stream socket (where a short transfer means drained; see
     /// `AsyncFd::poll_io_stream`), as opposed to a datagram socket.
     stream: bool,
+    /// Bytes read ahead (ground rule 4); always empty for a datagram socket. Locked across the
+    /// read that fills it, so that two tasks reading one stream never see its bytes reordered.
+    ahead: Mutex<ReadAhead>,
 }
 
 /// This backend's state behind `handle`.
@@ -55,7 +118,7 @@ fn register(reactor: &Arc<Reactor>, s: socket2::Socket) -> io::Result<SocketHand
     s.set_nonblocking(true)?;
     let stream = s.r#type()? == Type::STREAM;
     let fd = AsyncFd::with_reactor(reactor.clone(), s)?;
-    Ok(SocketHandle::new(Arc::new(Socket { fd, stream })))
+    Ok(SocketHandle::new(Arc::new(Socket { fd, stream, ahead: Mutex::default() })))
 }
 
 fn sock_addr(address: &SocketAddress) -> io::Result<SockAddr> {
@@ -130,6 +193,11 @@ fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
 }
 
 impl Socket {
+    fn ahead(&self) -> MutexGuard<'_, ReadAhead> {
+        // The buffer is consistent at every point a panic could leave it: no poisoning.
+        self.ahead.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn poll_io<R>(
         &self,
         cx: &mut Context<'_>,
@@ -304,13 +372,57 @@ pub(crate) fn poll_read(
     if buf.is_empty() {
         return Poll::Ready(Ok(0));
     }
-    let buf = as_uninit(buf);
-    if peek {
-        s.poll_io(cx, Direction::Read, |s| s.peek(buf))
-    } else {
-        let want = buf.len();
-        s.poll_transfer(cx, Direction::Read, want, |s| s.recv(buf))
+    if !s.stream {
+        let buf = as_uninit(buf);
+        return if peek {
+            s.poll_io(cx, Direction::Read, |s| s.peek(buf))
+        } else {
+            s.poll_io(cx, Direction::Read, |s| s.recv(buf))
+        };
     }
+    if let Err(c) = current::check_cancel() {
+        return Poll::Ready(Err(c.into()));
+    }
+    let mut ahead = s.ahead();
+    let ahead = &mut *ahead;
+    if !ahead.pending().is_empty() {
+        let taken = ahead.take(buf, peek);
+        if peek || taken == buf.len() {
+            return Poll::Ready(Ok(taken));
+        }
+        // The kernel may hold more (the read that filled `ahead` was not short, or readiness
+        // would be cleared): fill the rest of the buffer in the same call, so that a large
+        // reader does not get a few bytes every other read. Nothing is waited for here, as
+        // the bytes taken must be returned now.
+        let rest = &mut buf[taken..];
+        let len = rest.len().min(MAX_IO_BYTES - READ_AHEAD);
+        let more = s.fd.try_io_stream(Direction::Read, len + READ_AHEAD, |s| {
+            read_with_ahead(s, &mut rest[..len], &mut ahead.buf)
+        });
+        return Poll::Ready(Ok(match more {
+            Some(Ok(n)) => taken + ahead.keep(n, len),
+            // An error after some bytes is left for the next read to meet again.
+            _ => taken,
+        }));
+    }
+    if peek {
+        let buf = as_uninit(buf);
+        return s.fd.poll_io(cx, Direction::Read, |s| s.peek(buf));
+    }
+    let len = buf.len().min(MAX_IO_BYTES - READ_AHEAD);
+    let read = s.fd.poll_io_stream(cx, Direction::Read, len + READ_AHEAD, |s| {
+        read_with_ahead(s, &mut buf[..len], &mut ahead.buf)
+    });
+    read.map_ok(|n| ahead.keep(n, len))
+}
+
+/// One `readv` into `buf` then `ahead` (ground rule 4); returns the total.
+fn read_with_ahead(
+    mut s: &socket2::Socket,
+    buf: &mut [u8],
+    ahead: &mut [u8; READ_AHEAD],
+) -> io::Result<usize> {
+    s.read_vectored(&mut [IoSliceMut::new(buf), IoSliceMut::new(ahead)])
 }
 
 pub(crate) fn poll_read_vectored(
@@ -324,6 +436,21 @@ pub(crate) fn poll_read_vectored(
     };
     if bufs.iter().all(|b| b.is_empty()) {
         return Poll::Ready(Ok(0));
+    }
+    if s.stream {
+        // Bytes read ahead come first (ground rule 4); a read that returns them makes no
+        // syscall.
+        // The lock is held through the read, so that no other reader fills the buffer
+        // between this check and the syscall.
+        let mut ahead = s.ahead();
+        let taken = ahead.take_vectored(bufs);
+        if taken > 0 {
+            return Poll::Ready(Ok(taken));
+        }
+        let n = bufs.len().min(MAX_IO_SLICES);
+        let bufs = &mut bufs[..n];
+        let want = bufs.iter().map(|b| b.len()).sum();
+        return s.poll_transfer(cx, Direction::Read, want, |mut s| s.read_vectored(bufs));
     }
     let n = bufs.len().min(MAX_IO_SLICES);
     let bufs = &mut bufs[..n];
@@ -556,4 +683,122 @@ fn lookup_error(rc: libc::c_int, host: &str) -> io::Error {
         _ => io::ErrorKind::Other,
     };
     io::Error::new(kind, format!("kqio: lookup of {host:?}: {msg}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connected stream pair on a reactor of its own, and a way to run a read to completion
+    /// by driving that reactor.
+    struct Pair {
+        reactor: Arc<Reactor>,
+        a: SocketHandle,
+        b: SocketHandle,
+    }
+
+    impl Pair {
+        fn new() -> Pair {
+            let reactor = Arc::new(Reactor::new().unwrap());
+            let (a, b) = socket_pair(&reactor, SocketKind::Stream).unwrap();
+            Pair { reactor, a, b }
+        }
+
+        fn send(&self, bytes: &[u8]) {
+            let n = socket(&self.b).unwrap().fd.get_ref().send(bytes).unwrap();
+            assert_eq!(n, bytes.len());
+        }
+
+        /// Polls `f` until it is ready, harvesting events in between.
+        fn run<R>(&self, mut f: impl FnMut(&mut Context<'_>) -> Poll<R>) -> R {
+            let waker = futures::task::noop_waker();
+            let mut cx = Context::from_waker(&waker);
+            for _ in 0..1000 {
+                if let Poll::Ready(r) = f(&mut cx) {
+                    return r;
+                }
+                let mut driver = self.reactor.try_lock_driver().unwrap();
+                driver.poll(Some(std::time::Duration::from_millis(10)));
+                driver.dispatch();
+            }
+            panic!("never ready");
+        }
+
+        fn read(&self, len: usize) -> Vec<u8> {
+            let mut buf = vec![0; len];
+            let n = self.run(|cx| poll_read(cx, &self.a, &mut buf, false)).unwrap();
+            buf.truncate(n);
+            buf
+        }
+
+        fn readable(&self) -> bool {
+            socket(&self.a).unwrap().fd.is_ready(Direction::Read)
+        }
+    }
+
+    fn bytes(range: std::ops::Range<u8>) -> Vec<u8> {
+        range.collect()
+    }
+
+    /// A read that fills the caller's buffer exactly and empties the kernel's clears the
+    /// readiness, so that the next read waits for an event instead of trying a `recv` that
+    /// would return `EAGAIN` (ground rule 4).
+    #[test]
+    fn exact_read_that_drains_clears_readiness() {
+        let p = Pair::new();
+        p.send(&bytes(0..64));
+        assert_eq!(p.read(64), bytes(0..64));
+        assert!(!p.readable(), "readiness kept after a read that drained the socket");
+        p.send(&bytes(64..128));
+        assert_eq!(p.read(64), bytes(64..128));
+    }
+
+    /// Bytes read ahead come back first, in order, to plain, peeking and vectored reads.
+    #[test]
+    fn bytes_read_ahead_come_first_and_in_order() {
+        let p = Pair::new();
+        p.send(&bytes(0..100));
+        assert_eq!(p.read(64), bytes(0..64));
+        // 16 bytes were read ahead; 20 are still in the kernel, so readiness stays.
+        assert!(p.readable());
+        let mut peeked = [0u8; 8];
+        let n = p.run(|cx| poll_read(cx, &p.a, &mut peeked, true)).unwrap();
+        assert_eq!(&peeked[..n], &bytes(64..72)[..]);
+        assert_eq!(p.read(4), bytes(64..68));
+        let (mut x, mut y) = ([0u8; 5], [0u8; 50]);
+        let n = p
+            .run(|cx| {
+                let mut bufs = [IoSliceMut::new(&mut x), IoSliceMut::new(&mut y)];
+                poll_read_vectored(cx, &p.a, &mut bufs)
+            })
+            .unwrap();
+        assert_eq!(n, 12);
+        assert_eq!(x.to_vec(), bytes(68..73));
+        assert_eq!(y[..7].to_vec(), bytes(73..80));
+        assert_eq!(p.read(64), bytes(80..100));
+        assert!(!p.readable());
+    }
+
+    /// A read that starts with bytes read ahead goes on with the kernel's in the same call
+    /// when readiness says there may be more, so a large reader is not handed a few bytes every
+    /// other read.
+    #[test]
+    fn read_after_read_ahead_goes_on_with_the_kernel() {
+        let p = Pair::new();
+        p.send(&bytes(0..100));
+        assert_eq!(p.read(64), bytes(0..64));
+        assert_eq!(p.read(64), bytes(64..100));
+        assert!(!p.readable());
+    }
+
+    /// End of stream still reads as 0 once what was read ahead is consumed.
+    #[test]
+    fn end_of_stream_after_read_ahead() {
+        let p = Pair::new();
+        p.send(&bytes(0..70));
+        socket(&p.b).unwrap().fd.get_ref().shutdown(Shutdown::Write).unwrap();
+        assert_eq!(p.read(64), bytes(0..64));
+        assert_eq!(p.read(64), bytes(64..70));
+        assert_eq!(p.read(64), Vec::<u8>::new());
+    }
 }

@@ -173,6 +173,13 @@ impl ScheduledIo {
         }
     }
 
+    /// The readiness recorded for `dir`, if any, without registering a waiter.
+    pub(crate) fn ready_now(&self, dir: Direction) -> Option<ReadyEvent> {
+        let cur = self.readiness.load(Ordering::Acquire);
+        let ready = cur & dir.mask();
+        (ready != 0).then_some(ReadyEvent { tick: cur >> ready::BITS, ready })
+    }
+
     /// Ready if the direction's bits are set; otherwise registers the waker and re-checks.
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<ReadyEvent> {
         let mask = dir.mask();
