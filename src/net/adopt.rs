@@ -142,6 +142,12 @@ macro_rules! descriptor_methods {
         /// kqueue backend); `None` on one without (the simulator). For `AsFd`-based APIs
         /// (`socket2::SockRef::from(&fd)`, `nix`); do not close it or make it blocking.
         ///
+        /// Reading from the descriptor directly does not see bytes kqio has already taken: a
+        /// stream read on the kqueue backend takes up to 16 bytes past the caller's buffer (so
+        /// that a drained socket is known without another `recv`), and hands them to the next
+        /// read through kqio. Use the descriptor for options and addresses, or read through kqio
+        /// only.
+        ///
         /// This is not `std::os::fd::AsFd`, whose `as_fd` cannot fail: kqio's socket types
         /// work on any backend, so they do not implement it.
         pub fn as_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
