@@ -10,3 +10,5 @@
 //!    virtual time; they never spawn, sleep or read the OS.
 
 pub(crate) mod env;
+pub(crate) mod net;
+pub use net::{Latency, LinkOptions, NetOptions, SocketGone};
