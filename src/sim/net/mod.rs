@@ -49,6 +49,8 @@ mod datagram;
 mod options;
 mod state;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 pub use options::{Latency, LinkOptions, NetOptions};
 pub use state::SocketGone;

@@ -156,17 +156,18 @@ impl Default for LinkOptions {
 /// use kqio::sim::{Latency, LinkOptions, NetOptions};
 /// use kqio::time::Duration;
 ///
-/// let mut net = NetOptions::default();
-/// net.link = LinkOptions::remote().loss(0.01).duplicate(0.01).reorder(0.05);
-/// // A slow, lossy link between two named hosts.
-/// net.links.push((
-///     "server".into(),
-///     "replica".into(),
-///     LinkOptions::remote()
-///         .latency(Latency::uniform(Duration::from_millis(20), Duration::from_millis(80)))
-///         .loss(0.1),
-/// ));
-/// net.descriptor_limit = Some(64);
+/// let net = NetOptions::default()
+///     .link(LinkOptions::remote().loss(0.01).duplicate(0.01).reorder(0.05))
+///     // A slow, lossy link between two named hosts.
+///     .link_between(
+///         "server",
+///         "replica",
+///         LinkOptions::remote()
+///             .latency(Latency::uniform(Duration::from_millis(20), Duration::from_millis(80)))
+///             .loss(0.1),
+///     )
+///     .descriptor_limit(Some(64));
+/// assert_eq!(net.links.len(), 1);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -215,6 +216,63 @@ impl Default for NetOptions {
             segment_size: 1460,
             connect_timeout: Duration::from_secs(75),
         }
+    }
+}
+
+impl NetOptions {
+    /// Sets [`link`](Self::link).
+    pub fn link(mut self, link: LinkOptions) -> Self {
+        self.link = link;
+        self
+    }
+
+    /// Sets [`loopback`](Self::loopback).
+    pub fn loopback(mut self, link: LinkOptions) -> Self {
+        self.loopback = link;
+        self
+    }
+
+    /// Adds an override of the link between the hosts named `a` and `b` to
+    /// [`links`](Self::links).
+    pub fn link_between(mut self, a: &str, b: &str, link: LinkOptions) -> Self {
+        self.links.push((a.to_owned(), b.to_owned(), link));
+        self
+    }
+
+    /// Sets [`descriptor_limit`](Self::descriptor_limit).
+    pub fn descriptor_limit(mut self, limit: Option<usize>) -> Self {
+        self.descriptor_limit = limit;
+        self
+    }
+
+    /// Sets [`ephemeral_ports`](Self::ephemeral_ports) to `first..=last`.
+    pub fn ephemeral_ports(mut self, first: u16, last: u16) -> Self {
+        self.ephemeral_ports = (first, last);
+        self
+    }
+
+    /// Sets [`send_buffer`](Self::send_buffer).
+    pub fn send_buffer(mut self, bytes: usize) -> Self {
+        self.send_buffer = bytes;
+        self
+    }
+
+    /// Sets [`receive_buffer`](Self::receive_buffer).
+    pub fn receive_buffer(mut self, bytes: usize) -> Self {
+        self.receive_buffer = bytes;
+        self
+    }
+
+    /// Sets [`segment_size`](Self::segment_size).
+    pub fn segment_size(mut self, bytes: usize) -> Self {
+        self.segment_size = bytes;
+        self
+    }
+
+    /// Sets [`connect_timeout`](Self::connect_timeout).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
     }
 }
 
