@@ -212,6 +212,7 @@ impl Net {
         if local.is_ipv6() && dst_v4 && sock.opts.v6_only {
             return Err(os(libc::ENETUNREACH));
         }
+        Net::check_route(dst.ip())?;
         let src_ip =
             if local.ip().is_unspecified() { self.source_ip(host, dst.ip()) } else { local.ip() };
         let from = SocketAddr::new(src_ip, local.port());
@@ -399,7 +400,7 @@ impl Net {
                     super::state::Conn::Established { at: now },
                     true,
                 );
-                s.peer = Some(peer);
+                s.link(peer, host);
                 Kind::Stream(s)
             } else {
                 let mut d = Datagram::new(true);

@@ -183,6 +183,8 @@ pub(super) struct Stream {
     pub(super) peer_addr: SocketAddress,
     pub(super) conn: Conn,
     pub(super) peer: Option<SockId>,
+    /// The host of `peer` (known after the peer is gone, for the RSTs and FINs it sent).
+    pub(super) peer_host: HostId,
     /// What travels to this socket, in order (arrived or not).
     pub(super) inbox: VecDeque<Segment>,
     /// The arrival time of the last segment sent to this socket (delivery stays in order).
@@ -230,6 +232,7 @@ impl Stream {
             peer_addr,
             conn,
             peer: None,
+            peer_host: 0,
             inbox: VecDeque::new(),
             last_at: 0,
             inbox_bytes: 0,
@@ -241,6 +244,14 @@ impl Stream {
             rst_coming: false,
             unix,
         }
+    }
+}
+
+impl Stream {
+    /// Connects this end to the socket `peer` on `host`.
+    pub(super) fn link(&mut self, peer: SockId, host: HostId) {
+        self.peer = Some(peer);
+        self.peer_host = host;
     }
 }
 
@@ -412,9 +423,8 @@ impl Net {
             let to = self.socks[&id].host;
             match &self.socks[&id].kind {
                 Kind::Stream(s) => {
-                    // A peer gone (closed or crashed) sends nothing more; its FIN or RST keeps
-                    // its time.
-                    if let Some(from) = s.peer.and_then(|p| self.socks.get(&p)).map(|p| p.host) {
+                    if s.peer.is_some() {
+                        let from = s.peer_host;
                         self.retime_stream(env, fx, id, from, to, now);
                     }
                 }
@@ -506,6 +516,17 @@ impl Net {
             ip if ip.is_loopback() || ip.is_unspecified() => Some(from),
             IpAddr::V4(v4) => self.host_by_ip(v4),
             IpAddr::V6(_) => None,
+        }
+    }
+
+    /// `ENETUNREACH` for an IPv6 address that is neither loopback nor IPv4-mapped: hosts have
+    /// no IPv6 route, as a machine without IPv6 connectivity.
+    pub(super) fn check_route(ip: IpAddr) -> io::Result<()> {
+        match canonical(ip) {
+            IpAddr::V6(v6) if !v6.is_loopback() && !v6.is_unspecified() => {
+                Err(os(libc::ENETUNREACH))
+            }
+            _ => Ok(()),
         }
     }
 

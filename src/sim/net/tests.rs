@@ -58,7 +58,6 @@ struct W {
     net: SimNet,
 }
 
-const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
 
 fn world(seed: u64, hosts: u32, options: NetOptions) -> W {
@@ -945,6 +944,42 @@ fn options_are_kept_and_checked_against_the_socket() {
     let (a, _b) = w.net.socket_pair(&w.env, 0, SocketKind::Stream).unwrap();
     let e = w.net.option(&w.env, 0, &a, SocketOptionKind::Ttl).unwrap_err();
     assert_eq!(raw(&e), Some(libc::EOPNOTSUPP));
-    let _ = Duration::from_secs(1);
-    let _ = MS;
+}
+
+#[test]
+fn a_reset_held_by_a_partition_arrives_after_the_heal() {
+    let w = world(22, 2, NetOptions::default());
+    let l = w.listen(0, "10.0.0.1:8");
+    let mut pair = (None, None);
+    w.run(
+        vec![
+            Box::pin(async { pair.0 = Some(w.accept(0, &l).await.unwrap().0) }),
+            Box::pin(async { pair.1 = Some(w.connect(1, &ip("10.0.0.1:8")).await.unwrap()) }),
+        ],
+        u64::MAX,
+    );
+    let c = pair.1.unwrap();
+    w.net.partition(&w.env, 0, 1);
+    w.net.crash_host(&w.env, 0);
+    let mut buf = [0u8; 4];
+    *w.t.now.lock().unwrap() += SEC;
+    assert!(w.poll_read_once(1, &c, &mut buf).is_pending(), "the RST is held");
+    w.net.heal(&w.env);
+    let mut r = None;
+    w.run(vec![Box::pin(async { r = Some(w.read(1, &c, &mut buf).await) })], u64::MAX);
+    assert_eq!(r.unwrap().unwrap_err().kind(), ErrorKind::ConnectionReset);
+}
+
+#[test]
+fn ipv6_beyond_loopback_is_unreachable() {
+    let w = world(23, 1, NetOptions::default());
+    let e = w.net.connect(&w.env, 0, &ip("[2001:db8::1]:80")).unwrap_err();
+    assert_eq!(raw(&e), Some(libc::ENETUNREACH));
+    // An address no host has is a black hole: the connect times out.
+    let o = NetOptions::default().connect_timeout(Duration::from_secs(3));
+    let w = world(24, 1, o);
+    let mut r = None;
+    w.run(vec![Box::pin(async { r = Some(w.connect(0, &ip("10.1.2.3:80")).await) })], u64::MAX);
+    assert_eq!(r.unwrap().unwrap_err().kind(), ErrorKind::TimedOut);
+    assert_eq!(w.now(), 3 * SEC);
 }
