@@ -118,6 +118,9 @@ pub(super) struct Host {
     pub(super) unix: BTreeMap<PathBuf, SockId>,
     /// Sockets counted against `NetOptions::descriptor_limit`.
     pub(super) open: usize,
+    /// Crashed and not back: nothing reaches it (SYNs are lost, datagrams dropped). Back up at
+    /// its restart, or at its first socket call after the crash.
+    pub(super) down: bool,
 }
 
 /// Socket options as set; only the buffer sizes and linger change the model.
@@ -311,6 +314,7 @@ impl Net {
             ports: BTreeMap::new(),
             unix: BTreeMap::new(),
             open: 0,
+            down: false,
         });
         // Overrides given by name in the options, for the links this host closes.
         let named: Vec<_> = self.options.links.clone();
@@ -366,10 +370,11 @@ impl Net {
         }
     }
 
-    /// Takes one descriptor of `host`, or fails as `EMFILE`.
+    /// Takes `n` descriptors of `host`, or fails as `EMFILE`. A host that makes sockets is up.
     pub(super) fn take_descriptors(&mut self, host: HostId, n: usize) -> io::Result<()> {
         let limit = self.options.descriptor_limit;
         let h = self.host_mut(host);
+        h.down = false;
         if limit.is_some_and(|l| h.open + n > l) {
             return Err(os(libc::EMFILE));
         }
@@ -514,7 +519,7 @@ impl Net {
     pub(super) fn route(&self, from: HostId, ip: IpAddr) -> Option<HostId> {
         match canonical(ip) {
             ip if ip.is_loopback() || ip.is_unspecified() => Some(from),
-            IpAddr::V4(v4) => self.host_by_ip(v4),
+            IpAddr::V4(v4) => self.host_by_ip(v4).filter(|&h| !self.host(h).down),
             IpAddr::V6(_) => None,
         }
     }

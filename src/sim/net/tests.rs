@@ -983,3 +983,24 @@ fn ipv6_beyond_loopback_is_unreachable() {
     assert_eq!(r.unwrap().unwrap_err().kind(), ErrorKind::TimedOut);
     assert_eq!(w.now(), 3 * SEC);
 }
+
+#[test]
+fn a_crashed_host_is_unreachable_until_it_is_back() {
+    let o = NetOptions::default().connect_timeout(Duration::from_secs(3));
+    let w = world(25, 2, o);
+    let l = w.listen(0, "10.0.0.1:8");
+    w.net.crash_host(&w.env, 0);
+    drop(l);
+    let mut r = None;
+    w.run(vec![Box::pin(async { r = Some(w.connect(1, &ip("10.0.0.1:8")).await) })], u64::MAX);
+    assert_eq!(r.take().unwrap().unwrap_err().kind(), ErrorKind::TimedOut);
+    // Back, listening again: reachable.
+    let _l = w.listen(0, "10.0.0.1:8");
+    w.run(vec![Box::pin(async { r = Some(w.connect(1, &ip("10.0.0.1:8")).await) })], u64::MAX);
+    assert!(r.take().unwrap().is_ok());
+    // Back through the hook, nothing listening: refused.
+    w.net.crash_host(&w.env, 0);
+    w.net.restart_host(0);
+    w.run(vec![Box::pin(async { r = Some(w.connect(1, &ip("10.0.0.1:8")).await) })], u64::MAX);
+    assert_eq!(r.take().unwrap().unwrap_err().kind(), ErrorKind::ConnectionRefused);
+}
