@@ -14,8 +14,8 @@ use std::task::{Context, Poll};
 
 use super::options::chance;
 use super::state::{
-    canonical, in_family, os, register, unix_address, Binding, Datagram, Dgram, Fx, Kind, Net,
-    Proto, Sock, SockId, HELD, MAX_UDP_PAYLOAD,
+    canonical, destination, in_family, os, register, unix_address, Binding, Datagram, Dgram, Fx,
+    Kind, Net, Proto, Sock, SockId, HELD, MAX_UDP_PAYLOAD,
 };
 use super::stream::{gather, unnamed, Sink};
 use crate::net::{BindOptions, SocketAddress};
@@ -201,6 +201,7 @@ impl Net {
         bufs: &[IoSlice<'_>],
         len: usize,
     ) -> io::Result<usize> {
+        let dst = destination(dst);
         let now = env.now();
         let sock = &self.socks[&id];
         let host = sock.host;

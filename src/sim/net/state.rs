@@ -637,6 +637,20 @@ pub(super) fn pair(a: HostId, b: HostId) -> (HostId, HostId) {
     (a.min(b), a.max(b))
 }
 
+/// A destination as the kernel reads it: the unspecified address means this host's loopback
+/// (Linux and the BSDs connect 0.0.0.0 to 127.0.0.1).
+pub(super) fn destination(dst: SocketAddr) -> SocketAddr {
+    match dst.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), dst.port())
+        }
+        IpAddr::V6(v6) if v6.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), dst.port())
+        }
+        _ => dst,
+    }
+}
+
 /// An IPv4-mapped IPv6 address as the IPv4 one; others as they are.
 pub(super) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {

@@ -17,8 +17,8 @@ use std::task::{Context, Poll};
 
 use super::options::chance;
 use super::state::{
-    gone, in_family, os, register, unix_address, Binding, Conn, Fx, Kind, Listener, Net, Proto,
-    Seg, Segment, Sock, SockId, Stream, HELD,
+    destination, gone, in_family, os, register, unix_address, Binding, Conn, Fx, Kind, Listener,
+    Net, Proto, Seg, Segment, Sock, SockId, Stream, HELD,
 };
 use crate::net::{ListenOptions, SocketAddress};
 use crate::sim::env::{Env, HostId};
@@ -170,6 +170,7 @@ impl Net {
         match address {
             SocketAddress::Unix(u) => self.connect_unix(env, fx, host, u.as_pathname()),
             SocketAddress::Ip(dst) => {
+                let dst = &destination(*dst);
                 Net::check_route(dst.ip())?;
                 let id = self.new_id();
                 self.take_descriptors(host, 1)?;

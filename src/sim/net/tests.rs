@@ -1004,3 +1004,41 @@ fn a_crashed_host_is_unreachable_until_it_is_back() {
     w.run(vec![Box::pin(async { r = Some(w.connect(1, &ip("10.0.0.1:8")).await) })], u64::MAX);
     assert_eq!(r.take().unwrap().unwrap_err().kind(), ErrorKind::ConnectionRefused);
 }
+
+#[test]
+fn per_link_latencies_by_name_and_at_run_time() {
+    let slow = LinkOptions::remote().latency(Latency::Fixed(Duration::from_millis(10)));
+    let o = NetOptions::default().link_between("h1", "h0", slow);
+    let w = world(26, 3, o);
+    let _l = w.listen(0, "10.0.0.1:8");
+    let mut r = None;
+    w.run(vec![Box::pin(async { r = Some(w.connect(1, &ip("10.0.0.1:8")).await) })], u64::MAX);
+    assert!(r.take().unwrap().is_ok());
+    assert_eq!(w.now(), 20_000_000, "a round trip on the 10 ms link");
+    // h2 keeps the default, until it is changed.
+    let t = w.now();
+    w.run(vec![Box::pin(async { r = Some(w.connect(2, &ip("10.0.0.1:8")).await) })], u64::MAX);
+    assert!(r.take().unwrap().is_ok());
+    assert!(w.now() - t <= 1_000_000);
+    let slower = LinkOptions::remote().latency(Latency::Fixed(Duration::from_millis(30)));
+    w.net.set_link(&w.env, 2, 0, slower);
+    let t = w.now();
+    w.run(vec![Box::pin(async { r = Some(w.connect(2, &ip("10.0.0.1:8")).await) })], u64::MAX);
+    assert!(r.take().unwrap().is_ok());
+    assert_eq!(w.now() - t, 60_000_000);
+}
+
+#[test]
+fn connecting_to_the_unspecified_address_reaches_the_loopback() {
+    let w = world(27, 1, NetOptions::default());
+    let _l = w.listen(0, "127.0.0.1:8");
+    let mut peer = None;
+    w.run(
+        vec![Box::pin(async {
+            let c = w.connect(0, &ip("0.0.0.0:8")).await.unwrap();
+            peer = Some(w.net.address(&w.env, 0, &c, AddressKind::Peer).unwrap());
+        })],
+        u64::MAX,
+    );
+    assert_eq!(peer, Some(ip("127.0.0.1:8")));
+}
