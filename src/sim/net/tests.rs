@@ -59,6 +59,7 @@ struct W {
 }
 
 const SEC: u64 = 1_000_000_000;
+const MS: u64 = 1_000_000;
 
 fn world(seed: u64, hosts: u32, options: NetOptions) -> W {
     let t = Arc::new(TestEnv {
@@ -1041,4 +1042,71 @@ fn connecting_to_the_unspecified_address_reaches_the_loopback() {
         u64::MAX,
     );
     assert_eq!(peer, Some(ip("127.0.0.1:8")));
+}
+
+/// Sleeps `ns` of virtual time.
+async fn sleep(w: &W, ns: u64) {
+    let at = w.now() + ns;
+    poll_fn(|cx| {
+        if w.now() >= at {
+            return Poll::Ready(());
+        }
+        w.env.wake_at(at, cx.waker().clone());
+        Poll::Pending
+    })
+    .await
+}
+
+#[test]
+fn streams_stay_whole_and_in_order_through_random_partitions_and_clogs() {
+    for seed in 0..30u64 {
+        let o = NetOptions::default()
+            .send_buffer(4096)
+            .receive_buffer(4096)
+            .segment_size(100 + seed as usize * 37);
+        let w = world(seed, 2, o);
+        let l = w.listen(0, "10.0.0.1:8");
+        let data: Vec<u8> = (0..60_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        let mut got = Vec::new();
+        let tasks: Vec<Task<'_>> = vec![
+            Box::pin(async {
+                let (s, _) = w.accept(0, &l).await.unwrap();
+                got = w.read_to_end(0, &s).await.unwrap();
+            }),
+            Box::pin(async {
+                let c = w.connect(1, &ip("10.0.0.1:8")).await.unwrap();
+                let mut rest = &data[..];
+                while !rest.is_empty() {
+                    let k = rest.len().min(1 + (w.env.random_u64() % 3000) as usize);
+                    w.write_all(1, &c, &rest[..k]).await.unwrap();
+                    rest = &rest[k..];
+                }
+                w.net.shutdown(&w.env, 1, &c, Shutdown::Write).unwrap();
+            }),
+            Box::pin(async {
+                // The chaos: cut, clog, heal, unclog at random moments.
+                for _ in 0..40 {
+                    sleep(&w, w.env.random_u64() % (2 * MS)).await;
+                    match w.env.random_u64() % 6 {
+                        0 => w.net.partition(&w.env, 0, 1),
+                        1 => w.net.partition_one_way(&w.env, 1, 0),
+                        2 => w.net.clog(&w.env, (w.env.random_u64() % 2) as u32),
+                        3 => w.net.unclog(&w.env, (w.env.random_u64() % 2) as u32),
+                        _ => w.net.heal(&w.env),
+                    }
+                }
+                w.net.heal(&w.env);
+                w.net.unclog(&w.env, 0);
+                w.net.unclog(&w.env, 1);
+            }),
+        ];
+        assert_eq!(w.run(tasks, u64::MAX), 3, "seed {seed}");
+        assert!(
+            got == data,
+            "seed {seed}: {} of {} bytes, first difference at {:?}",
+            got.len(),
+            data.len(),
+            got.iter().zip(&data).position(|(a, b)| a != b)
+        );
+    }
 }
