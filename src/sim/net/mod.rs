@@ -34,6 +34,17 @@
 //!   `ECONNRESET`, `EPIPE`, `ENOTCONN`, `EADDRINUSE`, `EADDRNOTAVAIL`, `EMFILE`, `ENOENT`,
 //!   `ETIMEDOUT`, `EMSGSIZE`, ...), so the same application code sees the same `io::Error`s.
 //!
+//! - A partition that never heals leaves a connection's data waiting (no retransmission
+//!   timeout ends it): with nothing else scheduled, the world reports a deadlock.
+//!
+//! Wiring (what the world does): `SimNet::new(SimOptions::net)`; `add_host(id, name)` for each
+//! host (its address is 10.0.0.1 + id); each `net_*` method of a host's `impl Io` calls the
+//! method here with `(&env, host, ..)`; on a crash, [`SimNet::crash_host`] *before* the host's
+//! tasks are dropped (else their sockets close gracefully, and peers read end of stream
+//! instead of `ConnectionReset`), and [`SimNet::restart_host`] at its restart; the fault
+//! controls (`partition`, `partition_one_way`, `heal`, `heal_link`, `clog`, `unclog`,
+//! `set_link`) forwarded from `Sim`.
+//!
 //! Ground rules:
 //! 1. One `Mutex` around the state; no `env` call, wake or waker drop under it (state.rs,
 //!    ground rule 3).

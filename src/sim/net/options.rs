@@ -178,8 +178,7 @@ pub struct NetOptions {
     /// partitioned nor clogged.
     pub loopback: LinkOptions,
     /// Per-link overrides, by host names (symmetric: `(a, b)` also covers `b` to `a`); the
-    /// last entry for a pair wins. [`SimNet::set_link`](super::SimNet::set_link) changes one at
-    /// run time.
+    /// last entry for a pair wins. The world's `set_link` changes one at run time.
     pub links: Vec<(String, String, LinkOptions)>,
     /// The most sockets a host may have open at once (listeners, streams, datagram sockets;
     /// simulated files are not counted). Past it, creating a socket fails as `EMFILE` does on

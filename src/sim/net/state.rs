@@ -28,6 +28,9 @@ pub(super) type SockId = u64;
 /// The arrival time of a message held back by a partition or a clog.
 pub(super) const HELD: u64 = u64::MAX;
 
+/// Host 0's address, 10.0.0.1; host `n` has 10.0.0.1 + `n` (10.0.0.0/8 holds 16 million).
+const FIRST_IP: u32 = 0x0A00_0001;
+
 /// The largest UDP payload (IPv4: 65535 less the IP and UDP headers).
 pub(super) const MAX_UDP_PAYLOAD: usize = 65_507;
 
@@ -306,8 +309,7 @@ impl Net {
         if self.hosts.len() <= i {
             self.hosts.resize_with(i + 1, || None);
         }
-        // 10.0.0.1 for host 0, and so on (10.0.0.0/8 holds 16 million hosts).
-        let ip = Ipv4Addr::from(0x0A00_0001u32.wrapping_add(host));
+        let ip = Ipv4Addr::from(FIRST_IP.wrapping_add(host));
         self.hosts[i] = Some(Host {
             name: name.to_owned(),
             ip,
@@ -343,11 +345,11 @@ impl Net {
         })
     }
 
+    /// The host with address `ip`: the inverse of `add_host`'s numbering, in O(1).
     pub(super) fn host_by_ip(&self, ip: Ipv4Addr) -> Option<HostId> {
-        self.hosts
-            .iter()
-            .enumerate()
-            .find_map(|(i, h)| h.as_ref().filter(|h| h.ip == ip).map(|_| i as HostId))
+        let host = u32::from(ip).checked_sub(FIRST_IP)?;
+        let h = self.hosts.get(host as usize)?.as_ref()?;
+        (h.ip == ip).then_some(host)
     }
 
     pub(super) fn new_id(&mut self) -> SockId {
