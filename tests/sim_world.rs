@@ -174,6 +174,20 @@ fn a_deadlock_is_reported_with_the_blocked_tasks() {
             assert_eq!(*seed, 5);
             assert_eq!(blocked.len(), 2, "the client's root and its waiter: {blocked:?}");
             assert!(blocked.iter().all(|t| t.host_name == "c"));
+            // Where each was spawned and what it waits on (the task header's records).
+            let waiter =
+                blocked.iter().find(|t| t.task.spawned_at.file().ends_with("sim_world.rs"));
+            let waiter = waiter.expect("the waiter was spawned in this file");
+            assert!(
+                matches!(waiter.task.waiting_on, Some(kqio::WaitingOn::Event { .. })),
+                "{waiter}"
+            );
+            assert!(
+                blocked
+                    .iter()
+                    .any(|t| matches!(t.task.waiting_on, Some(kqio::WaitingOn::Join { .. }))),
+                "the root waits on the join: {blocked:?}"
+            );
         }
         other => panic!("not a deadlock: {other}"),
     }

@@ -100,6 +100,11 @@ impl Io for SimIo {
         self.sched.world().submit_job(job)
     }
 
+    // ----- observe -----
+    fn task_dump(&self) -> crate::observe::TaskDump {
+        self.sched.world().task_dump(self.host)
+    }
+
     // ----- fault points -----
     fn fault_point(&self, name: &str) -> bool {
         self.sched.world().fault_point(self.host, name)

@@ -211,11 +211,13 @@ pub struct BlockedTask {
     pub host: Host,
     /// Its host's name.
     pub host_name: String,
+    /// Where it was spawned, its name, and what it waits on.
+    pub task: crate::observe::TaskInfo,
 }
 
 impl fmt::Display for BlockedTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "task {} on host {:?}", self.id, self.host_name)
+        write!(f, "on host {:?}: {}", self.host_name, self.task)
     }
 }
 

@@ -109,7 +109,27 @@ struct SignalState {
 
 struct TaskEntry {
     host: HostId,
+    /// Keeps the task's allocation, and so `header`, alive while the entry exists.
     waker: Waker,
+    header: HeaderPtr,
+}
+
+/// The header of a registered task, read for task dumps and the deadlock report.
+struct HeaderPtr(std::ptr::NonNull<TaskHeader>);
+
+// SAFETY: `TaskHeader` is `Sync` (atomics and `Send + Sync` fields), so a pointer to one may be
+// sent to and read from any thread; its validity is argued where it is read (`TaskEntry::info`).
+unsafe impl Send for HeaderPtr {}
+
+impl TaskEntry {
+    fn info(&self) -> crate::observe::TaskInfo {
+        // SAFETY: the header lives in the task's allocation (async-task metadata), which is
+        // freed only once every reference to it is gone; `self.waker` is such a reference and
+        // lives as long as this entry, and entries are only read under the world's lock, which
+        // the removal (`task_finished`) takes too.
+        let header = unsafe { self.header.0.as_ref() };
+        crate::observe::TaskInfo::of(header)
+    }
 }
 
 /// FNV-1a over the log's bytes: a stable hash (the same on every machine and build), which the
@@ -201,7 +221,9 @@ impl Schedule for HostSched {
                     let id = st.next_task;
                     st.next_task += 1;
                     runnable.metadata().set_slot(id as usize);
-                    st.tasks.insert(id, TaskEntry { host: self.host, waker: runnable.waker() });
+                    let header = HeaderPtr(std::ptr::NonNull::from(runnable.metadata()));
+                    let entry = TaskEntry { host: self.host, waker: runnable.waker(), header };
+                    st.tasks.insert(id, entry);
                 }
                 if h.status == Status::Paused {
                     h.parked.push(runnable);
@@ -769,8 +791,17 @@ impl World {
                 id: *id,
                 host: Host(t.host),
                 host_name: st.hosts[t.host as usize].name.clone(),
+                task: t.info(),
             })
             .collect()
+    }
+
+    /// The live tasks of `host`, for `Io::task_dump`.
+    pub(crate) fn task_dump(&self, host: HostId) -> crate::observe::TaskDump {
+        let st = self.lock();
+        crate::observe::TaskDump::new(
+            st.tasks.values().filter(|t| t.host == host).map(TaskEntry::info).collect(),
+        )
     }
 
     /// Drops every task of every host and every pending timer: the end of the world.
