@@ -339,6 +339,7 @@ impl World {
 
     /// Brings a down host up in a new epoch and spawns `program` as its root task. The root
     /// records its end (and a panic) in the host; a client's `on_output` keeps the output.
+    #[track_caller]
     pub(crate) fn start<T: Send + 'static>(
         &self,
         host: HostId,
@@ -372,7 +373,8 @@ impl World {
             };
             world.root_finished(host, epoch, panic);
         };
-        match io.concurrent(root) {
+        let name = format!("{} main", self.host_name(host));
+        match io.task().name(name).concurrent(root) {
             Ok(handle) => handle.detach(),
             Err(_) => unreachable!("a simulated host always grants a task"),
         }
@@ -466,6 +468,7 @@ impl World {
     /// # Panics
     ///
     /// For a client, whose program ran once.
+    #[track_caller]
     pub(crate) fn restart(&self, host: HostId) {
         if self.lock().hosts[host as usize].status != Status::Down {
             self.crash(host);
