@@ -16,9 +16,9 @@ use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 
-use super::env::HostId;
+use super::env::{Env, HostId};
 use super::unsupported;
-use super::world::HostSched;
+use super::world::{HostSched, World};
 use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
 use crate::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FsFuture, Lock, MapHandle, MapOptions,
@@ -46,12 +46,16 @@ fn unsupported_fs<T: Send + 'static>(op: &'static str) -> FsFuture<T> {
 /// The `Io` object of one epoch of one simulated host.
 pub(crate) struct SimIo {
     sched: Arc<HostSched>,
+    world: Arc<World>,
+    /// The world, as the models take it.
+    env: Env,
     host: HostId,
 }
 
 impl SimIo {
     pub(crate) fn new(sched: Arc<HostSched>, host: HostId) -> SimIo {
-        SimIo { sched, host }
+        let world = sched.world().clone();
+        SimIo { env: world.clone(), world, sched, host }
     }
 }
 
@@ -77,7 +81,7 @@ impl Io for SimIo {
 
     // ----- time -----
     fn time_now(&self, clock: Clock) -> Timestamp {
-        self.sched.world().clock(self.host, clock)
+        self.world.clock(self.host, clock)
     }
     fn time_resolution(&self, _clock: Clock) -> Duration {
         Duration::NANOSECOND
@@ -89,129 +93,129 @@ impl Io for SimIo {
         at: Timestamp,
         _passed: Timestamp,
     ) -> Poll<()> {
-        self.sched.world().poll_sleep(cx, &mut t.0, at)
+        self.world.poll_sleep(cx, &mut t.0, at)
     }
     fn time_cancel_sleep(&self, t: &mut TimerSlot) {
-        self.sched.world().cancel_sleep(&mut t.0)
+        self.world.cancel_sleep(&mut t.0)
     }
 
     // ----- blocking -----
     fn blocking_submit(&self, job: Box<dyn FnOnce() + Send>) {
-        self.sched.world().submit_job(job)
+        self.world.submit_job(job)
     }
 
     // ----- observe -----
     fn task_dump(&self) -> crate::observe::TaskDump {
-        self.sched.world().task_dump(self.host)
+        self.world.task_dump(self.host)
     }
 
     // ----- fault points -----
     fn fault_point(&self, name: &str) -> bool {
-        self.sched.world().fault_point(self.host, name)
+        self.world.fault_point(self.host, name)
     }
 
     // ----- net -----
-    fn net_listen(&self, _a: &SocketAddress, _o: &ListenOptions) -> io::Result<SocketHandle> {
-        Err(unsupported("net_listen"))
+    fn net_listen(&self, a: &SocketAddress, o: &ListenOptions) -> io::Result<SocketHandle> {
+        self.world.net.listen(&self.env, self.host, a, o)
     }
     fn net_poll_accept(
         &self,
-        _cx: &mut Context<'_>,
-        _listener: &SocketHandle,
+        cx: &mut Context<'_>,
+        listener: &SocketHandle,
     ) -> Poll<io::Result<(SocketHandle, SocketAddress)>> {
-        Poll::Ready(Err(unsupported("net_poll_accept")))
+        self.world.net.poll_accept(&self.env, self.host, cx, listener)
     }
-    fn net_connect(&self, _a: &SocketAddress) -> io::Result<SocketHandle> {
-        Err(unsupported("net_connect"))
+    fn net_connect(&self, a: &SocketAddress) -> io::Result<SocketHandle> {
+        self.world.net.connect(&self.env, self.host, a)
     }
-    fn net_poll_connect(&self, _cx: &mut Context<'_>, _s: &SocketHandle) -> Poll<io::Result<()>> {
-        Poll::Ready(Err(unsupported("net_poll_connect")))
+    fn net_poll_connect(&self, cx: &mut Context<'_>, s: &SocketHandle) -> Poll<io::Result<()>> {
+        self.world.net.poll_connect(&self.env, self.host, cx, s)
     }
-    fn net_bind(&self, _a: &SocketAddress, _o: &BindOptions) -> io::Result<SocketHandle> {
-        Err(unsupported("net_bind"))
+    fn net_bind(&self, a: &SocketAddress, o: &BindOptions) -> io::Result<SocketHandle> {
+        self.world.net.bind(&self.env, self.host, a, o)
     }
-    fn net_connect_datagram(&self, _s: &SocketHandle, _a: &SocketAddress) -> io::Result<()> {
-        Err(unsupported("net_connect_datagram"))
+    fn net_connect_datagram(&self, s: &SocketHandle, a: &SocketAddress) -> io::Result<()> {
+        self.world.net.connect_datagram(&self.env, self.host, s, a)
     }
-    fn net_socket_pair(&self, _kind: SocketKind) -> io::Result<(SocketHandle, SocketHandle)> {
-        Err(unsupported("net_socket_pair"))
+    fn net_socket_pair(&self, kind: SocketKind) -> io::Result<(SocketHandle, SocketHandle)> {
+        self.world.net.socket_pair(&self.env, self.host, kind)
     }
     fn net_poll_read(
         &self,
-        _cx: &mut Context<'_>,
-        _s: &SocketHandle,
-        _buf: &mut [u8],
-        _peek: bool,
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        buf: &mut [u8],
+        peek: bool,
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(Err(unsupported("net_poll_read")))
+        self.world.net.poll_read(&self.env, self.host, cx, s, buf, peek)
     }
     fn net_poll_read_vectored(
         &self,
-        _cx: &mut Context<'_>,
-        _s: &SocketHandle,
-        _bufs: &mut [IoSliceMut<'_>],
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(Err(unsupported("net_poll_read_vectored")))
+        self.world.net.poll_read_vectored(&self.env, self.host, cx, s, bufs)
     }
     fn net_poll_write(
         &self,
-        _cx: &mut Context<'_>,
-        _s: &SocketHandle,
-        _buf: &[u8],
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(Err(unsupported("net_poll_write")))
+        self.world.net.poll_write(&self.env, self.host, cx, s, buf)
     }
     fn net_poll_write_vectored(
         &self,
-        _cx: &mut Context<'_>,
-        _s: &SocketHandle,
-        _bufs: &[IoSlice<'_>],
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(Err(unsupported("net_poll_write_vectored")))
+        self.world.net.poll_write_vectored(&self.env, self.host, cx, s, bufs)
     }
     fn net_poll_receive_from(
         &self,
-        _cx: &mut Context<'_>,
-        _s: &SocketHandle,
-        _buf: &mut [u8],
-        _peek: bool,
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        buf: &mut [u8],
+        peek: bool,
     ) -> Poll<io::Result<(usize, SocketAddress)>> {
-        Poll::Ready(Err(unsupported("net_poll_receive_from")))
+        self.world.net.poll_receive_from(&self.env, self.host, cx, s, buf, peek)
     }
     fn net_poll_send_to(
         &self,
-        _cx: &mut Context<'_>,
-        _s: &SocketHandle,
-        _buf: &[u8],
-        _a: &SocketAddress,
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        buf: &[u8],
+        a: &SocketAddress,
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(Err(unsupported("net_poll_send_to")))
+        self.world.net.poll_send_to(&self.env, self.host, cx, s, buf, a)
     }
-    fn net_shutdown(&self, _s: &SocketHandle, _how: Shutdown) -> io::Result<()> {
-        Err(unsupported("net_shutdown"))
+    fn net_shutdown(&self, s: &SocketHandle, how: Shutdown) -> io::Result<()> {
+        self.world.net.shutdown(&self.env, self.host, s, how)
     }
-    fn net_address(&self, _s: &SocketHandle, _which: AddressKind) -> io::Result<SocketAddress> {
-        Err(unsupported("net_address"))
+    fn net_address(&self, s: &SocketHandle, which: AddressKind) -> io::Result<SocketAddress> {
+        self.world.net.address(&self.env, self.host, s, which)
     }
-    fn net_set_option(&self, _s: &SocketHandle, _option: SocketOption) -> io::Result<()> {
-        Err(unsupported("net_set_option"))
+    fn net_set_option(&self, s: &SocketHandle, option: SocketOption) -> io::Result<()> {
+        self.world.net.set_option(&self.env, self.host, s, option)
     }
-    fn net_option(&self, _s: &SocketHandle, _kind: SocketOptionKind) -> io::Result<SocketOption> {
-        Err(unsupported("net_option"))
+    fn net_option(&self, s: &SocketHandle, kind: SocketOptionKind) -> io::Result<SocketOption> {
+        self.world.net.option(&self.env, self.host, s, kind)
     }
-    fn net_interface_index(&self, _name: &str) -> io::Result<u32> {
-        Err(unsupported("net_interface_index"))
+    fn net_interface_index(&self, name: &str) -> io::Result<u32> {
+        self.world.net.interface_index(&self.env, self.host, name)
     }
-    fn net_interface_name(&self, _index: u32) -> io::Result<String> {
-        Err(unsupported("net_interface_name"))
+    fn net_interface_name(&self, index: u32) -> io::Result<String> {
+        self.world.net.interface_name(&self.env, self.host, index)
     }
-    fn net_lookup(&self, _host: &str, _port: u16) -> BoxFuture<'static, io::Result<LookupResult>> {
-        Box::pin(std::future::ready(Err(unsupported("net_lookup"))))
+    fn net_lookup(&self, host: &str, port: u16) -> BoxFuture<'static, io::Result<LookupResult>> {
+        self.world.net.lookup(&self.env, self.host, host, port)
     }
 
     // ----- signal -----
     fn signal_listen(&self, signal: Signal) -> io::Result<u64> {
-        Ok(self.sched.world().signal_listen(self.host, signal))
+        Ok(self.world.signal_listen(self.host, signal))
     }
     fn signal_poll(
         &self,
@@ -225,7 +229,7 @@ impl Io for SimIo {
         if self.sched.is_shut_down() {
             return Poll::Ready(Err(Canceled.into()));
         }
-        self.sched.world().signal_poll(cx, self.host, sig, seen).map(Ok)
+        self.world.signal_poll(cx, self.host, sig, seen).map(Ok)
     }
 
     // ----- process -----
@@ -249,7 +253,7 @@ impl Io for SimIo {
         super::process::id(p)
     }
     fn process_executable_path(&self) -> io::Result<std::path::PathBuf> {
-        Ok(PathBuf::from(format!("/sim/{}", self.sched.world().host_name(self.host))))
+        Ok(PathBuf::from(format!("/sim/{}", self.world.host_name(self.host))))
     }
     fn process_current_dir(&self) -> io::Result<std::path::PathBuf> {
         Ok(PathBuf::from("/"))
@@ -273,10 +277,10 @@ impl Io for SimIo {
 
     // ----- random -----
     fn random_fill(&self, buf: &mut [u8]) {
-        self.sched.world().fill(buf)
+        self.world.fill(buf)
     }
     fn random_fill_secure(&self, buf: &mut [u8]) -> Result<(), EntropyUnavailable> {
-        self.sched.world().fill(buf);
+        self.world.fill(buf);
         Ok(())
     }
 

@@ -50,6 +50,7 @@
 
 pub(crate) mod env;
 mod host_io;
+pub(crate) mod net;
 mod process;
 mod rng;
 mod runner;
@@ -63,6 +64,7 @@ use std::sync::{Arc, Mutex};
 use crate::io::IoRef;
 use crate::time::{Duration, Timestamp};
 
+pub use net::{Latency, LinkOptions, NetOptions, SocketGone};
 pub use process::ProgramArgs;
 pub use runner::{replay_command, run_seeds, seed_from_env};
 
@@ -92,6 +94,8 @@ pub struct SimOptions {
     /// Keep the event log's lines in the [`SimReport`] (its hash is always computed). Default
     /// `false`.
     pub keep_log: bool,
+    /// The network: links' latencies, loss, duplication, reordering, limits.
+    pub net: NetOptions,
 }
 
 impl Default for SimOptions {
@@ -104,6 +108,7 @@ impl Default for SimOptions {
             fault_probability: 0.0,
             clock: ClockOptions::default(),
             keep_log: false,
+            net: NetOptions::default(),
         }
     }
 }
@@ -318,7 +323,7 @@ pub(crate) fn unsupported(operation: &'static str) -> io::Error {
 
 /// The models' crash hooks, called by the world after a host's tasks are dropped.
 pub(crate) fn models_crash_host(world: &World, env: &Env, host: HostId) {
-    let _ = (world, env, host);
+    world.net.crash_host(env, host);
 }
 
 /// A simulated world of hosts, driven step by step on the calling thread.
@@ -594,6 +599,50 @@ impl Sim {
     /// Delivers `signal` to `host` when virtual time reaches `at`.
     pub fn signal_at(&mut self, host: Host, signal: crate::signal::Signal, at: Duration) {
         self.world.event_at(nanos(at), WorldEvent::Signal(host.0, signal))
+    }
+
+    // ----- the network's fault controls (see `net/mod.rs`) -----
+
+    /// The IP address of `host` (10.0.0.1 for the first host, ...); its name resolves to it
+    /// through `lookup` on every host.
+    pub fn address(&self, host: Host) -> std::net::IpAddr {
+        self.world.net.host_address(host.0)
+    }
+
+    /// Cuts the link between `a` and `b` both ways: datagrams are lost, stream data is held
+    /// until healed, connects retry and time out.
+    pub fn partition(&mut self, a: Host, b: Host) {
+        self.world.net.partition(&self.world.env(), a.0, b.0)
+    }
+
+    /// Cuts the link from `from` to `to` only.
+    pub fn partition_one_way(&mut self, from: Host, to: Host) {
+        self.world.net.partition_one_way(&self.world.env(), from.0, to.0)
+    }
+
+    /// Heals every partition.
+    pub fn heal(&mut self) {
+        self.world.net.heal(&self.world.env())
+    }
+
+    /// Heals the partition between `a` and `b`.
+    pub fn heal_link(&mut self, a: Host, b: Host) {
+        self.world.net.heal_link(&self.world.env(), a.0, b.0)
+    }
+
+    /// Clogs `host`: everything to or from it is delayed until [`unclog`](Self::unclog).
+    pub fn clog(&mut self, host: Host) {
+        self.world.net.clog(&self.world.env(), host.0)
+    }
+
+    /// Unclogs `host`.
+    pub fn unclog(&mut self, host: Host) {
+        self.world.net.unclog(&self.world.env(), host.0)
+    }
+
+    /// Sets the link between `a` and `b` (latency, loss, duplication, reordering) from now on.
+    pub fn set_link(&mut self, a: Host, b: Host, link: LinkOptions) {
+        self.world.net.set_link(&self.world.env(), a.0, b.0, link)
     }
 
     /// Registers a program that hosts can spawn as a process through

@@ -187,6 +187,8 @@ pub(crate) struct World {
     state: Mutex<State>,
     pub(crate) options: SimOptions,
     pub(crate) programs: super::process::Programs,
+    /// The network model.
+    pub(crate) net: super::net::SimNet,
     me: Weak<World>,
 }
 
@@ -260,6 +262,7 @@ impl World {
     pub(crate) fn new(options: SimOptions) -> Arc<World> {
         let rng = Rng::new(options.seed);
         let lines = options.keep_log.then(Vec::new);
+        let net = super::net::SimNet::new(options.net.clone());
         Arc::new_cyclic(|me| World {
             state: Mutex::new(State {
                 rng,
@@ -279,6 +282,7 @@ impl World {
             }),
             options,
             programs: Default::default(),
+            net,
             me: me.clone(),
         })
     }
@@ -325,6 +329,8 @@ impl World {
         }
         let now = st.now;
         st.log_line(format_args!("{now} host {id} {name} added"));
+        drop(st);
+        self.net.add_host(id, name);
         id
     }
 
