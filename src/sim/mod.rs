@@ -9,4 +9,5 @@
 //!    and the seeded generator through [`env::SimEnv`], and ask the world for a wake-up at a
 //!    virtual time; they never spawn, sleep or read the OS.
 
+pub mod disk;
 pub(crate) mod env;
