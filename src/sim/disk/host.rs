@@ -1052,7 +1052,7 @@ impl HostDisk {
         }
     }
 
-    /// Whether inode `ino` of the live image exists (for tests).
+    /// How many descriptions hold a lock on `ino` (for tests).
     #[cfg(test)]
     pub fn holders(&self, ino: Ino) -> usize {
         self.locks.get(&ino).map_or(0, |l| l.holders.len())

@@ -23,8 +23,9 @@
 //!   the superuser, so permission bits are enforced; uid 0 bypasses them as root does) with a
 //!   umask ([`DiskOptions::umask`], `0o022`).
 //! - Times: the real clock is the virtual monotonic time plus [`DiskOptions::epoch`]
-//!   (2025-01-01T00:00:00Z by default). `atime` changes only through `set_timestamps` (as a
-//!   `noatime` mount).
+//!   (2026-01-01T00:00:00Z by default, where the world's real clock starts; the hosts' clock
+//!   offsets, drift and steps are not seen here). `atime` changes only through
+//!   `set_timestamps` (as a `noatime` mount).
 //! - Listing: [`SimDisk::dir_entries`] takes a snapshot of the directory, in byte order of
 //!   the names; `dir_entries_next` hands it out in batches.
 //! - `fs_stdio`: standard input is empty (reads end at once); standard output and error are
@@ -92,9 +93,12 @@
 //!
 //! # Cancellation
 //!
-//! The futures here do not look at the calling task's cancellation request (a model sees no
-//! task): the world's glue makes them cancellation points. Dropped before its latency ends,
-//! an operation has done nothing (a pipe write excepted, see `pipe.rs`).
+//! Every future here is a cancellation point of the task polling it (the crate's task-local
+//! `check_cancel`), at every poll until its effect happens: canceled, an operation has done
+//! nothing (`Canceled` inside the `io::Error`); a pipe write canceled after some progress
+//! reports the count. The effect itself is atomic: once it happens the result is returned,
+//! whatever request came meanwhile. A future dropped before its effect did nothing (a pipe
+//! write excepted, see `pipe.rs`).
 
 // The world (`sim/world.rs`) calls these; until its glue lands, only the tests do.
 #![allow(dead_code)]
@@ -196,7 +200,8 @@ pub struct DiskOptions {
     pub umask: u32,
     /// Bytes a pipe buffers before a writer waits. Default 65,536 (Linux's).
     pub pipe_capacity: usize,
-    /// The real-clock time at virtual time 0, for file times. Default 2025-01-01T00:00:00Z.
+    /// The real-clock time at virtual time 0, for file times. Default 2026-01-01T00:00:00Z,
+    /// the world's default `ClockOptions::real_start`.
     pub epoch: Timestamp,
 }
 
@@ -214,7 +219,7 @@ impl Default for DiskOptions {
             gid: 1000,
             umask: 0o022,
             pipe_capacity: 65_536,
-            epoch: Timestamp::from_nanos(1_735_689_600 * 1_000_000_000),
+            epoch: Timestamp::from_nanos(1_767_225_600 * 1_000_000_000),
         }
     }
 }
@@ -238,7 +243,12 @@ fn chance(env: &Env, p: f64) -> bool {
     ((env.random_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
 }
 
-/// Waits until virtual time `at`.
+/// The calling task's cancellation point: `Canceled` (as an `io::Error`) once after a request.
+fn check_cancel() -> io::Result<()> {
+    crate::io::task_local::check_cancel().map_err(io::Error::from)
+}
+
+/// Waits until virtual time `at`; a cancellation point at every poll.
 struct Delay {
     env: Env,
     at: u64,
@@ -246,11 +256,12 @@ struct Delay {
 }
 
 impl Future for Delay {
-    type Output = ();
+    type Output = io::Result<()>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        check_cancel()?;
         if self.env.now() >= self.at {
-            return Poll::Ready(());
+            return Poll::Ready(Ok(()));
         }
         if !self.registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             self.env.wake_at(self.at, cx.waker().clone());
@@ -445,10 +456,11 @@ impl SimDisk {
                 Class::Write => me.options.write_latency,
                 Class::Sync => me.options.sync_latency,
             };
+            check_cancel()?;
             let wait = latency.draw(&env);
             if wait > 0 {
                 Delay { at: env.now().saturating_add(wait), env: env.clone(), registered: None }
-                    .await;
+                    .await?;
             }
             let r = if chance(&env, me.options.eio_probability) {
                 Err(errno(libc::EIO))
@@ -1020,7 +1032,11 @@ impl SimDisk {
                 }
                 Box::pin(async move {
                     std::future::poll_fn(|cx| match &*f {
-                        SimFile::Pipe(end) => end.poll_read(cx, &mut buf, len),
+                        // A cancellation point at every wait; canceled, it consumed nothing.
+                        SimFile::Pipe(end) => match check_cancel() {
+                            Ok(()) => end.poll_read(cx, &mut buf, len),
+                            Err(e) => Poll::Ready(Err(e)),
+                        },
                         _ => unreachable!("matched above"),
                     })
                     .await?;
@@ -1069,7 +1085,13 @@ impl SimDisk {
                 Box::pin(async move {
                     let mut done = 0;
                     let n = std::future::poll_fn(|cx| match &*f {
-                        SimFile::Pipe(end) => end.poll_write(cx, &data, &mut done),
+                        // A cancellation point at every wait; canceled after some progress, the
+                        // count written (as the kqueue backend's stream writes).
+                        SimFile::Pipe(end) => match check_cancel() {
+                            Ok(()) => end.poll_write(cx, &data, &mut done),
+                            Err(_) if done > 0 => Poll::Ready(Ok(done)),
+                            Err(e) => Poll::Ready(Err(e)),
+                        },
                         _ => unreachable!("matched above"),
                     })
                     .await?;
@@ -1378,6 +1400,10 @@ impl Future for LockWait {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
         let this = &mut *self;
+        if let Err(e) = check_cancel() {
+            // Canceled: no lock taken; `Drop` leaves the queue.
+            return Poll::Ready(Err(e));
+        }
         let (result, wakers) = {
             let mut inner = lock(&this.shared);
             let h = host_mut(&mut inner, this.host);
