@@ -173,7 +173,6 @@ pub enum DirDurability {
 /// The simulated disks' settings, shared by every host; part of the world's options. Every
 /// probability is per operation, drawn from the world's seeded generator.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct DiskOptions {
     /// Bytes of file data each host's disk holds (`NoSpace` beyond); `None`: no limit.
     /// Default `None`.
