@@ -48,6 +48,7 @@
 //! - `r#async` always gets a task (no inline runs), and `concurrent` never fails.
 //! - CPU clocks count polls (1 µs each), all clocks have a 1 ns resolution.
 
+pub mod disk;
 pub(crate) mod env;
 mod host_io;
 pub(crate) mod net;
