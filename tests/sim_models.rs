@@ -106,3 +106,38 @@ fn a_crashed_server_resets_its_peer_and_a_partition_times_out_a_connect() {
     assert!(cut.is_err(), "the partition held the connect past the timeout: {cut:?}");
     assert!(report.elapsed >= Duration::from_secs(8), "{}", report.elapsed);
 }
+
+#[test]
+fn synced_data_survives_a_crash_and_unsynced_data_does_not() {
+    use kqio::fs::{CreateFlags, Dir, OpenFlags};
+    let mut sim = Sim::new(SimOptions { seed: 4, ..Default::default() });
+    let db = sim.host("db", |io: IoRef| async move {
+        let root = Dir::cwd(&io);
+        if root.stat_file("durable").await.is_err() {
+            // First life: one file synced (with its directory), one not.
+            let f = root.create_file("durable", CreateFlags::default()).await.unwrap();
+            f.write_all(b"kept").await.unwrap();
+            f.sync().await.unwrap();
+            let d = root.open_file(".", OpenFlags::default()).await.unwrap();
+            d.sync().await.unwrap();
+            let g = root.create_file("volatile", CreateFlags::default()).await.unwrap();
+            g.write_all(b"lost").await.unwrap();
+        }
+        io.sleep(Timeout::None).await.ok();
+    });
+    sim.run_for(Duration::SECOND).unwrap();
+    sim.crash(db);
+    sim.restart(db);
+    let io = sim.io(db);
+    let c = sim.client("reader", move |_: IoRef| async move {
+        // Reads the db host's disk through the db host's own IoRef.
+        let root = Dir::cwd(&io);
+        let durable = root.read_file("durable").await.unwrap();
+        let volatile = root.stat_file("volatile").await.map(|_| ()).map_err(|e| e.kind());
+        (durable, volatile)
+    });
+    sim.run().unwrap();
+    let (durable, volatile) = c.output().unwrap();
+    assert_eq!(durable, b"kept");
+    assert_eq!(volatile, Err(kqio::fs::ErrorKind::NotFound));
+}

@@ -65,6 +65,7 @@ use std::sync::{Arc, Mutex};
 use crate::io::IoRef;
 use crate::time::{Duration, Timestamp};
 
+pub use disk::{DirDurability, DiskOptions};
 pub use net::{Latency, LinkOptions, NetOptions, SocketGone};
 pub use process::ProgramArgs;
 pub use runner::{replay_command, run_seeds, seed_from_env};
@@ -97,6 +98,8 @@ pub struct SimOptions {
     pub keep_log: bool,
     /// The network: links' latencies, loss, duplication, reordering, limits.
     pub net: NetOptions,
+    /// The disks: durability rules, capacity, faults, latency.
+    pub disk: DiskOptions,
 }
 
 impl Default for SimOptions {
@@ -110,6 +113,7 @@ impl Default for SimOptions {
             clock: ClockOptions::default(),
             keep_log: false,
             net: NetOptions::default(),
+            disk: DiskOptions::default(),
         }
     }
 }
@@ -325,6 +329,7 @@ pub(crate) fn unsupported(operation: &'static str) -> io::Error {
 /// The models' crash hooks, called by the world after a host's tasks are dropped.
 pub(crate) fn models_crash_host(world: &World, env: &Env, host: HostId) {
     world.net.crash_host(env, host);
+    world.disk.crash_host(env, host);
 }
 
 /// A simulated world of hosts, driven step by step on the calling thread.
@@ -644,6 +649,23 @@ impl Sim {
     /// Sets the link between `a` and `b` (latency, loss, duplication, reordering) from now on.
     pub fn set_link(&mut self, a: Host, b: Host, link: LinkOptions) {
         self.world.net.set_link(&self.world.env(), a.0, b.0, link)
+    }
+
+    // ----- the disks -----
+
+    /// What `host` wrote to its standard output (`File::stdout`) so far, across crashes.
+    pub fn stdout(&self, host: Host) -> Vec<u8> {
+        self.world.disk.stdout(host.0)
+    }
+
+    /// What `host` wrote to its standard error so far, across crashes.
+    pub fn stderr(&self, host: Host) -> Vec<u8> {
+        self.world.disk.stderr(host.0)
+    }
+
+    /// Bytes of file data on `host`'s disk now (synced or not).
+    pub fn disk_used(&self, host: Host) -> u64 {
+        self.world.disk.used(host.0)
     }
 
     /// Registers a program that hosts can spawn as a process through

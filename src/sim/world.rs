@@ -189,6 +189,8 @@ pub(crate) struct World {
     pub(crate) programs: super::process::Programs,
     /// The network model.
     pub(crate) net: super::net::SimNet,
+    /// The disk model (every host's file system).
+    pub(crate) disk: super::disk::SimDisk,
     me: Weak<World>,
 }
 
@@ -263,6 +265,7 @@ impl World {
         let rng = Rng::new(options.seed);
         let lines = options.keep_log.then(Vec::new);
         let net = super::net::SimNet::new(options.net.clone());
+        let disk = super::disk::SimDisk::new(options.disk.clone());
         Arc::new_cyclic(|me| World {
             state: Mutex::new(State {
                 rng,
@@ -283,6 +286,7 @@ impl World {
             options,
             programs: Default::default(),
             net,
+            disk,
             me: me.clone(),
         })
     }
@@ -331,6 +335,7 @@ impl World {
         st.log_line(format_args!("{now} host {id} {name} added"));
         drop(st);
         self.net.add_host(id, name);
+        self.disk.add_host(id);
         id
     }
 
