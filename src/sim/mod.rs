@@ -441,15 +441,13 @@ impl Sim {
     }
 
     /// After a step: a panic of a host's program, or the step limit.
-    fn check(&self) -> Option<SimError> {
-        if let Some((host, message)) = self.world.take_panic() {
-            return Some(SimError::Panicked { seed: self.seed, host, message });
-        }
+    /// After a step: the clients not finished yet, or the error that ends the run.
+    fn check(&self) -> Result<usize, SimError> {
         let max = self.world.options.max_steps;
-        if self.world.steps() >= max {
-            return Some(SimError::StepLimit { seed: self.seed, steps: max });
-        }
-        None
+        self.world.after_step(max).map_err(|e| match e {
+            Some((host, message)) => SimError::Panicked { seed: self.seed, host, message },
+            None => SimError::StepLimit { seed: self.seed, steps: max },
+        })
     }
 
     fn deadlock(&self) -> SimError {
@@ -466,7 +464,7 @@ impl Sim {
     pub fn step(&mut self) -> Result<bool, SimError> {
         let limit = nanos(self.world.options.max_time);
         let s = self.world.step(limit, false);
-        if let Some(e) = self.check() {
+        if let Err(e) = self.check() {
             return self.fail(e);
         }
         match s {
@@ -489,13 +487,17 @@ impl Sim {
     pub fn run(&mut self) -> Result<SimReport, SimError> {
         let limit = nanos(self.world.options.max_time);
         let clients = self.world.has_clients();
+        if clients && self.world.unfinished_clients() == 0 {
+            return Ok(self.report());
+        }
         loop {
-            if clients && self.world.unfinished_clients() == 0 {
-                return Ok(self.report());
-            }
             let s = self.world.step(limit, false);
-            if let Some(e) = self.check() {
-                return self.fail(e);
+            let unfinished = match self.check() {
+                Ok(n) => n,
+                Err(e) => return self.fail(e),
+            };
+            if clients && unfinished == 0 {
+                return Ok(self.report());
             }
             if s == Stepped::Idle {
                 if self.world.has_timers() {
@@ -505,7 +507,7 @@ impl Sim {
                     };
                     return self.fail(e);
                 }
-                if self.world.unfinished_clients() > 0 {
+                if unfinished > 0 {
                     return self.fail(self.deadlock());
                 }
                 return Ok(self.report());
@@ -527,7 +529,7 @@ impl Sim {
         let limit = target.min(max);
         loop {
             let s = self.world.step(limit, true);
-            if let Some(e) = self.check() {
+            if let Err(e) = self.check() {
                 return self.fail(e);
             }
             if s == Stepped::Idle {

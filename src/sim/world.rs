@@ -784,8 +784,17 @@ impl World {
         self.lock().unfinished_clients
     }
 
-    pub(crate) fn take_panic(&self) -> Option<(String, String)> {
-        self.lock().panicked.take()
+    /// After a step: the clients not finished yet; or the first panic of a host's program
+    /// (taken), or `Err(None)` once `max_steps` steps were taken. One lock for all three.
+    pub(crate) fn after_step(&self, max_steps: u64) -> Result<usize, Option<(String, String)>> {
+        let mut st = self.lock();
+        if let Some(p) = st.panicked.take() {
+            return Err(Some(p));
+        }
+        if st.steps >= max_steps {
+            return Err(None);
+        }
+        Ok(st.unfinished_clients)
     }
 
     pub(crate) fn log_hash(&self) -> u64 {
