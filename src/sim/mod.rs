@@ -6,7 +6,7 @@
 //!    drawn from the world's one seeded generator, in the order the world's single thread asks,
 //!    so the same seed replays the same run.
 //! 2. The models (network, disk) are passive: they hold state and wakers, read the virtual clock
-//!    and the seeded generator through [`env::SimEnv`], and ask the world for a wake-up at a
+//!    and the seeded generator through `env::SimEnv`, and ask the world for a wake-up at a
 //!    virtual time; they never spawn, sleep or read the OS.
 //!
 //! | file | what |
