@@ -46,6 +46,9 @@
 //! - Blocking-pool jobs (`spawn_blocking`) run inline on the world's thread after a seeded
 //!   latency ([`SimOptions::blocking_latency`]); a job that blocks blocks the whole world.
 //! - `r#async` always gets a task (no inline runs), and `concurrent` never fails.
+//! - The next task to run is drawn by the seed from every ready task, not taken in FIFO order.
+//!   A cancellation request wakes its task into that set like any other wake-up, so whether a
+//!   task first finishes or first sees the request is the seed's choice too.
 //! - CPU clocks count polls (1 µs each), all clocks have a 1 ns resolution.
 
 pub mod disk;

@@ -424,8 +424,8 @@ impl World {
                 let h = &mut st.hosts[host as usize];
                 if h.status != Status::Down {
                     h.status = Status::Down;
-                    // A crashed client never delivers its output: it no longer counts as
-                    // unfinished only once restarted... it cannot be, so the run ends without it.
+                    // A crashed client never delivers its output and cannot be restarted: it
+                    // stops counting as unfinished, so the run can end without it.
                     if h.client && !h.finished {
                         h.finished = true;
                         st.unfinished_clients -= 1;
@@ -469,9 +469,7 @@ impl World {
                 break;
             }
         }
-        let env = self.env();
-        let _ = &env;
-        super::models_crash_host(self, &env, host);
+        super::models_crash_host(self, &self.env(), host);
     }
 
     /// Restarts a host: crashes it if it is up, then runs its program again.
@@ -660,8 +658,8 @@ impl World {
                 }
                 return Poll::Pending;
             }
-            // Fired already; the deadline has passed unless time cannot reach it... it has:
-            // timers fire only at their deadline. Fall through to re-arm defensively.
+            // Not pending: it fired, so its deadline has passed and `at <= now` above returned
+            // already; a slot reused for a later deadline is armed anew below.
         }
         let seq = st.insert_timer(at, Due::Wake(cx.waker().clone()));
         st.sleeps.insert(seq, at);
@@ -863,7 +861,6 @@ impl State {
 
     /// Moves virtual time to `at`, with the seeded clock events of the options on the way.
     fn advance_to(&mut self, at: u64, options: &SimOptions) {
-        let span = at - self.now;
         self.now = at;
         let c = &options.clock;
         if c.step_probability > 0.0 || c.suspend_probability > 0.0 {
@@ -885,7 +882,6 @@ impl State {
                 }
             }
         }
-        let _ = span;
     }
 }
 
