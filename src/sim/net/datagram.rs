@@ -14,8 +14,8 @@ use std::task::{Context, Poll};
 
 use super::options::chance;
 use super::state::{
-    canonical, in_family, os, register, unix_address, Binding, Datagram, Dgram, Fx, Kind, Net,
-    Proto, Sock, SockId, HELD, MAX_UDP_PAYLOAD,
+    canonical, destination, in_family, os, register, unix_address, Binding, Datagram, Dgram, Fx,
+    Kind, Net, Proto, Sock, SockId, HELD, MAX_UDP_PAYLOAD,
 };
 use super::stream::{gather, unnamed, Sink};
 use crate::net::{BindOptions, SocketAddress};
@@ -201,6 +201,7 @@ impl Net {
         bufs: &[IoSlice<'_>],
         len: usize,
     ) -> io::Result<usize> {
+        let dst = destination(dst);
         let now = env.now();
         let sock = &self.socks[&id];
         let host = sock.host;
@@ -212,6 +213,7 @@ impl Net {
         if local.is_ipv6() && dst_v4 && sock.opts.v6_only {
             return Err(os(libc::ENETUNREACH));
         }
+        Net::check_route(dst.ip())?;
         let src_ip =
             if local.ip().is_unspecified() { self.source_ip(host, dst.ip()) } else { local.ip() };
         let from = SocketAddr::new(src_ip, local.port());
@@ -399,7 +401,7 @@ impl Net {
                     super::state::Conn::Established { at: now },
                     true,
                 );
-                s.peer = Some(peer);
+                s.link(peer, host);
                 Kind::Stream(s)
             } else {
                 let mut d = Datagram::new(true);

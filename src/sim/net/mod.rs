@@ -129,7 +129,11 @@ impl SimNet {
 
     /// Crashes `host`: resets its connections at their peers, drops its sockets, frees its
     /// ports, names and descriptors, wakes every waiter. Its address and name stay (a
-    /// restarted host is the same machine).
+    /// restarted host is the same machine); until it is back (`restart_host`, or its first
+    /// socket call) nothing reaches it: a connect to it retries and times out.
+    ///
+    /// Call it before dropping the host's tasks: a socket handle dropped first closes
+    /// gracefully (its peer reads end of stream instead of `ConnectionReset`).
     pub(crate) fn crash_host(&self, env: &Env, host: HostId) {
         self.run(env, |net, fx| {
             let ids: Vec<SockId> =
@@ -142,7 +146,15 @@ impl SimNet {
             h.ports.clear();
             h.unix.clear();
             h.open = 0;
+            h.down = true;
         })
+    }
+
+    /// Marks a crashed `host` as back (its restart): its address answers again (connects to
+    /// a port with no listener are refused). Without this call a host comes back at its first
+    /// socket call.
+    pub(crate) fn restart_host(&self, host: HostId) {
+        lock(&self.shared).host_mut(host).down = false;
     }
 
     fn run<R>(&self, env: &Env, f: impl FnOnce(&mut Net, &mut Fx) -> R) -> R {

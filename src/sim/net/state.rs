@@ -118,6 +118,9 @@ pub(super) struct Host {
     pub(super) unix: BTreeMap<PathBuf, SockId>,
     /// Sockets counted against `NetOptions::descriptor_limit`.
     pub(super) open: usize,
+    /// Crashed and not back: nothing reaches it (SYNs are lost, datagrams dropped). Back up at
+    /// its restart, or at its first socket call after the crash.
+    pub(super) down: bool,
 }
 
 /// Socket options as set; only the buffer sizes and linger change the model.
@@ -183,6 +186,8 @@ pub(super) struct Stream {
     pub(super) peer_addr: SocketAddress,
     pub(super) conn: Conn,
     pub(super) peer: Option<SockId>,
+    /// The host of `peer` (known after the peer is gone, for the RSTs and FINs it sent).
+    pub(super) peer_host: HostId,
     /// What travels to this socket, in order (arrived or not).
     pub(super) inbox: VecDeque<Segment>,
     /// The arrival time of the last segment sent to this socket (delivery stays in order).
@@ -230,6 +235,7 @@ impl Stream {
             peer_addr,
             conn,
             peer: None,
+            peer_host: 0,
             inbox: VecDeque::new(),
             last_at: 0,
             inbox_bytes: 0,
@@ -241,6 +247,14 @@ impl Stream {
             rst_coming: false,
             unix,
         }
+    }
+}
+
+impl Stream {
+    /// Connects this end to the socket `peer` on `host`.
+    pub(super) fn link(&mut self, peer: SockId, host: HostId) {
+        self.peer = Some(peer);
+        self.peer_host = host;
     }
 }
 
@@ -300,6 +314,7 @@ impl Net {
             ports: BTreeMap::new(),
             unix: BTreeMap::new(),
             open: 0,
+            down: false,
         });
         // Overrides given by name in the options, for the links this host closes.
         let named: Vec<_> = self.options.links.clone();
@@ -355,10 +370,11 @@ impl Net {
         }
     }
 
-    /// Takes one descriptor of `host`, or fails as `EMFILE`.
+    /// Takes `n` descriptors of `host`, or fails as `EMFILE`. A host that makes sockets is up.
     pub(super) fn take_descriptors(&mut self, host: HostId, n: usize) -> io::Result<()> {
         let limit = self.options.descriptor_limit;
         let h = self.host_mut(host);
+        h.down = false;
         if limit.is_some_and(|l| h.open + n > l) {
             return Err(os(libc::EMFILE));
         }
@@ -412,9 +428,8 @@ impl Net {
             let to = self.socks[&id].host;
             match &self.socks[&id].kind {
                 Kind::Stream(s) => {
-                    // A peer gone (closed or crashed) sends nothing more; its FIN or RST keeps
-                    // its time.
-                    if let Some(from) = s.peer.and_then(|p| self.socks.get(&p)).map(|p| p.host) {
+                    if s.peer.is_some() {
+                        let from = s.peer_host;
                         self.retime_stream(env, fx, id, from, to, now);
                     }
                 }
@@ -504,8 +519,19 @@ impl Net {
     pub(super) fn route(&self, from: HostId, ip: IpAddr) -> Option<HostId> {
         match canonical(ip) {
             ip if ip.is_loopback() || ip.is_unspecified() => Some(from),
-            IpAddr::V4(v4) => self.host_by_ip(v4),
+            IpAddr::V4(v4) => self.host_by_ip(v4).filter(|&h| !self.host(h).down),
             IpAddr::V6(_) => None,
+        }
+    }
+
+    /// `ENETUNREACH` for an IPv6 address that is neither loopback nor IPv4-mapped: hosts have
+    /// no IPv6 route, as a machine without IPv6 connectivity.
+    pub(super) fn check_route(ip: IpAddr) -> io::Result<()> {
+        match canonical(ip) {
+            IpAddr::V6(v6) if !v6.is_loopback() && !v6.is_unspecified() => {
+                Err(os(libc::ENETUNREACH))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -609,6 +635,20 @@ impl Net {
 /// The link key of two hosts, in either order.
 pub(super) fn pair(a: HostId, b: HostId) -> (HostId, HostId) {
     (a.min(b), a.max(b))
+}
+
+/// A destination as the kernel reads it: the unspecified address means this host's loopback
+/// (Linux and the BSDs connect 0.0.0.0 to 127.0.0.1).
+pub(super) fn destination(dst: SocketAddr) -> SocketAddr {
+    match dst.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), dst.port())
+        }
+        IpAddr::V6(v6) if v6.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), dst.port())
+        }
+        _ => dst,
+    }
 }
 
 /// An IPv4-mapped IPv6 address as the IPv4 one; others as they are.

@@ -17,8 +17,8 @@ use std::task::{Context, Poll};
 
 use super::options::chance;
 use super::state::{
-    gone, in_family, os, register, unix_address, Binding, Conn, Fx, Kind, Listener, Net, Proto,
-    Seg, Segment, Sock, SockId, Stream, HELD,
+    destination, gone, in_family, os, register, unix_address, Binding, Conn, Fx, Kind, Listener,
+    Net, Proto, Seg, Segment, Sock, SockId, Stream, HELD,
 };
 use crate::net::{ListenOptions, SocketAddress};
 use crate::sim::env::{Env, HostId};
@@ -170,6 +170,8 @@ impl Net {
         match address {
             SocketAddress::Unix(u) => self.connect_unix(env, fx, host, u.as_pathname()),
             SocketAddress::Ip(dst) => {
+                let dst = &destination(*dst);
+                Net::check_route(dst.ip())?;
                 let id = self.new_id();
                 self.take_descriptors(host, 1)?;
                 let src = self.source_ip(host, dst.ip());
@@ -228,9 +230,9 @@ impl Net {
         let there = now + self.latency(env, host, host);
         let addr = unix_address(Some(&path));
         let mut c = Stream::new(addr.clone(), Conn::Established { at: now }, true);
-        c.peer = Some(server);
+        c.link(server, host);
         let mut s = Stream::new(unix_address(None), Conn::Established { at: there }, true);
-        s.peer = Some(client);
+        s.link(client, host);
         let opts = self.default_opts();
         self.insert(client, new_stream(host, unix_address(None), opts.clone(), c, true));
         self.insert(server, new_stream(host, addr.clone(), opts, s, false));
@@ -283,7 +285,7 @@ impl Net {
                     Conn::Established { at: there },
                     false,
                 );
-                s.peer = Some(id);
+                s.link(id, host);
                 let mut opts = self.default_opts();
                 opts.v6_only = lsock.opts.v6_only;
                 let server_local = SocketAddress::Ip(in_family(target, v6));
@@ -294,7 +296,7 @@ impl Net {
                 }
                 fx.wake_all_at(&mut lsock.readers, there, now);
                 if let Some(Kind::Stream(c)) = self.socks.get_mut(&id).map(|s| &mut s.kind) {
-                    c.peer = Some(server);
+                    c.link(server, t);
                 }
                 fx.logs.push(format!("net h{host}: connect {local} -> {target}: established"));
                 Some(Conn::Established { at: back })
@@ -595,11 +597,7 @@ impl Net {
         if s.rst_coming {
             return;
         }
-        // The peer's host is the one our peer address routes to (or ours, for Unix).
-        let to = match &s.peer_addr {
-            SocketAddress::Ip(a) => self.route(host, a.ip()).unwrap_or(host),
-            SocketAddress::Unix(_) => host,
-        };
+        let to = s.peer_host;
         let at = if self.is_blocked(host, to) || self.is_blocked(to, host) {
             HELD
         } else {

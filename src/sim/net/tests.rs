@@ -58,8 +58,8 @@ struct W {
     net: SimNet,
 }
 
-const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
+const MS: u64 = 1_000_000;
 
 fn world(seed: u64, hosts: u32, options: NetOptions) -> W {
     let t = Arc::new(TestEnv {
@@ -945,6 +945,168 @@ fn options_are_kept_and_checked_against_the_socket() {
     let (a, _b) = w.net.socket_pair(&w.env, 0, SocketKind::Stream).unwrap();
     let e = w.net.option(&w.env, 0, &a, SocketOptionKind::Ttl).unwrap_err();
     assert_eq!(raw(&e), Some(libc::EOPNOTSUPP));
-    let _ = Duration::from_secs(1);
-    let _ = MS;
+}
+
+#[test]
+fn a_reset_held_by_a_partition_arrives_after_the_heal() {
+    let w = world(22, 2, NetOptions::default());
+    let l = w.listen(0, "10.0.0.1:8");
+    let mut pair = (None, None);
+    w.run(
+        vec![
+            Box::pin(async { pair.0 = Some(w.accept(0, &l).await.unwrap().0) }),
+            Box::pin(async { pair.1 = Some(w.connect(1, &ip("10.0.0.1:8")).await.unwrap()) }),
+        ],
+        u64::MAX,
+    );
+    let c = pair.1.unwrap();
+    w.net.partition(&w.env, 0, 1);
+    w.net.crash_host(&w.env, 0);
+    let mut buf = [0u8; 4];
+    *w.t.now.lock().unwrap() += SEC;
+    assert!(w.poll_read_once(1, &c, &mut buf).is_pending(), "the RST is held");
+    w.net.heal(&w.env);
+    let mut r = None;
+    w.run(vec![Box::pin(async { r = Some(w.read(1, &c, &mut buf).await) })], u64::MAX);
+    assert_eq!(r.unwrap().unwrap_err().kind(), ErrorKind::ConnectionReset);
+}
+
+#[test]
+fn ipv6_beyond_loopback_is_unreachable() {
+    let w = world(23, 1, NetOptions::default());
+    let e = w.net.connect(&w.env, 0, &ip("[2001:db8::1]:80")).unwrap_err();
+    assert_eq!(raw(&e), Some(libc::ENETUNREACH));
+    // An address no host has is a black hole: the connect times out.
+    let o = NetOptions::default().connect_timeout(Duration::from_secs(3));
+    let w = world(24, 1, o);
+    let mut r = None;
+    w.run(vec![Box::pin(async { r = Some(w.connect(0, &ip("10.1.2.3:80")).await) })], u64::MAX);
+    assert_eq!(r.unwrap().unwrap_err().kind(), ErrorKind::TimedOut);
+    assert_eq!(w.now(), 3 * SEC);
+}
+
+#[test]
+fn a_crashed_host_is_unreachable_until_it_is_back() {
+    let o = NetOptions::default().connect_timeout(Duration::from_secs(3));
+    let w = world(25, 2, o);
+    let l = w.listen(0, "10.0.0.1:8");
+    w.net.crash_host(&w.env, 0);
+    drop(l);
+    let mut r = None;
+    w.run(vec![Box::pin(async { r = Some(w.connect(1, &ip("10.0.0.1:8")).await) })], u64::MAX);
+    assert_eq!(r.take().unwrap().unwrap_err().kind(), ErrorKind::TimedOut);
+    // Back, listening again: reachable.
+    let _l = w.listen(0, "10.0.0.1:8");
+    w.run(vec![Box::pin(async { r = Some(w.connect(1, &ip("10.0.0.1:8")).await) })], u64::MAX);
+    assert!(r.take().unwrap().is_ok());
+    // Back through the hook, nothing listening: refused.
+    w.net.crash_host(&w.env, 0);
+    w.net.restart_host(0);
+    w.run(vec![Box::pin(async { r = Some(w.connect(1, &ip("10.0.0.1:8")).await) })], u64::MAX);
+    assert_eq!(r.take().unwrap().unwrap_err().kind(), ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn per_link_latencies_by_name_and_at_run_time() {
+    let slow = LinkOptions::remote().latency(Latency::Fixed(Duration::from_millis(10)));
+    let o = NetOptions::default().link_between("h1", "h0", slow);
+    let w = world(26, 3, o);
+    let _l = w.listen(0, "10.0.0.1:8");
+    let mut r = None;
+    w.run(vec![Box::pin(async { r = Some(w.connect(1, &ip("10.0.0.1:8")).await) })], u64::MAX);
+    assert!(r.take().unwrap().is_ok());
+    assert_eq!(w.now(), 20_000_000, "a round trip on the 10 ms link");
+    // h2 keeps the default, until it is changed.
+    let t = w.now();
+    w.run(vec![Box::pin(async { r = Some(w.connect(2, &ip("10.0.0.1:8")).await) })], u64::MAX);
+    assert!(r.take().unwrap().is_ok());
+    assert!(w.now() - t <= 1_000_000);
+    let slower = LinkOptions::remote().latency(Latency::Fixed(Duration::from_millis(30)));
+    w.net.set_link(&w.env, 2, 0, slower);
+    let t = w.now();
+    w.run(vec![Box::pin(async { r = Some(w.connect(2, &ip("10.0.0.1:8")).await) })], u64::MAX);
+    assert!(r.take().unwrap().is_ok());
+    assert_eq!(w.now() - t, 60_000_000);
+}
+
+#[test]
+fn connecting_to_the_unspecified_address_reaches_the_loopback() {
+    let w = world(27, 1, NetOptions::default());
+    let _l = w.listen(0, "127.0.0.1:8");
+    let mut peer = None;
+    w.run(
+        vec![Box::pin(async {
+            let c = w.connect(0, &ip("0.0.0.0:8")).await.unwrap();
+            peer = Some(w.net.address(&w.env, 0, &c, AddressKind::Peer).unwrap());
+        })],
+        u64::MAX,
+    );
+    assert_eq!(peer, Some(ip("127.0.0.1:8")));
+}
+
+/// Sleeps `ns` of virtual time.
+async fn sleep(w: &W, ns: u64) {
+    let at = w.now() + ns;
+    poll_fn(|cx| {
+        if w.now() >= at {
+            return Poll::Ready(());
+        }
+        w.env.wake_at(at, cx.waker().clone());
+        Poll::Pending
+    })
+    .await
+}
+
+#[test]
+fn streams_stay_whole_and_in_order_through_random_partitions_and_clogs() {
+    for seed in 0..30u64 {
+        let o = NetOptions::default()
+            .send_buffer(4096)
+            .receive_buffer(4096)
+            .segment_size(100 + seed as usize * 37);
+        let w = world(seed, 2, o);
+        let l = w.listen(0, "10.0.0.1:8");
+        let data: Vec<u8> = (0..60_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        let mut got = Vec::new();
+        let tasks: Vec<Task<'_>> = vec![
+            Box::pin(async {
+                let (s, _) = w.accept(0, &l).await.unwrap();
+                got = w.read_to_end(0, &s).await.unwrap();
+            }),
+            Box::pin(async {
+                let c = w.connect(1, &ip("10.0.0.1:8")).await.unwrap();
+                let mut rest = &data[..];
+                while !rest.is_empty() {
+                    let k = rest.len().min(1 + (w.env.random_u64() % 3000) as usize);
+                    w.write_all(1, &c, &rest[..k]).await.unwrap();
+                    rest = &rest[k..];
+                }
+                w.net.shutdown(&w.env, 1, &c, Shutdown::Write).unwrap();
+            }),
+            Box::pin(async {
+                // The chaos: cut, clog, heal, unclog at random moments.
+                for _ in 0..40 {
+                    sleep(&w, w.env.random_u64() % (2 * MS)).await;
+                    match w.env.random_u64() % 6 {
+                        0 => w.net.partition(&w.env, 0, 1),
+                        1 => w.net.partition_one_way(&w.env, 1, 0),
+                        2 => w.net.clog(&w.env, (w.env.random_u64() % 2) as u32),
+                        3 => w.net.unclog(&w.env, (w.env.random_u64() % 2) as u32),
+                        _ => w.net.heal(&w.env),
+                    }
+                }
+                w.net.heal(&w.env);
+                w.net.unclog(&w.env, 0);
+                w.net.unclog(&w.env, 1);
+            }),
+        ];
+        assert_eq!(w.run(tasks, u64::MAX), 3, "seed {seed}");
+        assert!(
+            got == data,
+            "seed {seed}: {} of {} bytes, first difference at {:?}",
+            got.len(),
+            data.len(),
+            got.iter().zip(&data).position(|(a, b)| a != b)
+        );
+    }
 }
