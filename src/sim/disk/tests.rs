@@ -221,6 +221,9 @@ fn write_then_read_back() {
     let excl = OpenOptions { exclusive: true, ..rw_create() };
     assert_eq!(kind(fx.open("a.txt", excl)), ErrorKind::AlreadyExists);
     assert_eq!(kind(fx.open("missing", OpenOptions::default())), ErrorKind::NotFound);
+    assert_eq!(kind(fx.open(&"n".repeat(256), rw_create())), ErrorKind::NameTooLong);
+    assert_eq!(kind(fx.open("a.txt/x", rw_create())), ErrorKind::NotDir);
+    assert_eq!(kind(fx.open("missing/x", rw_create())), ErrorKind::NotFound);
     // Append mode writes at the end whatever the cursor.
     let app = OpenOptions { write: true, append: true, ..OpenOptions::default() };
     let a = fx.open("a.txt", app).unwrap();
