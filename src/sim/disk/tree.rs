@@ -216,8 +216,9 @@ impl Tree {
     /// Resolves `path` from directory `start` as POSIX does: `..` climbs (the root's parent is
     /// the root), symbolic links are followed on the way (and at the end when `follow_last`),
     /// at most [`MAX_SYMLINKS`] of them, search permission is needed on every directory passed,
-    /// and a name longer than [`NAME_MAX`] or a path of [`PATH_MAX`] is too long. With `confine` set (a confined directory), an absolute path or link target, or a
-    /// `..` above `confine`, is refused with [`PathEscapesDir`].
+    /// and a name longer than [`NAME_MAX`] or a path of [`PATH_MAX`] is too long. With
+    /// `confine` set (a confined directory), an absolute path or link target, or a `..` above
+    /// `confine`, is refused with [`PathEscapesDir`].
     pub fn walk(
         &self,
         start: Ino,
