@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::io::SeekFrom;
 use std::path::Path;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
