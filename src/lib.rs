@@ -43,6 +43,7 @@ mod io;
 pub mod kqueue;
 mod loom;
 pub mod net;
+pub mod observe;
 pub mod process;
 pub mod signal;
 pub mod sim;
@@ -55,7 +56,9 @@ pub mod time;
 pub use error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
 pub use io::{Io, IoRef};
 pub use kqueue::{InitOptions, Kqueue, Metrics};
+pub use observe::{RuntimeMetrics, TaskDump};
 pub use task::{
     select, Blocking, CancelProtection, Group, JoinHandle, Runnable, Schedule, ScheduleReason,
     Select, TaskHeader, YieldNow,
 };
+pub use task::{TaskBuilder, TaskId, TaskState, WaitingOn};
