@@ -81,6 +81,9 @@ pub(super) struct HostDisk {
     descs: BTreeMap<u64, Desc>,
     locks: BTreeMap<Ino, FileLocks>,
     last_write: Option<LastWrite>,
+    /// How many entries of the durable image name each inode: one no entry names and the live
+    /// image no longer has can never become reachable again, and is dropped (`prune`).
+    durable_refs: BTreeMap<Ino, u64>,
     /// Bytes of file data in the live image (capacity accounting).
     used: u64,
     pub stdout: Vec<u8>,
@@ -101,6 +104,7 @@ impl HostDisk {
             descs: BTreeMap::new(),
             locks: BTreeMap::new(),
             last_write: None,
+            durable_refs: BTreeMap::new(),
             used: 0,
             stdout: Vec::new(),
             stderr: Vec::new(),
@@ -170,6 +174,34 @@ impl HostDisk {
                 self.used -= data.len() as u64;
             }
             self.locks.remove(&ino);
+            self.prune(ino);
+        }
+    }
+
+    /// Drops `ino` from the durable image if it is gone from the live one and no durable entry
+    /// names it (a crash could not reach it, and no sync can name it again: inode numbers are
+    /// never reused), and so on below it.
+    fn prune(&mut self, ino: Ino) {
+        if ino == ROOT
+            || self.live.inodes.contains_key(&ino)
+            || self.durable_refs.get(&ino).is_some_and(|&n| n > 0)
+        {
+            return;
+        }
+        if let Some(Inode { node: Node::Dir(children), .. }) = self.durable.inodes.remove(&ino) {
+            for child in children.into_values() {
+                self.unref_durable(child);
+                self.prune(child);
+            }
+        }
+    }
+
+    fn unref_durable(&mut self, ino: Ino) {
+        if let Some(n) = self.durable_refs.get_mut(&ino) {
+            *n -= 1;
+            if *n == 0 {
+                self.durable_refs.remove(&ino);
+            }
         }
     }
 
@@ -924,8 +956,16 @@ impl HostDisk {
             }
             self.durable.inodes.insert(child, shell);
         }
-        if let Some(Inode { node: Node::Dir(durable), .. }) = self.durable.inodes.get_mut(&dir) {
-            *durable = entries;
+        for &child in entries.values() {
+            *self.durable_refs.entry(child).or_default() += 1;
+        }
+        let old = match self.durable.inodes.get_mut(&dir) {
+            Some(Inode { node: Node::Dir(durable), .. }) => std::mem::replace(durable, entries),
+            _ => BTreeMap::new(),
+        };
+        for child in old.into_values() {
+            self.unref_durable(child);
+            self.prune(child);
         }
     }
 
@@ -960,6 +1000,14 @@ impl HostDisk {
         }
         self.live = self.durable.restored();
         self.durable = self.live.clone();
+        self.durable_refs.clear();
+        for inode in self.durable.inodes.values() {
+            if let Node::Dir(entries) = &inode.node {
+                for &child in entries.values() {
+                    *self.durable_refs.entry(child).or_default() += 1;
+                }
+            }
+        }
         self.used = self.live.data_bytes();
         self.descs.clear();
         let wakers = std::mem::take(&mut self.locks)
@@ -1050,6 +1098,12 @@ impl HostDisk {
         if let Some(ino) = empty {
             self.locks.remove(&ino);
         }
+    }
+
+    /// How many inodes the durable image holds (for tests).
+    #[cfg(test)]
+    pub fn durable_inodes(&self) -> usize {
+        self.durable.inodes.len()
     }
 
     /// How many descriptions hold a lock on `ino` (for tests).

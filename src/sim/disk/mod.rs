@@ -4,8 +4,8 @@
 //!
 //! A passive model (see `sim/env.rs`): the world calls `SimDisk::<trait method>(env, host, ..)`
 //! with the trait method's own arguments and return type (`dir_open_file` ->
-//! [`SimDisk::dir_open_file`]), plus [`SimDisk::new`], [`SimDisk::add_host`] and
-//! [`SimDisk::crash_host`]. Handles are the crate's opaque `DirHandle`/`FileHandle`/
+//! `SimDisk::dir_open_file`), plus `SimDisk::new`, `SimDisk::add_host` and
+//! `SimDisk::crash_host`. Handles are the crate's opaque `DirHandle`/`FileHandle`/
 //! `EntriesHandle` over this module's own types; a handle made by another backend is an
 //! `InvalidInput` error, never a panic.
 //!
@@ -26,10 +26,10 @@
 //!   (2026-01-01T00:00:00Z by default, where the world's real clock starts; the hosts' clock
 //!   offsets, drift and steps are not seen here). `atime` changes only through
 //!   `set_timestamps` (as a `noatime` mount).
-//! - Listing: [`SimDisk::dir_entries`] takes a snapshot of the directory, in byte order of
+//! - Listing: `SimDisk::dir_entries` takes a snapshot of the directory, in byte order of
 //!   the names; `dir_entries_next` hands it out in batches.
 //! - `fs_stdio`: standard input is empty (reads end at once); standard output and error are
-//!   captured per host ([`SimDisk::stdout`], [`SimDisk::stderr`]), kept across crashes.
+//!   captured per host (`SimDisk::stdout`, `SimDisk::stderr`), kept across crashes.
 //! - `fs_pipe`: an in-memory pipe of [`DiskOptions::pipe_capacity`] bytes (`pipe.rs`).
 //! - `file_is_tty` is always `false`.
 //!
@@ -55,7 +55,7 @@
 //! one way: un-synced data never survives a crash (a real disk writes back dirty pages within
 //! seconds), except for the torn write below.
 //!
-//! A crash ([`SimDisk::crash_host`]) drops the live image, every open handle (they fail with
+//! A crash (`SimDisk::crash_host`) drops the live image, every open handle (they fail with
 //! `InputOutput` afterwards) and every lock; with probability
 //! [`DiskOptions::torn_write_probability`] the last write not yet synced is torn: a prefix of
 //! it (0 to all but one of its bytes, uniformly) reaches the durable image, over the synced
@@ -103,172 +103,35 @@
 // The world (`sim/world.rs`) calls these; until its glue lands, only the tests do.
 #![allow(dead_code)]
 
+mod handle;
 mod host;
+mod options;
 mod pipe;
 mod tree;
+mod wait;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
 use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 
+use self::handle::{DiskFile, SimDir, SimEntries, SimFile};
 use self::host::{Config, DirRef, HostDisk};
-use self::pipe::PipeEnd;
+use self::options::{chance, Class};
+pub use self::options::{DirDurability, DiskOptions, Latency};
 use self::tree::{errno, Cred, ROOT};
+use self::wait::{check_cancel, Delay, LockWait};
 use super::env::{Env, HostId};
 use crate::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FileKind, FsFuture, Lock, MapHandle,
     MapOptions, Metadata, Offset, OpenOptions, Permissions, SetTimestamp, StdStream,
 };
-use crate::time::{Duration, Timestamp};
-
-/// A latency distribution: uniform between `min` and `max` (inclusive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Latency {
-    /// The shortest wait.
-    pub min: Duration,
-    /// The longest wait (taken as `min` if below it).
-    pub max: Duration,
-}
-
-impl Latency {
-    /// No wait at all: the operation is done at its first poll.
-    pub const ZERO: Latency = Latency { min: Duration::ZERO, max: Duration::ZERO };
-
-    /// Uniform between `min` and `max`.
-    pub const fn uniform(min: Duration, max: Duration) -> Latency {
-        Latency { min, max }
-    }
-
-    /// A draw, in nanoseconds; no draw from the generator when the range is one value.
-    fn draw(self, env: &Env) -> u64 {
-        let min = self.min.as_nanos().max(0) as u64;
-        let max = (self.max.as_nanos().max(0) as u64).max(min);
-        if max == min {
-            return min;
-        }
-        min + env.random_u64() % (max - min + 1)
-    }
-}
-
-/// When directory entries (creates, deletes, renames, links) become durable; see the module
-/// docs, "Durability".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum DirDurability {
-    /// When the directory itself is synced (POSIX's promise).
-    #[default]
-    OnDirSync,
-    /// With any `file_sync` on the host (a journaling file system's habit).
-    OnAnySync,
-}
-
-/// The simulated disks' settings, shared by every host; part of the world's options. Every
-/// probability is per operation, drawn from the world's seeded generator.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DiskOptions {
-    /// Bytes of file data each host's disk holds (`NoSpace` beyond); `None`: no limit.
-    /// Default `None`.
-    pub capacity: Option<u64>,
-    /// The chance that an operation on the disk fails with `EIO` and does nothing. Default 0.
-    pub eio_probability: f64,
-    /// The chance that a crash tears the last un-synced write (a prefix of it survives).
-    /// Default 0.5.
-    pub torn_write_probability: f64,
-    /// Lookups, reads, `stat`, listing, opening. Default 10 to 100 µs.
-    pub read_latency: Latency,
-    /// Writes, creating, deleting, renaming, metadata changes. Default 10 to 100 µs.
-    pub write_latency: Latency,
-    /// `file_sync`. Default 1 to 5 ms.
-    pub sync_latency: Latency,
-    /// When directory entries become durable. Default [`DirDurability::OnDirSync`].
-    pub dir_durability: DirDurability,
-    /// The user id the host's processes run as (0: the superuser, who passes every permission
-    /// check). Default 1000.
-    pub uid: u32,
-    /// Their group id. Default 1000.
-    pub gid: u32,
-    /// Permission bits cleared from every file and directory created. Default `0o022`.
-    pub umask: u32,
-    /// Bytes a pipe buffers before a writer waits. Default 65,536 (Linux's).
-    pub pipe_capacity: usize,
-    /// The real-clock time at virtual time 0, for file times. Default 2026-01-01T00:00:00Z,
-    /// the world's default `ClockOptions::real_start`.
-    pub epoch: Timestamp,
-}
-
-impl Default for DiskOptions {
-    fn default() -> Self {
-        DiskOptions {
-            capacity: None,
-            eio_probability: 0.0,
-            torn_write_probability: 0.5,
-            read_latency: Latency::uniform(Duration::from_micros(10), Duration::from_micros(100)),
-            write_latency: Latency::uniform(Duration::from_micros(10), Duration::from_micros(100)),
-            sync_latency: Latency::uniform(Duration::from_millis(1), Duration::from_millis(5)),
-            dir_durability: DirDurability::OnDirSync,
-            uid: 1000,
-            gid: 1000,
-            umask: 0o022,
-            pipe_capacity: 65_536,
-            epoch: Timestamp::from_nanos(1_767_225_600 * 1_000_000_000),
-        }
-    }
-}
-
-/// Which latency an operation waits.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Class {
-    Read,
-    Write,
-    Sync,
-}
-
-/// `true` with probability `p`, from one draw (none when `p` is 0 or 1).
-fn chance(env: &Env, p: f64) -> bool {
-    if p <= 0.0 {
-        return false;
-    }
-    if p >= 1.0 {
-        return true;
-    }
-    ((env.random_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
-}
-
-/// The calling task's cancellation point: `Canceled` (as an `io::Error`) once after a request.
-fn check_cancel() -> io::Result<()> {
-    crate::io::task_local::check_cancel().map_err(io::Error::from)
-}
-
-/// Waits until virtual time `at`; a cancellation point at every poll.
-struct Delay {
-    env: Env,
-    at: u64,
-    registered: Option<Waker>,
-}
-
-impl Future for Delay {
-    type Output = io::Result<()>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        check_cancel()?;
-        if self.env.now() >= self.at {
-            return Poll::Ready(Ok(()));
-        }
-        if !self.registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            self.env.wake_at(self.at, cx.waker().clone());
-            self.registered = Some(cx.waker().clone());
-        }
-        Poll::Pending
-    }
-}
+use crate::time::Timestamp;
 
 struct Inner {
     hosts: BTreeMap<HostId, HostDisk>,
@@ -288,42 +151,6 @@ fn wake(wakers: Vec<Waker>) {
 fn host_mut(inner: &mut Inner, host: HostId) -> &mut HostDisk {
     inner.hosts.get_mut(&host).unwrap_or_else(|| panic!("kqio::sim: disk of host {host} not added"))
 }
-
-/// The state behind a `DirHandle`.
-struct SimDir {
-    host: HostId,
-    dir: DirRef,
-}
-
-/// The state behind a `FileHandle`.
-enum SimFile {
-    Disk(DiskFile),
-    Pipe(PipeEnd),
-    Stdio { disk: Weak<Shared>, host: HostId, stream: StdStream },
-}
-
-/// An open file description of a host's disk; closed when the last handle goes.
-struct DiskFile {
-    disk: Weak<Shared>,
-    host: HostId,
-    gen: u64,
-    id: u64,
-}
-
-impl Drop for DiskFile {
-    fn drop(&mut self) {
-        // Never dropped under the disk's lock: jobs keep their handle outside it (`job`).
-        let Some(shared) = self.disk.upgrade() else { return };
-        let wakers = match lock(&shared).hosts.get_mut(&self.host) {
-            Some(h) if h.gen == self.gen => h.close(self.id),
-            _ => Vec::new(),
-        };
-        wake(wakers);
-    }
-}
-
-/// The state behind an `EntriesHandle`: the snapshot still to hand out.
-struct SimEntries(Mutex<VecDeque<DirEntry>>);
 
 fn foreign() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "kqio: a handle made by another backend")
@@ -1375,70 +1202,5 @@ impl<T: Send + 'static> AndThenSync<T> for FsFuture<T> {
         f: impl FnOnce(T) -> U + Send + 'static,
     ) -> FsFuture<U> {
         Box::pin(async move { self.await.map(f) })
-    }
-}
-
-/// A `file_lock` in progress (module docs, "`flock`"): tries at each poll, waits as a waker in
-/// the inode's queue, and leaves the queue when done or dropped.
-struct LockWait {
-    shared: Arc<Shared>,
-    env: Env,
-    /// Keeps the description open while the lock is asked for.
-    _file: Arc<SimFile>,
-    host: HostId,
-    gen: u64,
-    id: u64,
-    lock: Lock,
-    wait: bool,
-    /// Our key in the waiter queue, once registered.
-    key: Option<u64>,
-}
-
-impl Future for LockWait {
-    type Output = io::Result<bool>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
-        let this = &mut *self;
-        if let Err(e) = check_cancel() {
-            // Canceled: no lock taken; `Drop` leaves the queue.
-            return Poll::Ready(Err(e));
-        }
-        let (result, wakers) = {
-            let mut inner = lock(&this.shared);
-            let h = host_mut(&mut inner, this.host);
-            match h.try_lock(this.gen, this.id, this.lock) {
-                Err(e) => (Poll::Ready(Err(e)), Vec::new()),
-                Ok((true, wakers)) => {
-                    if let Some(key) = this.key.take() {
-                        h.forget_waiter(key);
-                    }
-                    (Poll::Ready(Ok(true)), wakers)
-                }
-                Ok((false, wakers)) if !this.wait => (Poll::Ready(Ok(false)), wakers),
-                Ok((false, wakers)) => match h.wait_lock(this.gen, this.id, this.key, cx.waker()) {
-                    Ok(key) => {
-                        this.key = Some(key);
-                        (Poll::Pending, wakers)
-                    }
-                    Err(e) => (Poll::Ready(Err(e)), wakers),
-                },
-            }
-        };
-        wake(wakers);
-        if let Poll::Ready(r) = &result {
-            let (host, id, l) = (this.host, this.id, this.lock);
-            this.env.log(format_args!("disk h{host} lock {l:?} desc={id}: {}", outcome(r)));
-        }
-        result
-    }
-}
-
-impl Drop for LockWait {
-    fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            if let Some(h) = lock(&self.shared).hosts.get_mut(&self.host) {
-                h.forget_waiter(key);
-            }
-        }
     }
 }

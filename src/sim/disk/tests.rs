@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::io::SeekFrom;
 use std::path::Path;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
@@ -221,6 +221,9 @@ fn write_then_read_back() {
     let excl = OpenOptions { exclusive: true, ..rw_create() };
     assert_eq!(kind(fx.open("a.txt", excl)), ErrorKind::AlreadyExists);
     assert_eq!(kind(fx.open("missing", OpenOptions::default())), ErrorKind::NotFound);
+    assert_eq!(kind(fx.open(&"n".repeat(256), rw_create())), ErrorKind::NameTooLong);
+    assert_eq!(kind(fx.open("a.txt/x", rw_create())), ErrorKind::NotDir);
+    assert_eq!(kind(fx.open("missing/x", rw_create())), ErrorKind::NotFound);
     // Append mode writes at the end whatever the cursor.
     let app = OpenOptions { write: true, append: true, ..OpenOptions::default() };
     let a = fx.open("a.txt", app).unwrap();
@@ -342,6 +345,55 @@ fn writes_stop_at_the_capacity() {
     fx.run(fx.disk.dir_delete_file(&fx.env, H, &fx.root, Path::new("f"))).unwrap();
     assert_eq!(fx.disk.used(H), 0);
     fx.write_file("g", b"fits now").unwrap();
+}
+
+#[test]
+fn deleted_files_leave_the_durable_image_once_unreachable() {
+    let fx = Fx::new(14, DiskOptions { torn_write_probability: 0.0, ..DiskOptions::default() });
+    let durable = |fx: &Fx| lock_inner(&fx.disk).hosts[&H].durable_inodes();
+    assert_eq!(durable(&fx), 1, "the root");
+    fx.mkdir("d").unwrap();
+    let f = fx.open("d/f", rw_create()).unwrap();
+    fx.write(&f, b"data", Offset::Current).unwrap();
+    fx.sync(&f);
+    fx.sync_dir("d");
+    fx.sync_dir("/");
+    assert_eq!(durable(&fx), 3);
+    drop(f);
+    fx.run(fx.disk.dir_delete_file(&fx.env, H, &fx.root, Path::new("d/f"))).unwrap();
+    assert_eq!(durable(&fx), 3, "still named durably: a crash would bring it back");
+    fx.sync_dir("d");
+    assert_eq!(durable(&fx), 2, "gone from both images");
+    // A synced file not yet named durably is kept for the directory sync that names it.
+    let g = fx.open("d/g", rw_create()).unwrap();
+    fx.write(&g, b"g", Offset::Current).unwrap();
+    fx.sync(&g);
+    fx.sync_dir("/");
+    fx.sync_dir("d");
+    // A whole tree deleted and its parent synced goes too.
+    fx.run(fx.disk.dir_delete_tree(&fx.env, H, &fx.root, Path::new("d"))).unwrap();
+    drop(g);
+    fx.sync_dir("/");
+    assert_eq!(durable(&fx), 1);
+    let fx = Fx { root: fx.crash(), ..fx };
+    assert_eq!(kind(fx.read_file("d/g")), ErrorKind::NotFound);
+}
+
+#[test]
+fn a_file_synced_before_its_directory_keeps_its_data() {
+    let fx = Fx::new(15, DiskOptions { torn_write_probability: 0.0, ..DiskOptions::default() });
+    fx.mkdir("d").unwrap();
+    fx.sync_dir("/");
+    let g = fx.open("d/g", rw_create()).unwrap();
+    fx.write(&g, b"g", Offset::Current).unwrap();
+    fx.sync(&g);
+    // Other directories' syncs in between prune nothing live.
+    fx.mkdir("e").unwrap();
+    fx.sync_dir("e");
+    fx.sync_dir("/");
+    fx.sync_dir("d");
+    let fx = Fx { root: fx.crash(), ..fx };
+    assert_eq!(fx.read_file("d/g").unwrap(), b"g");
 }
 
 #[test]

@@ -28,6 +28,12 @@ pub(super) const ROOT: Ino = 1;
 /// Symbolic links one resolution follows before `ELOOP`: Linux's `MAXSYMLINKS`.
 pub(super) const MAX_SYMLINKS: u32 = 40;
 
+/// The longest name of one component (`NAME_MAX`), in bytes: `NameTooLong` beyond.
+pub(super) const NAME_MAX: usize = 255;
+
+/// The longest path, in bytes, its terminating NUL included (`PATH_MAX`).
+pub(super) const PATH_MAX: usize = 4096;
+
 /// The size `stat` reports for a directory: one block, as ext4 says for a small one.
 const DIR_SIZE: u64 = 4096;
 
@@ -209,9 +215,10 @@ impl Tree {
 
     /// Resolves `path` from directory `start` as POSIX does: `..` climbs (the root's parent is
     /// the root), symbolic links are followed on the way (and at the end when `follow_last`),
-    /// at most [`MAX_SYMLINKS`] of them, and search permission is needed on every directory
-    /// passed. With `confine` set (a confined directory), an absolute path or link target, or a
-    /// `..` above `confine`, is refused with [`PathEscapesDir`].
+    /// at most [`MAX_SYMLINKS`] of them, search permission is needed on every directory passed,
+    /// and a name longer than [`NAME_MAX`] or a path of [`PATH_MAX`] is too long. With
+    /// `confine` set (a confined directory), an absolute path or link target, or a `..` above
+    /// `confine`, is refused with [`PathEscapesDir`].
     pub fn walk(
         &self,
         start: Ino,
@@ -221,6 +228,9 @@ impl Tree {
         cred: Cred,
     ) -> io::Result<Walk> {
         let bytes = path.as_os_str().as_bytes();
+        if bytes.len() >= PATH_MAX {
+            return Err(errno(libc::ENAMETOOLONG));
+        }
         let must_dir = bytes.len() > 1 && (bytes.ends_with(b"/") || bytes.ends_with(b"/."));
         let follow_last = follow_last || must_dir;
         let mut todo = comps(path);
@@ -246,6 +256,9 @@ impl Tree {
                     cur = self.get(cur)?.parent;
                 }
                 Comp::Name(name) => {
+                    if name.len() > NAME_MAX {
+                        return Err(errno(libc::ENAMETOOLONG));
+                    }
                     let entries = self.entries(cur)?;
                     self.check(cur, cred, X)?;
                     let Some(&ino) = entries.get(&name) else {
