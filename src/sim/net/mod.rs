@@ -54,8 +54,6 @@
 //!    (FIN or RST to the peer) like `close(2)`: the world must not hold its own lock while it
 //!    drops task futures.
 
-#![allow(dead_code)] // Until sim-core's world delegates to it; its tests use all of it.
-
 mod datagram;
 mod options;
 mod state;
@@ -164,6 +162,7 @@ impl SimNet {
     /// Marks a crashed `host` as back (its restart): its address answers again (connects to
     /// a port with no listener are refused). Without this call a host comes back at its first
     /// socket call.
+    #[allow(dead_code)] // Until the world calls it at a restart.
     pub(crate) fn restart_host(&self, host: HostId) {
         lock(&self.shared).host_mut(host).down = false;
     }

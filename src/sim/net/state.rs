@@ -208,7 +208,6 @@ pub(super) struct Stream {
     pub(super) dead: bool,
     /// We wrote to a peer that had closed: its RST is on the way (sent once).
     pub(super) rst_coming: bool,
-    pub(super) unix: bool,
 }
 
 pub(super) struct Dgram {
@@ -233,7 +232,7 @@ pub(super) struct Datagram {
 }
 
 impl Stream {
-    pub(super) fn new(peer_addr: SocketAddress, conn: Conn, unix: bool) -> Stream {
+    pub(super) fn new(peer_addr: SocketAddress, conn: Conn) -> Stream {
         Stream {
             peer_addr,
             conn,
@@ -248,7 +247,6 @@ impl Stream {
             error: None,
             dead: false,
             rst_coming: false,
-            unix,
         }
     }
 }

@@ -201,7 +201,7 @@ impl Net {
                         readers: Vec::new(),
                         writers: Vec::new(),
                         counted: true,
-                        kind: Kind::Stream(Stream::new(SocketAddress::Ip(*dst), conn, false)),
+                        kind: Kind::Stream(Stream::new(SocketAddress::Ip(*dst), conn)),
                     },
                 );
                 self.attempt(env, fx, id);
@@ -229,9 +229,9 @@ impl Net {
         let now = env.now();
         let there = now + self.latency(env, host, host);
         let addr = unix_address(Some(&path));
-        let mut c = Stream::new(addr.clone(), Conn::Established { at: now }, true);
+        let mut c = Stream::new(addr.clone(), Conn::Established { at: now });
         c.link(server, host);
-        let mut s = Stream::new(unix_address(None), Conn::Established { at: there }, true);
+        let mut s = Stream::new(unix_address(None), Conn::Established { at: there });
         s.link(client, host);
         let opts = self.default_opts();
         self.insert(client, new_stream(host, unix_address(None), opts.clone(), c, true));
@@ -283,7 +283,6 @@ impl Net {
                 let mut s = Stream::new(
                     SocketAddress::Ip(in_family(local, v6)),
                     Conn::Established { at: there },
-                    false,
                 );
                 s.link(id, host);
                 let mut opts = self.default_opts();
