@@ -13,7 +13,9 @@
 //!   buffer plus receive window bound what a writer may have unread at the peer (backpressure);
 //!   the window reopens when the reader reads (no ACK latency, no congestion control).
 //! - A stream's data is never lost: a partition or a clog holds it until the link reopens
-//!   (TCP's retransmissions); there is no retransmission timeout that kills a connection.
+//!   (TCP's retransmissions); a segment lost to the link's loss draw arrives
+//!   `NetOptions::retransmit_delay` later, with what follows it; a lost SYN is retried. There
+//!   is no retransmission timeout that kills a connection.
 //! - `Refused` after one round trip; a SYN that cannot cross is retried at 1 s, 2 s, ... and
 //!   the connect fails with `TimedOut` after `NetOptions::connect_timeout` (a caller's own
 //!   timeout usually comes first).

@@ -395,6 +395,11 @@ impl Net {
         self.link(from, to).latency.draw(env)
     }
 
+    /// `NetOptions::retransmit_delay`, in nanoseconds.
+    pub(super) fn retransmit_nanos(&self) -> u64 {
+        self.options.retransmit_delay.as_nanos().max(0) as u64
+    }
+
     /// Whether a partition cuts `from` to `to` (never a host's loopback).
     pub(super) fn is_cut(&self, from: HostId, to: HostId) -> bool {
         from != to && self.cut.contains(&(from, to))

@@ -258,7 +258,12 @@ impl Net {
         };
         let (target, rto, deadline) = (*target, *rto, *deadline);
         let to = self.route(host, target.ip());
-        let open = to.filter(|&t| !self.is_blocked(host, t) && !self.is_blocked(t, host));
+        // A SYN (or its answer) lost to the link's loss draw is retried as one a partition took.
+        let open = to.filter(|&t| {
+            !self.is_blocked(host, t)
+                && !self.is_blocked(t, host)
+                && !chance(env, self.link(host, t).loss)
+        });
         let listener = open.map(|t| {
             (t, self.find_bound(t, Proto::Tcp, target, |s| matches!(s.kind, Kind::Listener(_))))
         });
@@ -571,7 +576,12 @@ impl Net {
                 Kind::Stream(ps) => ps.last_at,
                 _ => unreachable!("checked above"),
             };
-            let at = self.arrival(env, host, to, last);
+            let mut at = self.arrival(env, host, to, last);
+            if at != HELD && chance(env, self.link(host, to).loss) {
+                // Lost and sent again after the retransmission timeout; what follows waits
+                // behind it (head-of-line blocking), as TCP delivers in order.
+                at = at.saturating_add(self.retransmit_nanos());
+            }
             first.get_or_insert(at);
             if let Some(ps) = self.socks.get_mut(&peer).and_then(stream_mut) {
                 ps.inbox.push_back(Segment { at, seg: Seg::Data(chunk, 0) });

@@ -495,3 +495,46 @@ fn streams_stay_whole_and_in_order_through_random_partitions_and_clogs() {
         );
     }
 }
+
+/// The virtual time a 50 kB transfer from h1 to h0 takes on `link`, checking every byte.
+fn transfer_time(seed: u64, link: LinkOptions) -> u64 {
+    let w = world(seed, 2, NetOptions::default().link(link));
+    let l = w.listen(0, "10.0.0.1:8");
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
+    let mut got = Vec::new();
+    let mut start = 0;
+    let tasks: Vec<Task<'_>> = vec![
+        Box::pin(async {
+            let (s, _) = w.accept(0, &l).await.unwrap();
+            got = w.read_to_end(0, &s).await.unwrap();
+        }),
+        Box::pin(async {
+            let c = w.connect(1, &ip("10.0.0.1:8")).await.unwrap();
+            start = w.now();
+            w.write_all(1, &c, &data).await.unwrap();
+            w.net.shutdown(&w.env, 1, &c, Shutdown::Write).unwrap();
+        }),
+    ];
+    assert_eq!(w.run(tasks, u64::MAX), 2);
+    assert!(got == data, "seed {seed}: the stream is whole and in order");
+    w.now() - start
+}
+
+#[test]
+fn tcp_loss_costs_retransmissions_not_bytes() {
+    for seed in 0..5 {
+        let clean = transfer_time(seed, LinkOptions::remote());
+        let lossy = transfer_time(seed, LinkOptions::remote().loss(0.2));
+        assert!(clean < 200 * MS, "seed {seed}: {clean}");
+        assert!(lossy >= clean + 200 * MS, "seed {seed}: {lossy} vs {clean}");
+    }
+    // Every SYN lost: the connect times out.
+    let o = NetOptions::default()
+        .link(LinkOptions::remote().loss(1.0))
+        .connect_timeout(Duration::from_secs(5));
+    let w = world(7, 2, o);
+    let _l = w.listen(0, "10.0.0.1:8");
+    let mut r = None;
+    w.run(vec![Box::pin(async { r = Some(w.connect(1, &ip("10.0.0.1:8")).await) })], u64::MAX);
+    assert_eq!(r.unwrap().unwrap_err().kind(), ErrorKind::TimedOut);
+}
