@@ -434,7 +434,8 @@ impl Net {
             s.dead = true;
             return Poll::Ready(Err(os(e)));
         }
-        if s.read_shut {
+        // Nothing to read into (a zero-length `receive_from`): done, as `recv(2)` is.
+        if s.read_shut || bufs.iter().all(|b| b.is_empty()) {
             return Poll::Ready(Ok(0));
         }
         let mut sink = Sink::new(bufs);

@@ -270,6 +270,12 @@ fn foreign_stale_and_empty() {
     // Zero-length buffers complete at once.
     assert!(matches!(w.poll_read_once(0, &s, &mut []), Poll::Ready(Ok(0))));
     assert!(matches!(w.poll_write_once(0, &s, &[]), Poll::Ready(Ok(0))));
+    // A zero-length receive on a stream completes at once too.
+    let (a, _b) = w.net.socket_pair(&w.env, 0, SocketKind::Stream).unwrap();
+    let waker = Waker::from(Arc::new(Flag(AtomicBool::new(false))));
+    let r =
+        w.net.poll_receive_from(&w.env, 0, &mut Context::from_waker(&waker), &a, &mut [], false);
+    assert!(matches!(r, Poll::Ready(Ok((0, _)))), "{r:?}");
     let other = SimNet::new(NetOptions::default());
     other.add_host(0, "x");
     assert!(other.address(&w.env, 0, &s, AddressKind::Local).is_err());
