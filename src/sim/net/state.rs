@@ -474,7 +474,9 @@ impl Net {
         s.last_at = inbox.back().map_or(s.last_at.min(now), |g| g.at);
         s.inbox = inbox;
         if let Some(at) = first_new {
+            // Writers too: a released RST ends a writer's wait for a window that will not open.
             fx.wake_all_at(&mut sock.readers, at, now);
+            fx.wake_all_at(&mut sock.writers, at, now);
         }
     }
 

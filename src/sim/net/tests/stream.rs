@@ -538,3 +538,35 @@ fn tcp_loss_costs_retransmissions_not_bytes() {
     w.run(vec![Box::pin(async { r = Some(w.connect(1, &ip("10.0.0.1:8")).await) })], u64::MAX);
     assert_eq!(r.unwrap().unwrap_err().kind(), ErrorKind::TimedOut);
 }
+
+#[test]
+fn a_writer_blocked_on_a_full_window_sees_the_reset_released_by_a_heal() {
+    let o = NetOptions::default().send_buffer(4096).receive_buffer(4096);
+    let w = world(28, 2, o);
+    let l = w.listen(0, "10.0.0.1:8");
+    let mut pair = (None, None);
+    w.run(
+        vec![
+            Box::pin(async { pair.0 = Some(w.accept(0, &l).await.unwrap().0) }),
+            Box::pin(async { pair.1 = Some(w.connect(1, &ip("10.0.0.1:8")).await.unwrap()) }),
+        ],
+        u64::MAX,
+    );
+    let c = pair.1.unwrap();
+    w.net.partition(&w.env, 0, 1);
+    let mut r = None;
+    let tasks: Vec<Task<'_>> = vec![
+        Box::pin(async {
+            // Fills the window (the data is held), then waits on it.
+            r = Some(w.write_all(1, &c, &[0u8; 20_000]).await);
+        }),
+        Box::pin(async {
+            sleep(&w, SEC).await;
+            w.net.crash_host(&w.env, 0);
+            sleep(&w, SEC).await;
+            w.net.heal(&w.env);
+        }),
+    ];
+    assert_eq!(w.run(tasks, u64::MAX), 2);
+    assert_eq!(r.unwrap().unwrap_err().kind(), ErrorKind::ConnectionReset);
+}
