@@ -208,6 +208,9 @@ pub(super) struct Stream {
     pub(super) dead: bool,
     /// We wrote to a peer that had closed: its RST is on the way (sent once).
     pub(super) rst_coming: bool,
+    /// Bytes written after the peer was gone, that nothing will acknowledge (bounded by the
+    /// send buffer).
+    pub(super) orphaned: usize,
 }
 
 pub(super) struct Dgram {
@@ -247,6 +250,7 @@ impl Stream {
             error: None,
             dead: false,
             rst_coming: false,
+            orphaned: 0,
         }
     }
 }

@@ -548,9 +548,21 @@ impl Net {
             _ => None,
         });
         let Some((to, recv_buf, unread, discard)) = peer_state else {
-            // The peer closed: the bytes reach nobody, and its RST answers them.
+            // The peer closed: the bytes reach nobody, and its RST answers them. Until it
+            // comes, the send buffer fills (nothing acknowledges the bytes).
             self.rst_back(env, fx, id, host);
-            return Poll::Ready(Ok(want));
+            let sock = self.socks.get_mut(&id).expect("checked above");
+            let Kind::Stream(s) = &mut sock.kind else { unreachable!("checked above") };
+            let n = want.min(send_buf.saturating_sub(s.orphaned));
+            if n == 0 {
+                register(&mut sock.writers, cx);
+                if let Some(at) = rst_arrival(&sock.kind) {
+                    fx.timers.push((at, cx.waker().clone()));
+                }
+                return Poll::Pending;
+            }
+            s.orphaned += n;
+            return Poll::Ready(Ok(n));
         };
         if discard {
             return Poll::Ready(Ok(want));
@@ -567,6 +579,9 @@ impl Net {
         if space == 0 {
             let sock = self.socks.get_mut(&id).expect("checked above");
             register(&mut sock.writers, cx);
+            if let Some(at) = rst_arrival(&sock.kind) {
+                fx.timers.push((at, cx.waker().clone()));
+            }
             return Poll::Pending;
         }
         let n = want.min(space);
@@ -740,6 +755,13 @@ impl Net {
             Kind::Datagram(_) => {}
         }
     }
+}
+
+/// When the RST on its way to this stream arrives (not held), for a blocked writer to wake:
+/// it fails the write.
+fn rst_arrival(kind: &Kind) -> Option<u64> {
+    let Kind::Stream(s) = kind else { return None };
+    s.inbox.iter().find(|g| matches!(g.seg, Seg::Rst)).map(|g| g.at).filter(|&at| at != HELD)
 }
 
 fn new_stream(

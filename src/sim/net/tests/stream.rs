@@ -570,3 +570,30 @@ fn a_writer_blocked_on_a_full_window_sees_the_reset_released_by_a_heal() {
     assert_eq!(w.run(tasks, u64::MAX), 2);
     assert_eq!(r.unwrap().unwrap_err().kind(), ErrorKind::ConnectionReset);
 }
+
+#[test]
+fn writes_to_a_closed_peer_fill_the_send_buffer_until_its_reset() {
+    let o = NetOptions::default().send_buffer(4096).receive_buffer(4096);
+    let w = world(29, 2, o);
+    let l = w.listen(0, "10.0.0.1:8");
+    let mut pair = (None, None);
+    w.run(
+        vec![
+            Box::pin(async { pair.0 = Some(w.accept(0, &l).await.unwrap().0) }),
+            Box::pin(async { pair.1 = Some(w.connect(1, &ip("10.0.0.1:8")).await.unwrap()) }),
+        ],
+        u64::MAX,
+    );
+    let c = pair.1.unwrap();
+    drop(pair.0.take());
+    // Closed gracefully (nothing unread): the writer may go on until the peer's RST answers.
+    let mut written = 0;
+    while let Poll::Ready(Ok(n)) = w.poll_write_once(1, &c, &[1u8; 1000]) {
+        written += n;
+        assert!(written <= 4096, "bounded by the send buffer");
+    }
+    assert_eq!(written, 4096);
+    let mut r = None;
+    w.run(vec![Box::pin(async { r = Some(w.write(1, &c, b"x").await) })], u64::MAX);
+    assert_eq!(r.unwrap().unwrap_err().kind(), ErrorKind::ConnectionReset);
+}
