@@ -164,7 +164,6 @@ impl SimNet {
     /// Marks a crashed `host` as back (its restart): its address answers again (connects to
     /// a port with no listener are refused). Without this call a host comes back at its first
     /// socket call.
-    #[allow(dead_code)] // Until the world calls it at a restart.
     pub(crate) fn restart_host(&self, host: HostId) {
         lock(&self.shared).host_mut(host).down = false;
     }
