@@ -187,6 +187,10 @@ pub(crate) struct World {
     state: Mutex<State>,
     pub(crate) options: SimOptions,
     pub(crate) programs: super::process::Programs,
+    /// The network model.
+    pub(crate) net: super::net::SimNet,
+    /// The disk model (every host's file system).
+    pub(crate) disk: super::disk::SimDisk,
     me: Weak<World>,
 }
 
@@ -260,6 +264,8 @@ impl World {
     pub(crate) fn new(options: SimOptions) -> Arc<World> {
         let rng = Rng::new(options.seed);
         let lines = options.keep_log.then(Vec::new);
+        let net = super::net::SimNet::new(options.net.clone());
+        let disk = super::disk::SimDisk::new(options.disk.clone());
         Arc::new_cyclic(|me| World {
             state: Mutex::new(State {
                 rng,
@@ -279,6 +285,8 @@ impl World {
             }),
             options,
             programs: Default::default(),
+            net,
+            disk,
             me: me.clone(),
         })
     }
@@ -325,6 +333,9 @@ impl World {
         }
         let now = st.now;
         st.log_line(format_args!("{now} host {id} {name} added"));
+        drop(st);
+        self.net.add_host(id, name);
+        self.disk.add_host(id);
         id
     }
 
@@ -413,8 +424,8 @@ impl World {
                 let h = &mut st.hosts[host as usize];
                 if h.status != Status::Down {
                     h.status = Status::Down;
-                    // A crashed client never delivers its output: it no longer counts as
-                    // unfinished only once restarted... it cannot be, so the run ends without it.
+                    // A crashed client never delivers its output and cannot be restarted: it
+                    // stops counting as unfinished, so the run can end without it.
                     if h.client && !h.finished {
                         h.finished = true;
                         st.unfinished_clients -= 1;
@@ -458,9 +469,7 @@ impl World {
                 break;
             }
         }
-        let env = self.env();
-        let _ = &env;
-        super::models_crash_host(self, &env, host);
+        super::models_crash_host(self, &self.env(), host);
     }
 
     /// Restarts a host: crashes it if it is up, then runs its program again.
@@ -649,8 +658,8 @@ impl World {
                 }
                 return Poll::Pending;
             }
-            // Fired already; the deadline has passed unless time cannot reach it... it has:
-            // timers fire only at their deadline. Fall through to re-arm defensively.
+            // Not pending: it fired, so its deadline has passed and `at <= now` above returned
+            // already; a slot reused for a later deadline is armed anew below.
         }
         let seq = st.insert_timer(at, Due::Wake(cx.waker().clone()));
         st.sleeps.insert(seq, at);
@@ -773,8 +782,17 @@ impl World {
         self.lock().unfinished_clients
     }
 
-    pub(crate) fn take_panic(&self) -> Option<(String, String)> {
-        self.lock().panicked.take()
+    /// After a step: the clients not finished yet; or the first panic of a host's program
+    /// (taken), or `Err(None)` once `max_steps` steps were taken. One lock for all three.
+    pub(crate) fn after_step(&self, max_steps: u64) -> Result<usize, Option<(String, String)>> {
+        let mut st = self.lock();
+        if let Some(p) = st.panicked.take() {
+            return Err(Some(p));
+        }
+        if st.steps >= max_steps {
+            return Err(None);
+        }
+        Ok(st.unfinished_clients)
     }
 
     pub(crate) fn log_hash(&self) -> u64 {
@@ -843,7 +861,6 @@ impl State {
 
     /// Moves virtual time to `at`, with the seeded clock events of the options on the way.
     fn advance_to(&mut self, at: u64, options: &SimOptions) {
-        let span = at - self.now;
         self.now = at;
         let c = &options.clock;
         if c.step_probability > 0.0 || c.suspend_probability > 0.0 {
@@ -865,7 +882,6 @@ impl State {
                 }
             }
         }
-        let _ = span;
     }
 }
 
