@@ -4,11 +4,13 @@
 //!
 //! Ground rules:
 //! 1. Only acknowledged writes are owed: a write that failed or timed out may or may not appear.
-//! 2. A later version of a key stands for an earlier one (the later write overwrote it).
+//! 2. For reads, a later version of a key stands for an earlier one (the later write overwrote
+//!    it); the logs, which keep every write (no compaction), must hold each acknowledged write
+//!    itself, so a lost write cannot hide behind a later one.
 //! 3. Values are a function of key and version ([`value_of`]), so a wrong or torn value is caught
 //!    as well as a missing one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::wal::Entry;
@@ -18,20 +20,26 @@ pub fn value_of(key: &str, version: u64) -> Vec<u8> {
     format!("{key}@{version}").into_bytes()
 }
 
-/// What clients were told: the highest acknowledged version of each key.
+/// What clients were told: every acknowledged write, as key and version.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
-    acked: BTreeMap<String, u64>,
+    acked: BTreeMap<String, BTreeSet<u64>>,
 }
 
 impl History {
     /// Records that the write of `key` at `version` was acknowledged.
     pub fn ack(&mut self, key: &str, version: u64) {
-        let v = self.acked.entry(key.to_owned()).or_insert(0);
-        *v = (*v).max(version);
+        self.acked.entry(key.to_owned()).or_default().insert(version);
     }
 
-    /// Acknowledged writes (the highest version of each key).
+    /// Adds every acknowledged write of `other`.
+    pub fn merge(&mut self, other: &History) {
+        for (key, versions) in &other.acked {
+            self.acked.entry(key.clone()).or_default().extend(versions);
+        }
+    }
+
+    /// Keys with an acknowledged write.
     pub fn len(&self) -> usize {
         self.acked.len()
     }
@@ -41,9 +49,19 @@ impl History {
         self.acked.is_empty()
     }
 
+    /// Acknowledged writes in all (every version of every key).
+    pub fn writes(&self) -> usize {
+        self.acked.values().map(BTreeSet::len).sum()
+    }
+
     /// Each key with its highest acknowledged version.
     pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.acked.iter().map(|(k, v)| (k.as_str(), *v))
+        self.acked.iter().filter_map(|(k, v)| Some((k.as_str(), *v.last()?)))
+    }
+
+    /// Every acknowledged write, as key and version.
+    pub fn all(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.acked.iter().flat_map(|(k, vs)| vs.iter().map(move |v| (k.as_str(), *v)))
     }
 }
 
@@ -70,7 +88,7 @@ pub enum Violation {
     NotDurable {
         /// The key.
         key: String,
-        /// Its highest acknowledged version.
+        /// The acknowledged version.
         acked: u64,
         /// The replicas (`"leader"`, `"follower 1"`, `"follower 2"`) holding it durably.
         holders: Vec<&'static str>,
@@ -130,25 +148,24 @@ pub fn check_reads(
 }
 
 /// Checks the replicas' durable logs (`[leader, follower 1, follower 2]`, as left by a crash):
-/// each acknowledged write (or a later version) must be on the leader and on a follower.
+/// each acknowledged write must be in the leader's log and in a follower's.
 ///
 /// # Errors
 ///
 /// The first acknowledged write that is not, or a logged value that was never written.
 pub fn check_replicas(history: &History, logs: [&[Entry]; 3]) -> Result<(), Violation> {
     const NAMES: [&str; 3] = ["leader", "follower 1", "follower 2"];
-    let mut newest: [BTreeMap<&str, u64>; 3] = Default::default();
+    let mut held: [BTreeSet<(&str, u64)>; 3] = Default::default();
     for (i, log) in logs.iter().enumerate() {
         for e in log.iter() {
             if e.value != value_of(&e.key, e.version) {
                 return Err(Violation::WrongValue { key: e.key.clone(), version: e.version });
             }
-            let v = newest[i].entry(e.key.as_str()).or_insert(0);
-            *v = (*v).max(e.version);
+            held[i].insert((e.key.as_str(), e.version));
         }
     }
-    for (key, acked) in history.iter() {
-        let holds = |i: usize| newest[i].get(key).is_some_and(|&v| v >= acked);
+    for (key, acked) in history.all() {
+        let holds = |i: usize| held[i].contains(&(key, acked));
         if !(holds(0) && (holds(1) || holds(2))) {
             let holders = (0..3).filter(|&i| holds(i)).map(|i| NAMES[i]).collect();
             return Err(Violation::NotDurable { key: key.to_owned(), acked, holders });
