@@ -7,6 +7,12 @@
 //! (think time uniform in 0..2 s: 64 writes per simulated second, a lightly loaded service) and
 //! clients that write about 20 times a second (0..100 ms: about 1,300 writes per second, each
 //! logged, synced and replicated twice).
+//!
+//! Measured (release, 2 shared cores, seed 1): light load 528 simulated s per wall s (0.53x the
+//! goal; 3,828 writes, 158,918 steps in 0.12 s); heavy load 17x (68,965 writes, 1.9 million
+//! steps in 3.5 s). The heavy figure is dominated by the simulated disk: each `sync` copies the
+//! whole file into the durable image, so a log that grows to megabytes makes syncs cost more
+//! and more (about 70% of the time in `memmove`).
 
 #[path = "../examples/kv/service.rs"]
 mod kv;

@@ -188,8 +188,11 @@ impl Leader {
         send(&stream, &Msg::Reset { entries }).await?;
         let sender = async {
             loop {
+                // One batch in flight: what arrives meanwhile goes in the next batch, so the
+                // follower syncs once per batch, not once per entry.
                 let batch = {
-                    let g = self.wait_until(|s| s.entries.len() > sent).await.map_err(canceled)?;
+                    let ready = |s: &State| s.entries.len() > sent && s.acked[i] >= sent;
+                    let g = self.wait_until(ready).await.map_err(canceled)?;
                     g.entries[sent..].to_vec()
                 };
                 send(&stream, &Msg::Append { first: sent as u64, entries: batch.clone() }).await?;

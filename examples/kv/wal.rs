@@ -163,9 +163,10 @@ impl Log {
         Ok(())
     }
 
-    /// Makes what was appended durable.
+    /// Makes what was appended durable (`fdatasync`: the data and the length, what a log
+    /// needs; the file's name was made durable when it was opened or installed).
     pub async fn sync(&self) -> io::Result<()> {
-        self.file.sync().await?;
+        self.file.sync_data().await?;
         Ok(())
     }
 }
