@@ -8,10 +8,11 @@
 //! clients that write about 20 times a second (0..100 ms: about 1,300 writes per second, each
 //! logged, synced and replicated twice).
 //!
-//! Measured (release, 2 shared cores, seed 1): light load 528 simulated s per wall s (0.53x the
-//! goal; 3,828 writes, 158,918 steps in 0.12 s); heavy load 17x (68,965 writes, 1.9 million
-//! steps in 3.5 s). The heavy figure is dominated by the simulated disk: each `sync` copies the
-//! whole file into the durable image, so a log that grows to megabytes makes syncs cost more
+//! Measured (release, seed 1, 2 cores shared with other builds, so wall times vary 2x between
+//! runs): light load 340 to 520 simulated s per wall s (0.34x to 0.52x the goal; 3,854 writes,
+//! 148,526 steps in 0.12 to 0.18 s); heavy load 8x to 12x (69,089 writes, 1.2 million steps in
+//! 5 to 8 s). The heavy figure is dominated by the simulated disk: each `sync` copies the whole
+//! file into the durable image, so a log that grows to megabytes makes syncs cost more
 //! and more (about 70% of the time in `memmove`).
 
 #[path = "../examples/kv/service.rs"]

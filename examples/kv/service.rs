@@ -117,19 +117,25 @@ struct State {
 
 struct Leader {
     state: Mutex<State>,
+    /// Signaled on every change (new entries, progress of the log or of a follower): the log
+    /// writer and the replicators wait on it.
     changed: Condition,
+    /// Signaled only when the commit point moves: the requests waiting for their
+    /// acknowledgement wait on it (a wake per batch committed, not per change).
+    commit: Condition,
     options: KvOptions,
 }
 
 impl Leader {
-    /// Locks the state once `ready` holds.
-    async fn wait_until(
-        &self,
+    /// Locks the state once `ready` holds, waiting on `condition`.
+    async fn wait_until<'a>(
+        &'a self,
+        condition: &'a Condition,
         mut ready: impl FnMut(&State) -> bool,
-    ) -> Result<MutexGuard<'_, State>, Canceled> {
+    ) -> Result<MutexGuard<'a, State>, Canceled> {
         let mut g = self.state.lock().await?;
         while !ready(&g) {
-            let (next, r) = self.changed.wait(g).await;
+            let (next, r) = condition.wait(g).await;
             g = next;
             r?;
         }
@@ -137,26 +143,38 @@ impl Leader {
     }
 
     async fn update(&self, f: impl FnOnce(&mut State)) -> Result<(), Canceled> {
-        f(&mut *self.state.lock().await?);
+        let moved = {
+            let mut g = self.state.lock().await?;
+            let before = self.commit_point(&g);
+            f(&mut g);
+            self.commit_point(&g) > before
+        };
         self.changed.broadcast();
+        if moved {
+            self.commit.broadcast();
+        }
         Ok(())
     }
 
-    /// Whether entry `count - 1` (and every one before it) may be acknowledged.
-    fn committed(&self, s: &State, count: usize) -> bool {
-        let on_follower = s.acked.iter().any(|&a| a >= count);
+    /// How many entries may be acknowledged: those durable on the leader (with the planted
+    /// bug: written) and on at least one follower.
+    fn commit_point(&self, s: &State) -> usize {
+        let on_follower = s.acked.iter().copied().max().unwrap_or(0);
         let local = match self.options.bug {
-            None => s.durable >= count,
-            Some(Bug::AckBeforeSync) => s.written >= count,
+            None => s.durable,
+            Some(Bug::AckBeforeSync) => s.written,
         };
-        on_follower && local
+        on_follower.min(local)
     }
 
     /// Writes and syncs the log in batches (group commit).
     async fn log_writer(&self, mut log: wal::Log) -> io::Result<()> {
         loop {
             let (batch, upto) = {
-                let g = self.wait_until(|s| s.written < s.entries.len()).await.map_err(canceled)?;
+                let g = self
+                    .wait_until(&self.changed, |s| s.written < s.entries.len())
+                    .await
+                    .map_err(canceled)?;
                 (g.entries[g.written..].to_vec(), g.entries.len())
             };
             log.append(&batch).await?;
@@ -192,7 +210,7 @@ impl Leader {
                 // follower syncs once per batch, not once per entry.
                 let batch = {
                     let ready = |s: &State| s.entries.len() > sent && s.acked[i] >= sent;
-                    let g = self.wait_until(ready).await.map_err(canceled)?;
+                    let g = self.wait_until(&self.changed, ready).await.map_err(canceled)?;
                     g.entries[sent..].to_vec()
                 };
                 send(&stream, &Msg::Append { first: sent as u64, entries: batch.clone() }).await?;
@@ -232,7 +250,8 @@ impl Leader {
                         g.entries.len()
                     };
                     self.changed.broadcast();
-                    drop(self.wait_until(|s| self.committed(s, count)).await.map_err(canceled)?);
+                    let committed = |s: &State| self.commit_point(s) >= count;
+                    drop(self.wait_until(&self.commit, committed).await.map_err(canceled)?);
                     send(&stream, &Msg::PutOk { id }).await?;
                 }
                 Msg::Get { id, key } => {
@@ -274,7 +293,8 @@ pub async fn leader(
     }
     let n = entries.len();
     let state = State { entries, map, written: n, durable: n, acked: [0, 0] };
-    let me = Arc::new(Leader { state: Mutex::new(state), changed: Condition::new(), options });
+    let (changed, commit) = (Condition::new(), Condition::new());
+    let me = Arc::new(Leader { state: Mutex::new(state), changed, commit, options });
     let tasks = Group::new();
     let (errors, failed) =
         (Arc::new(std::sync::Mutex::new(None)), Arc::new(kqio::sync::Event::new()));
