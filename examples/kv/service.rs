@@ -10,7 +10,8 @@
 //!   its in-memory log and its log file (a log-writer task writes and `sync`s batches: group
 //!   commit), and streams it to both followers.
 //! - A follower appends what it receives to its own log, `sync`s it, and answers `Ack(count)`:
-//!   the leader's first `count` entries are durable on it. On each new connection the leader first
+//!   the leader's first `count` entries are durable on it. The leader keeps one `Append` in
+//!   flight per follower; entries arriving meanwhile form the next one (group commit there too). On each new connection the leader first
 //!   sends its whole log (`Reset`), which the follower installs atomically (temporary file,
 //!   `sync`, rename, directory `sync`), so a follower never diverges from the leader it follows.
 //! - The leader answers `PutOk` once the entry is **durable on the leader and on at least one
