@@ -52,7 +52,8 @@ fn options() -> Options {
     opts
 }
 
-async fn echo(stream: TcpStream) -> std::io::Result<u64> {
+/// Echoes `stream`'s bytes back until its end: the bytes echoed.
+pub async fn echo(stream: TcpStream) -> std::io::Result<u64> {
     let mut buf = [0u8; 16 * 1024];
     let mut total = 0;
     loop {
@@ -77,6 +78,54 @@ async fn self_test(io: IoRef, addr: SocketAddr) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Serves echo on `listener` until `deadline` passes or the process is interrupted (SIGINT),
+/// then waits for the open connections to finish. Written against `IoRef` only, so the same
+/// function runs on `Kqueue` (`main` below) and on `kqio::sim` (`tests/sim_examples.rs` drives it
+/// over a lossy, partitioned network).
+///
+/// # Errors
+///
+/// The signal listener could not be set up.
+pub async fn serve(io: IoRef, listener: TcpListener, deadline: Timeout) -> std::io::Result<()> {
+    let connections = kqio::Group::new();
+    let mut interrupt = Signals::new(&io, Signal::INTERRUPT)?;
+    loop {
+        let next = {
+            let accept = pin!(listener.accept());
+            let interrupted = pin!(interrupt.recv());
+            // Keep only the winner's output: the loser borrows what the next round needs.
+            kqio::time::timeout(&*io, deadline, select(accept, interrupted)).await.map(
+                |r| match r {
+                    Either::Left((accepted, _)) => Either::Left(accepted),
+                    Either::Right((interrupted, _)) => Either::Right(interrupted),
+                },
+            )
+        };
+        match next {
+            Ok(Either::Left(Ok((stream, peer)))) => connections.r#async(&*io, async move {
+                match echo(stream).await {
+                    Ok(n) => println!("echo: {peer} done after {n} bytes"),
+                    Err(e) => println!("echo: {peer}: {e}"),
+                }
+                Ok(())
+            }),
+            Ok(Either::Left(Err(e))) => eprintln!("echo: accept: {e}"),
+            Ok(Either::Right(_)) => {
+                println!("echo: interrupted (Ctrl-C), shutting down");
+                break;
+            }
+            Err(_elapsed) => {
+                println!("echo: time is up, shutting down");
+                break;
+            }
+        }
+    }
+    drop(listener);
+    // Open connections finish (their peers close them) before the server returns.
+    let _ = connections.wait().await;
+    Ok(())
+}
+
 fn main() -> std::io::Result<()> {
     let opts = options();
     let rt = Kqueue::init(InitOptions::default())?;
@@ -90,45 +139,10 @@ fn main() -> std::io::Result<()> {
             .map(|s| io.now(Clock::Awake).saturating_add(Duration::from_secs(s)))
             .map_or(Timeout::None, |d| Timeout::Deadline { deadline: d, clock: Clock::Awake });
         let test = opts.self_test.then(|| io.r#async(self_test(io.clone(), addr)));
-        let connections = kqio::Group::new();
-        let mut interrupt = Signals::new(&io, Signal::INTERRUPT)?;
-        loop {
-            let next = {
-                let accept = pin!(listener.accept());
-                let interrupted = pin!(interrupt.recv());
-                // Keep only the winner's output: the loser borrows what the next round needs.
-                kqio::time::timeout(&*io, deadline, select(accept, interrupted)).await.map(|r| {
-                    match r {
-                        Either::Left((accepted, _)) => Either::Left(accepted),
-                        Either::Right((interrupted, _)) => Either::Right(interrupted),
-                    }
-                })
-            };
-            match next {
-                Ok(Either::Left(Ok((stream, peer)))) => connections.r#async(&*io, async move {
-                    match echo(stream).await {
-                        Ok(n) => println!("echo: {peer} done after {n} bytes"),
-                        Err(e) => println!("echo: {peer}: {e}"),
-                    }
-                    Ok(())
-                }),
-                Ok(Either::Left(Err(e))) => eprintln!("echo: accept: {e}"),
-                Ok(Either::Right(_)) => {
-                    println!("echo: interrupted (Ctrl-C), shutting down");
-                    break;
-                }
-                Err(_elapsed) => {
-                    println!("echo: time is up, shutting down");
-                    break;
-                }
-            }
-        }
-        drop(listener);
+        serve(io.clone(), listener, deadline).await?;
         if let Some(t) = test {
             t.await?;
         }
-        // Open connections finish (their peers close them) before the runtime goes.
-        let _ = connections.wait().await;
         Ok(())
     })
 }
