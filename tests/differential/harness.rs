@@ -1,0 +1,108 @@
+//! The harness of the differential suite: each test is one `async fn(Ctx)` written against
+//! `IoRef`, and [`differential!`] declares it as two `#[test]`s, `<area>::<name>::kqueue` and
+//! `<area>::<name>::sim`, which run the same body with the same assertions on each backend.
+//!
+//! Ground rules:
+//! 1. A body sees only `Ctx`: the `IoRef`, a scratch directory and a place for Unix socket
+//!    paths. It never names the backend, reads the OS clock, sleeps a thread, or relies on task
+//!    scheduling order (the simulator picks the next ready task by seed); steps are ordered with
+//!    channels, events and the sync primitives' `Debug` counts of waiters.
+//! 2. On `Kqueue` the body runs as a task (`io.r#async`) of a 2-worker runtime, so the
+//!    task-local operations (`check_cancel`, protection) act on a task as on the simulator,
+//!    where the body is the client host's task. A panic in the body fails the test on both.
+//! 3. Networking uses loopback (127.0.0.1, port 0) only, so one simulated host runs it.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use kqio::fs::Dir;
+use kqio::{InitOptions, IoRef, Kqueue};
+
+/// Which backend a body runs on (for the harness only: bodies assert the same on both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The kqueue (epoll on Linux) runtime.
+    Kqueue,
+    /// The deterministic simulator.
+    #[allow(dead_code)]
+    Sim,
+}
+
+/// What a test body gets.
+pub struct Ctx {
+    /// The backend's `Io`.
+    pub io: IoRef,
+    /// Where the scratch directory and Unix socket paths live: a fresh temporary directory on
+    /// `Kqueue` (removed after the test), a directory of the host's empty disk on the simulator.
+    base: PathBuf,
+    #[allow(dead_code)]
+    backend: Backend,
+}
+
+impl Ctx {
+    /// A fresh, empty scratch directory, as a `Dir`.
+    pub async fn scratch(&self) -> Dir {
+        Dir::cwd(&self.io)
+            .create_dir_path_open(self.base.join("scratch"))
+            .await
+            .expect("create the scratch directory")
+    }
+
+    /// A path for a Unix socket named `name`, fresh per test.
+    pub fn unix_path(&self, name: &str) -> PathBuf {
+        self.base.join(name)
+    }
+}
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        // Short: Unix socket paths under it must fit `sun_path` (104 bytes on the BSDs).
+        let short: String = test.chars().take(24).collect();
+        let path = std::env::temp_dir().join(format!("kqd-{}-{n}-{short}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create the temporary directory");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `body` on a 2-worker `Kqueue`, as a task, and shuts the runtime down.
+pub fn run_kqueue<F, Fut>(test: &str, body: F)
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let tmp = TempDir::new(test);
+    let rt = Kqueue::init(InitOptions { n_threads: Some(2), ..Default::default() }).expect("init");
+    let io = rt.io();
+    let ctx = Ctx { io: io.clone(), base: tmp.0.clone(), backend: Backend::Kqueue };
+    let task = io.r#async(body(ctx));
+    rt.block_on(task);
+    rt.deinit();
+    drop(tmp);
+}
+
+/// Declares the differential tests of one area: for each `name` (an `async fn name(t: Ctx)` in
+/// the same module), a module `name` with the `kqueue` and `sim` tests. Whether the simulator
+/// variant runs or is ignored (with its reason) is decided in one place, [`sim_variant!`].
+macro_rules! differential {
+    ($area:ident: $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn kqueue() {
+                $crate::harness::run_kqueue(stringify!($name), super::$name)
+            }
+        }
+    )*};
+}
