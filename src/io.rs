@@ -511,6 +511,18 @@ pub trait Io: Send + Sync + 'static {
     fn fs_stdio(&self, stream: StdStream) -> io::Result<FileHandle>;
     /// A new pipe: its read end and its write end. Does not block.
     fn fs_pipe(&self) -> io::Result<(FileHandle, FileHandle)>;
+
+    // ----- fault injection -----
+
+    /// A fault point for application code (FoundationDB's `BUGGIFY`): whether the code at the
+    /// point named `name` should take its rare path now (drop a message, fail a write, wait
+    /// longer). Always `false` on a real backend (this default); under simulation, `true` with
+    /// the seeded probability of [`SimOptions::fault_probability`](crate::sim::SimOptions), so
+    /// a seed explores the rare paths and replays them.
+    fn fault_point(&self, name: &str) -> bool {
+        let _ = name;
+        false
+    }
 }
 
 impl dyn Io {

@@ -1,0 +1,863 @@
+//! The simulated world: hosts, their tasks, the seeded scheduler, virtual time and the timer
+//! queue, the event log, and the world's side of [`SimEnv`].
+//!
+//! Ground rules:
+//! 1. One lock (`World::state`) guards all of it, and it is never held while user code runs:
+//!    not while a task is polled, a waker is called, a blocking job runs, or a runnable, waker or
+//!    future is dropped (any of those may call back into the world). Functions that collect such
+//!    things under the lock return them to be used after it is released.
+//! 2. The next task to run is drawn by the seed from the ready set (`State::ready`, a `Vec`
+//!    indexed by the draw), never taken in FIFO order. Time does not pass while a task is ready;
+//!    when none is, it jumps to the earliest timer.
+//! 3. Timers are a `BTreeMap<(deadline, seq), Due>`, not the kqueue backend's timing wheel: the
+//!    wheel counts whole milliseconds from a real origin and is driven by a thread parked in the
+//!    poller; here time jumps straight to the next deadline (nanosecond exact, possibly a day
+//!    ahead), which an ordered map answers directly with `first_key_value`, at O(log n) per
+//!    insert and removal (the bench `benches/sim.rs`: a million sleeps). `seq` keeps equal
+//!    deadlines in insertion order, so the map's order, and the log, are fixed by the seed.
+//! 4. A task belongs to one host and to one *epoch* of it: a crash bumps the epoch, and every
+//!    task of an older epoch is dropped when it is next scheduled (its scheduler,
+//!    [`HostSched`], refuses it). Tasks are registered by id (their header's slot) with their
+//!    waker, so that a crash can wake, and thereby drop, the ones that wait.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Waker};
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+use super::env::{Env, HostId, SimEnv};
+use super::host_io::SimIo;
+use super::rng::Rng;
+use super::{BlockedTask, Host, SimOptions};
+use crate::io::IoRef;
+use crate::task::current::{set_thread_kind, ThreadKind};
+use crate::task::{Runnable, Schedule, ScheduleReason, TaskHeader};
+use crate::time::{Clock, Duration, Timestamp};
+
+/// A host's program: what runs at its start and again at each restart.
+pub(crate) type Factory = Arc<dyn Fn(IoRef) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// The CPU time a simulated poll of a task costs on the CPU clocks (they count polls).
+const CPU_NS_PER_POLL: i64 = 1_000;
+
+/// Something the world does at a virtual time, scheduled with the timers.
+pub(crate) enum WorldEvent {
+    Crash(HostId),
+    Restart(HostId),
+    Pause(HostId),
+    Resume(HostId),
+    Signal(HostId, crate::signal::Signal),
+}
+
+/// What a timer entry does when its time comes.
+enum Due {
+    /// Wake a task (a sleep, or a model's `wake_at`).
+    Wake(Waker),
+    /// Run a blocking job (blocking jobs complete inline after a simulated latency).
+    Job(Box<dyn FnOnce() + Send>),
+    /// A world event (crash, restart, pause, resume, signal).
+    Event(WorldEvent),
+}
+
+/// What one step of the world did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stepped {
+    /// A task was polled.
+    Ran,
+    /// Virtual time moved to the next timer and what was due there fired.
+    Fired,
+    /// Nothing is ready and no timer is pending.
+    Idle,
+}
+
+/// A host's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Up,
+    Paused,
+    Down,
+}
+
+struct HostState {
+    name: String,
+    status: Status,
+    epoch: u64,
+    /// Runnables of a paused host, run again after `resume`.
+    parked: Vec<Runnable>,
+    /// `None` for a client (its program runs once).
+    factory: Option<Factory>,
+    /// Whether the host's program (its root task) has ended in this epoch.
+    finished: bool,
+    client: bool,
+    /// The real clock's offset from the world's (stepped), its drift, and time spent suspended.
+    real_offset_ns: i64,
+    drift_ppm: i64,
+    suspended_ns: u64,
+    /// Signal deliveries per signal number: count and the waiters.
+    signals: BTreeMap<i32, SignalState>,
+}
+
+#[derive(Default)]
+struct SignalState {
+    delivered: u64,
+    waiters: Vec<Waker>,
+}
+
+struct TaskEntry {
+    host: HostId,
+    waker: Waker,
+}
+
+/// FNV-1a over the log's bytes: a stable hash (the same on every machine and build), which the
+/// standard library's hashers do not promise.
+struct LogHash {
+    hash: u64,
+    lines: Option<Vec<String>>,
+    line: String,
+}
+
+impl fmt::Write for LogHash {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for b in s.bytes() {
+            self.hash ^= u64::from(b);
+            self.hash = self.hash.wrapping_mul(0x0000_0100_0000_01B3);
+        }
+        if self.lines.is_some() {
+            self.line.push_str(s);
+        }
+        Ok(())
+    }
+}
+
+impl LogHash {
+    fn end_line(&mut self) {
+        let _ = self.write_str("\n");
+        if let Some(lines) = &mut self.lines {
+            lines.push(std::mem::take(&mut self.line).trim_end().to_owned());
+        }
+    }
+}
+
+pub(crate) struct State {
+    rng: Rng,
+    /// Virtual nanoseconds since the world began (the awake clock, less its start).
+    now: u64,
+    ready: Vec<Runnable>,
+    timers: BTreeMap<(u64, u64), Due>,
+    /// The deadline of each pending sleep, by its sequence number (its `TimerSlot`).
+    sleeps: BTreeMap<u64, u64>,
+    next_seq: u64,
+    next_task: u64,
+    tasks: BTreeMap<u64, TaskEntry>,
+    hosts: Vec<HostState>,
+    steps: u64,
+    polls: u64,
+    log: LogHash,
+    unfinished_clients: usize,
+    /// The first panic of a host's program: host name and message.
+    panicked: Option<(String, String)>,
+}
+
+/// The world. Shared by the `Sim` that drives it and every host's `SimIo`.
+pub(crate) struct World {
+    state: Mutex<State>,
+    pub(crate) options: SimOptions,
+    pub(crate) programs: super::process::Programs,
+    me: Weak<World>,
+}
+
+/// The scheduler of one epoch of one host: what `task_reserve` returns.
+pub(crate) struct HostSched {
+    world: Arc<World>,
+    host: HostId,
+    epoch: u64,
+}
+
+impl HostSched {
+    pub(crate) fn world(&self) -> &Arc<World> {
+        &self.world
+    }
+
+    /// Whether this epoch of the host is over (crashed, or restarted since).
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.world.is_shut_down(self.host, self.epoch)
+    }
+}
+
+impl Schedule for HostSched {
+    fn schedule(&self, runnable: Runnable, reason: ScheduleReason) {
+        let rejected = {
+            let mut st = self.world.lock();
+            let st = &mut *st;
+            let h = &mut st.hosts[self.host as usize];
+            if h.epoch != self.epoch || h.status == Status::Down {
+                Some(runnable)
+            } else {
+                if reason == ScheduleReason::Spawned {
+                    let id = st.next_task;
+                    st.next_task += 1;
+                    runnable.metadata().set_slot(id as usize);
+                    st.tasks.insert(id, TaskEntry { host: self.host, waker: runnable.waker() });
+                }
+                if h.status == Status::Paused {
+                    h.parked.push(runnable);
+                } else {
+                    st.ready.push(runnable);
+                }
+                None
+            }
+        };
+        // A task of a crashed epoch: dropped unrun (outside the lock: its future's destructor
+        // may call the world).
+        drop(rejected);
+    }
+
+    fn task_started(&self, _task: &TaskHeader) {}
+
+    fn task_finished(&self, task: &TaskHeader) {
+        let entry = self.world.lock().tasks.remove(&(task.slot() as u64));
+        drop(entry);
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+impl World {
+    pub(crate) fn new(options: SimOptions) -> Arc<World> {
+        let rng = Rng::new(options.seed);
+        let lines = options.keep_log.then(Vec::new);
+        Arc::new_cyclic(|me| World {
+            state: Mutex::new(State {
+                rng,
+                now: 0,
+                ready: Vec::new(),
+                timers: BTreeMap::new(),
+                sleeps: BTreeMap::new(),
+                next_seq: 1,
+                next_task: 0,
+                tasks: BTreeMap::new(),
+                hosts: Vec::new(),
+                steps: 0,
+                polls: 0,
+                log: LogHash { hash: 0xCBF2_9CE4_8422_2325, lines, line: String::new() },
+                unfinished_clients: 0,
+                panicked: None,
+            }),
+            options,
+            programs: Default::default(),
+            me: me.clone(),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn env(&self) -> Env {
+        self.me.upgrade().expect("the world is alive while it is used")
+    }
+
+    fn arc(&self) -> Arc<World> {
+        self.me.upgrade().expect("the world is alive while it is used")
+    }
+
+    // ----- hosts -----
+
+    /// Adds a host (not started yet: see `start`).
+    pub(crate) fn add_host(&self, name: &str, factory: Option<Factory>) -> HostId {
+        let mut st = self.lock();
+        let id = st.hosts.len() as HostId;
+        let max = self.options.clock.max_offset.as_nanos().max(0) as u64;
+        let real_offset_ns = if max > 0 { st.rng.between(0, 2 * max) as i64 - max as i64 } else { 0 };
+        let dmax = i64::from(self.options.clock.max_drift_ppm);
+        let drift_ppm =
+            if dmax > 0 { st.rng.between(0, 2 * dmax as u64) as i64 - dmax } else { 0 };
+        let client = factory.is_none();
+        st.hosts.push(HostState {
+            name: name.to_owned(),
+            status: Status::Down,
+            epoch: 0,
+            parked: Vec::new(),
+            factory,
+            finished: false,
+            client,
+            real_offset_ns,
+            drift_ppm,
+            suspended_ns: 0,
+            signals: BTreeMap::new(),
+        });
+        if client {
+            st.unfinished_clients += 1;
+        }
+        let now = st.now;
+        st.log_line(format_args!("{now} host {id} {name} added"));
+        id
+    }
+
+    /// The `IoRef` of the host's current epoch.
+    pub(crate) fn io(&self, host: HostId) -> IoRef {
+        let epoch = self.lock().hosts[host as usize].epoch;
+        IoRef::new(Arc::new(SimIo::new(
+            Arc::new(HostSched { world: self.arc(), host, epoch }),
+            host,
+        )))
+    }
+
+    /// Brings a down host up in a new epoch and spawns `program` as its root task. The root
+    /// records its end (and a panic) in the host; a client's `on_output` keeps the output.
+    pub(crate) fn start<T: Send + 'static>(
+        &self,
+        host: HostId,
+        program: impl FnOnce(IoRef) -> BoxFuture<'static, T>,
+        on_output: impl FnOnce(T) + Send + 'static,
+    ) {
+        {
+            let mut st = self.lock();
+            let now = st.now;
+            let h = &mut st.hosts[host as usize];
+            debug_assert_eq!(h.status, Status::Down);
+            h.epoch += 1;
+            h.status = Status::Up;
+            h.finished = false;
+            let epoch = h.epoch;
+            st.log_line(format_args!("{now} host {host} up epoch {epoch}"));
+        }
+        let io = self.io(host);
+        let world = self.me.clone();
+        let epoch = self.lock().hosts[host as usize].epoch;
+        let future = program(io.clone());
+        let root = async move {
+            let out = AssertUnwindSafe(future).catch_unwind().await;
+            let Some(world) = world.upgrade() else { return };
+            let panic = match out {
+                Ok(v) => {
+                    on_output(v);
+                    None
+                }
+                Err(payload) => Some(panic_message(&*payload)),
+            };
+            world.root_finished(host, epoch, panic);
+        };
+        match io.concurrent(root) {
+            Ok(handle) => handle.detach(),
+            Err(_) => unreachable!("a simulated host always grants a task"),
+        }
+    }
+
+    fn root_finished(&self, host: HostId, epoch: u64, panic: Option<String>) {
+        let mut st = self.lock();
+        let now = st.now;
+        let h = &mut st.hosts[host as usize];
+        if h.epoch != epoch || h.finished {
+            return;
+        }
+        h.finished = true;
+        let client = h.client;
+        let name = h.name.clone();
+        if client {
+            st.unfinished_clients -= 1;
+        }
+        match panic {
+            Some(msg) => {
+                st.log_line(format_args!("{now} host {host} panicked"));
+                if st.panicked.is_none() {
+                    st.panicked = Some((name, msg));
+                }
+            }
+            None => st.log_line(format_args!("{now} host {host} finished")),
+        }
+    }
+
+    /// Crashes a host: every task of it is dropped, then the models forget its volatile state.
+    pub(crate) fn crash(&self, host: HostId) {
+        loop {
+            let (runnables, wakers) = {
+                let mut st = self.lock();
+                let st = &mut *st;
+                let h = &mut st.hosts[host as usize];
+                if h.status != Status::Down {
+                    h.status = Status::Down;
+                    // A crashed client never delivers its output: it no longer counts as
+                    // unfinished only once restarted... it cannot be, so the run ends without it.
+                    if h.client && !h.finished {
+                        h.finished = true;
+                        st.unfinished_clients -= 1;
+                    }
+                    let now = st.now;
+                    st.log_line(format_args!("{now} host {host} crashed"));
+                }
+                let h = &mut st.hosts[host as usize];
+                let mut runnables = std::mem::take(&mut h.parked);
+                let signals = std::mem::take(&mut h.signals);
+                let tasks = &st.tasks;
+                let mut i = 0;
+                while i < st.ready.len() {
+                    let id = st.ready[i].metadata().slot() as u64;
+                    if tasks.get(&id).is_some_and(|t| t.host == host) {
+                        // `remove`, not `swap_remove`: the ready set's order stays as it was
+                        // for the tasks that remain (only the draw decides).
+                        runnables.push(st.ready.remove(i));
+                    } else {
+                        i += 1;
+                    }
+                }
+                let wakers: Vec<Waker> = st
+                    .tasks
+                    .values()
+                    .filter(|t| t.host == host)
+                    .map(|t| t.waker.clone())
+                    .chain(signals.into_values().flat_map(|s| s.waiters))
+                    .collect();
+                (runnables, wakers)
+            };
+            if runnables.is_empty() && wakers.is_empty() {
+                break;
+            }
+            drop(runnables);
+            for w in wakers {
+                // The task is scheduled, its epoch refused, and it is dropped right here.
+                w.wake();
+            }
+            if !self.lock().tasks.values().any(|t| t.host == host) {
+                break;
+            }
+        }
+        let env = self.env();
+        let _ = &env;
+        super::models_crash_host(self, &env, host);
+    }
+
+    /// Restarts a host: crashes it if it is up, then runs its program again.
+    ///
+    /// # Panics
+    ///
+    /// For a client, whose program ran once.
+    pub(crate) fn restart(&self, host: HostId) {
+        if self.lock().hosts[host as usize].status != Status::Down {
+            self.crash(host);
+        }
+        let factory = self.lock().hosts[host as usize].factory.clone();
+        let factory = factory.expect("kqio::sim: a client cannot be restarted (its program is FnOnce)");
+        self.start(host, move |io| factory(io), |()| {});
+    }
+
+    pub(crate) fn pause(&self, host: HostId) {
+        let mut st = self.lock();
+        let st = &mut *st;
+        if st.hosts[host as usize].status != Status::Up {
+            return;
+        }
+        let tasks = &st.tasks;
+        let mut i = 0;
+        let mut parked = Vec::new();
+        while i < st.ready.len() {
+            let id = st.ready[i].metadata().slot() as u64;
+            if tasks.get(&id).is_some_and(|t| t.host == host) {
+                parked.push(st.ready.remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        let h = &mut st.hosts[host as usize];
+        h.status = Status::Paused;
+        h.parked.extend(parked);
+        let now = st.now;
+        st.log_line(format_args!("{now} host {host} paused"));
+    }
+
+    pub(crate) fn resume(&self, host: HostId) {
+        let mut st = self.lock();
+        let st = &mut *st;
+        let h = &mut st.hosts[host as usize];
+        if h.status != Status::Paused {
+            return;
+        }
+        h.status = Status::Up;
+        let parked = std::mem::take(&mut h.parked);
+        st.ready.extend(parked);
+        let now = st.now;
+        st.log_line(format_args!("{now} host {host} resumed"));
+    }
+
+    pub(crate) fn status(&self, host: HostId) -> Status {
+        self.lock().hosts[host as usize].status
+    }
+
+    pub(crate) fn host_name(&self, host: HostId) -> String {
+        self.lock().hosts[host as usize].name.clone()
+    }
+
+    pub(crate) fn host_by_name(&self, name: &str) -> Option<HostId> {
+        self.lock().hosts.iter().position(|h| h.name == name).map(|i| i as HostId)
+    }
+
+    pub(crate) fn is_shut_down(&self, host: HostId, epoch: u64) -> bool {
+        let st = self.lock();
+        let h = &st.hosts[host as usize];
+        h.epoch != epoch || h.status == Status::Down
+    }
+
+    /// Schedules a world event at virtual time `at` (nanoseconds since the world began).
+    pub(crate) fn event_at(&self, at: u64, event: WorldEvent) {
+        self.lock().insert_timer(at, Due::Event(event));
+    }
+
+    fn run_event(&self, event: WorldEvent) {
+        match event {
+            WorldEvent::Crash(h) => self.crash(h),
+            WorldEvent::Restart(h) => self.restart(h),
+            WorldEvent::Pause(h) => self.pause(h),
+            WorldEvent::Resume(h) => self.resume(h),
+            WorldEvent::Signal(h, s) => self.deliver_signal(h, s),
+        }
+    }
+
+    // ----- signals -----
+
+    pub(crate) fn deliver_signal(&self, host: HostId, signal: crate::signal::Signal) {
+        let waiters = {
+            let mut st = self.lock();
+            let now = st.now;
+            let n = signal.as_raw();
+            st.log_line(format_args!("{now} host {host} signal {n}"));
+            let s = st.hosts[host as usize].signals.entry(signal.as_raw()).or_default();
+            s.delivered += 1;
+            std::mem::take(&mut s.waiters)
+        };
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
+    pub(crate) fn signal_listen(&self, host: HostId, signal: crate::signal::Signal) -> u64 {
+        let mut st = self.lock();
+        st.hosts[host as usize].signals.entry(signal.as_raw()).or_default().delivered
+    }
+
+    pub(crate) fn signal_poll(
+        &self,
+        cx: &mut Context<'_>,
+        host: HostId,
+        signal: crate::signal::Signal,
+        seen: &mut u64,
+    ) -> Poll<()> {
+        let mut st = self.lock();
+        let s = st.hosts[host as usize].signals.entry(signal.as_raw()).or_default();
+        if s.delivered > *seen {
+            *seen = s.delivered;
+            return Poll::Ready(());
+        }
+        if !s.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            s.waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    // ----- time -----
+
+    pub(crate) fn now(&self) -> u64 {
+        self.lock().now
+    }
+
+    /// The reading of `clock` on `host`.
+    pub(crate) fn clock(&self, host: HostId, clock: Clock) -> Timestamp {
+        let st = self.lock();
+        let now = st.now as i64;
+        let h = &st.hosts[host as usize];
+        let boot = now.saturating_add(h.suspended_ns as i64);
+        match clock {
+            Clock::Awake => Timestamp::from_nanos(now),
+            Clock::Boot => Timestamp::from_nanos(boot),
+            Clock::Real => {
+                let drift = (i128::from(now) * i128::from(h.drift_ppm) / 1_000_000) as i64;
+                Timestamp::from_nanos(
+                    self.options
+                        .clock
+                        .real_start
+                        .as_nanos()
+                        .saturating_add(boot)
+                        .saturating_add(drift)
+                        .saturating_add(h.real_offset_ns),
+                )
+            }
+            Clock::CpuProcess | Clock::CpuThread => {
+                Timestamp::from_nanos((st.polls as i64).saturating_mul(CPU_NS_PER_POLL))
+            }
+        }
+    }
+
+    /// Polls a sleep until `deadline` on the awake clock (see `Io::time_poll_sleep`).
+    pub(crate) fn poll_sleep(&self, cx: &mut Context<'_>, slot: &mut u64, deadline: Timestamp) -> Poll<()> {
+        let mut st = self.lock();
+        let at = u64::try_from(deadline.as_nanos()).unwrap_or(0);
+        if at <= st.now {
+            if *slot != 0 {
+                let old = std::mem::take(slot);
+                let w = st.remove_sleep(old);
+                drop(st);
+                drop(w);
+            }
+            return Poll::Ready(());
+        }
+        if *slot != 0 {
+            if let Some(&at) = st.sleeps.get(slot) {
+                if let Some(Due::Wake(w)) = st.timers.get_mut(&(at, *slot)) {
+                    if !w.will_wake(cx.waker()) {
+                        *w = cx.waker().clone();
+                    }
+                }
+                return Poll::Pending;
+            }
+            // Fired already; the deadline has passed unless time cannot reach it... it has:
+            // timers fire only at their deadline. Fall through to re-arm defensively.
+        }
+        let seq = st.insert_timer(at, Due::Wake(cx.waker().clone()));
+        st.sleeps.insert(seq, at);
+        *slot = seq;
+        Poll::Pending
+    }
+
+    pub(crate) fn cancel_sleep(&self, slot: &mut u64) {
+        if *slot == 0 {
+            return;
+        }
+        let old = std::mem::take(slot);
+        let w = self.lock().remove_sleep(old);
+        drop(w);
+    }
+
+    /// Runs a blocking job inline after a seeded latency.
+    pub(crate) fn submit_job(&self, job: Box<dyn FnOnce() + Send>) {
+        let mut st = self.lock();
+        let (lo, hi) = self.options.blocking_latency;
+        let lat = st.rng.between(lo.as_nanos().max(0) as u64, hi.as_nanos().max(0) as u64);
+        let at = st.now.saturating_add(lat);
+        st.insert_timer(at, Due::Job(job));
+    }
+
+    // ----- random -----
+
+    pub(crate) fn fill(&self, buf: &mut [u8]) {
+        self.lock().rng.fill(buf)
+    }
+
+    pub(crate) fn fault_point(&self, host: HostId, name: &str) -> bool {
+        let mut st = self.lock();
+        let p = self.options.fault_probability;
+        let hit = st.rng.chance(p);
+        if hit {
+            let now = st.now;
+            st.log_line(format_args!("{now} host {host} fault {name}"));
+        }
+        hit
+    }
+
+    // ----- running -----
+
+    /// One step: run one ready task (drawn by the seed), or else move time to the next timer
+    /// and fire everything due then. `limit` bounds the jump (nanoseconds since the start);
+    /// a timer beyond it is not fired and `Idle` is returned with time moved to `limit` if
+    /// `jump_to_limit`.
+    pub(crate) fn step(&self, limit: u64, jump_to_limit: bool) -> Stepped {
+        let mut st = self.lock();
+        if !st.ready.is_empty() {
+            let n = st.ready.len() as u64;
+            let i = st.rng.below(n) as usize;
+            let runnable = st.ready.swap_remove(i);
+            st.steps += 1;
+            st.polls += 1;
+            let (now, id) = (st.now, runnable.metadata().slot());
+            st.log_line(format_args!("{now} run {id}"));
+            drop(st);
+            let _kind = set_thread_kind(ThreadKind::Worker);
+            runnable.run();
+            return Stepped::Ran;
+        }
+        let next = st.timers.first_key_value().map(|(k, _)| k.0);
+        let at = match next {
+            Some(at) if at <= limit => at,
+            _ => {
+                if jump_to_limit && limit > st.now {
+                    st.advance_to(limit, &self.options);
+                }
+                return Stepped::Idle;
+            }
+        };
+        st.steps += 1;
+        if at > st.now {
+            st.advance_to(at, &self.options);
+        }
+        let now = st.now;
+        let mut due = Vec::new();
+        while let Some(entry) = st.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let ((_, seq), d) = entry.remove_entry();
+            if matches!(d, Due::Wake(_)) {
+                st.sleeps.remove(&seq);
+            }
+            due.push(d);
+        }
+        st.log_line(format_args!("{now} fire {}", due.len()));
+        drop(st);
+        for d in due {
+            match d {
+                Due::Wake(w) => w.wake(),
+                Due::Job(job) => {
+                    let _kind = set_thread_kind(ThreadKind::Worker);
+                    // The jobs `spawn_blocking` builds catch their own panics; a raw one that
+                    // panics is dropped, as the kqueue pool does.
+                    let _ = catch_unwind(AssertUnwindSafe(job));
+                }
+                Due::Event(e) => self.run_event(e),
+            }
+        }
+        Stepped::Fired
+    }
+
+    pub(crate) fn steps(&self) -> u64 {
+        self.lock().steps
+    }
+
+    pub(crate) fn has_clients(&self) -> bool {
+        self.lock().hosts.iter().any(|h| h.client)
+    }
+
+    pub(crate) fn has_timers(&self) -> bool {
+        !self.lock().timers.is_empty()
+    }
+
+    pub(crate) fn unfinished_clients(&self) -> usize {
+        self.lock().unfinished_clients
+    }
+
+    pub(crate) fn take_panic(&self) -> Option<(String, String)> {
+        self.lock().panicked.take()
+    }
+
+    pub(crate) fn log_hash(&self) -> u64 {
+        self.lock().log.hash
+    }
+
+    pub(crate) fn log_lines(&self) -> Vec<String> {
+        self.lock().log.lines.clone().unwrap_or_default()
+    }
+
+    /// The tasks alive now, for the deadlock report.
+    pub(crate) fn blocked_tasks(&self) -> Vec<BlockedTask> {
+        let st = self.lock();
+        st.tasks
+            .iter()
+            .map(|(id, t)| BlockedTask {
+                id: *id,
+                host: Host(t.host),
+                host_name: st.hosts[t.host as usize].name.clone(),
+            })
+            .collect()
+    }
+
+    /// Drops every task of every host and every pending timer: the end of the world.
+    pub(crate) fn shutdown(&self) {
+        let n = self.lock().hosts.len() as HostId;
+        for h in 0..n {
+            self.crash(h);
+        }
+        let (timers, ready) = {
+            let mut st = self.lock();
+            st.sleeps.clear();
+            (std::mem::take(&mut st.timers), std::mem::take(&mut st.ready))
+        };
+        drop(ready);
+        drop(timers);
+    }
+}
+
+impl State {
+    fn insert_timer(&mut self, at: u64, due: Due) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.timers.insert((at, seq), due);
+        seq
+    }
+
+    fn remove_sleep(&mut self, seq: u64) -> Option<Due> {
+        let at = self.sleeps.remove(&seq)?;
+        self.timers.remove(&(at, seq))
+    }
+
+    fn log_line(&mut self, args: fmt::Arguments<'_>) {
+        let _ = self.log.write_fmt(args);
+        self.log.end_line();
+    }
+
+    /// Moves virtual time to `at`, with the seeded clock events of the options on the way.
+    fn advance_to(&mut self, at: u64, options: &SimOptions) {
+        let span = at - self.now;
+        self.now = at;
+        let c = &options.clock;
+        if c.step_probability > 0.0 || c.suspend_probability > 0.0 {
+            let max_step = c.max_step.as_nanos().max(0) as u64;
+            let max_suspend = c.max_suspend.as_nanos().max(0) as u64;
+            for i in 0..self.hosts.len() {
+                if self.rng.chance(c.step_probability) && max_step > 0 {
+                    let step = self.rng.between(0, 2 * max_step) as i64 - max_step as i64;
+                    self.hosts[i].real_offset_ns = self.hosts[i].real_offset_ns.saturating_add(step);
+                    let now = self.now;
+                    self.log_line(format_args!("{now} host {i} real clock step {step}"));
+                }
+                if self.rng.chance(c.suspend_probability) && max_suspend > 0 {
+                    let s = self.rng.between(1, max_suspend);
+                    self.hosts[i].suspended_ns = self.hosts[i].suspended_ns.saturating_add(s);
+                    let now = self.now;
+                    self.log_line(format_args!("{now} host {i} suspended {s}"));
+                }
+            }
+        }
+        let _ = span;
+    }
+}
+
+impl SimEnv for World {
+    fn now(&self) -> u64 {
+        World::now(self)
+    }
+
+    fn random_u64(&self) -> u64 {
+        self.lock().rng.next_u64()
+    }
+
+    fn wake_at(&self, at: u64, waker: Waker) {
+        let mut st = self.lock();
+        let at = at.max(st.now);
+        st.insert_timer(at, Due::Wake(waker));
+    }
+
+    fn log(&self, event: fmt::Arguments<'_>) {
+        let mut st = self.lock();
+        let now = st.now;
+        let _ = write!(st.log, "{now} ");
+        st.log_line(event);
+    }
+}
+
+impl fmt::Debug for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("World").field("seed", &self.options.seed).finish_non_exhaustive()
+    }
+}
+
+/// A duration option as nanoseconds, negative as zero.
+pub(crate) fn nanos(d: Duration) -> u64 {
+    d.as_nanos().max(0) as u64
+}
