@@ -242,8 +242,9 @@ async fn select_await_many_with_a_minimum(t: Ctx) {
     while let Some(m) = sel.cancel().await {
         rest.push(m);
     }
+    // The third fast member may finish before or after the canceled sleeper.
     assert_eq!(out.len() + rest.len(), 4);
-    assert_eq!(rest.last(), Some(&Msg::Slow));
+    assert_eq!(rest.iter().filter(|m| **m == Msg::Slow).count(), 1, "{rest:?}");
 }
 
 async fn select_zero_length_buffer_returns_at_once(t: Ctx) {
