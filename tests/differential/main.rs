@@ -28,6 +28,6 @@ mod sync_locks;
 mod sync_queue;
 mod sync_signals;
 mod tasks;
-// mod tcp;
+mod tcp;
 mod time;
 // mod udp_unix;
