@@ -97,9 +97,9 @@ where
 /// failing seed replays first), else two fixed seeds derived from the test's name (fixed, so a
 /// run is reproducible; per test, so the suite explores more schedules than two seeds would).
 fn sim_seeds(test: &str) -> [u64; 2] {
-    let fixed = test.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
+    let fixed = test
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
     let first = kqio::sim::seed_from_env(fixed);
     [first, first.wrapping_add(1)]
 }

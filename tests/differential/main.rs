@@ -22,7 +22,7 @@
 mod harness;
 mod util;
 
-// mod fs;
+mod fs;
 mod group_select;
 mod sync_locks;
 mod sync_queue;
@@ -30,4 +30,4 @@ mod sync_signals;
 mod tasks;
 mod tcp;
 mod time;
-// mod udp_unix;
+mod udp_unix;

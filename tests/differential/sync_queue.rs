@@ -63,10 +63,7 @@ async fn queue_close_sequence(t: Ctx) {
     assert_eq!(q.get(&mut buf, 0, 4).await, Ok(4));
     assert_eq!(buf, [5, 6, 7, 8]);
     assert_eq!(q.get_one().await, Ok(9));
-    assert_eq!(
-        q.put_one(100).await.map_err(|e| (e.error, e.item)),
-        Err((QueueError::Closed, 100))
-    );
+    assert_eq!(q.put_one(100).await.map_err(|e| (e.error, e.item)), Err((QueueError::Closed, 100)));
     assert_eq!(q.put_all([101, 102]).await, Err(QueueError::Closed));
     buf.clear();
     assert_eq!(q.get(&mut buf, 4, 4).await, Ok(2));

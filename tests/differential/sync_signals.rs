@@ -258,7 +258,8 @@ async fn semaphore_bounds_the_holders(t: Ctx) {
     let most = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..30)
         .map(|_| {
-            let (sem, holding, most, io2) = (sem.clone(), holding.clone(), most.clone(), io.clone());
+            let (sem, holding, most, io2) =
+                (sem.clone(), holding.clone(), most.clone(), io.clone());
             io.r#async(async move {
                 for _ in 0..5 {
                     sem.wait().await.unwrap();

@@ -174,9 +174,8 @@ async fn protection_starts_unblocked_in_every_task(t: Ctx) {
     let io = t.io;
     io.swap_cancel_protection(CancelProtection::Blocked);
     let io2 = io.clone();
-    let child = io
-        .r#async(async move { io2.swap_cancel_protection(CancelProtection::Unblocked) })
-        .await;
+    let child =
+        io.r#async(async move { io2.swap_cancel_protection(CancelProtection::Unblocked) }).await;
     assert_eq!(child, CancelProtection::Unblocked);
     assert_eq!(io.swap_cancel_protection(CancelProtection::Unblocked), CancelProtection::Blocked);
 }

@@ -195,7 +195,9 @@ async fn the_shorter_of_two_sleeps_wins_a_select(t: Ctx) {
     let io = t.io;
     let sel = kqio::select();
     let (a, b) = (io.clone(), io.clone());
-    sel.r#async(&*io, async move { a.sleep(Timeout::after(Duration::from_secs(3_600))).await.map(|_| "hour") });
+    sel.r#async(&*io, async move {
+        a.sleep(Timeout::after(Duration::from_secs(3_600))).await.map(|_| "hour")
+    });
     sel.r#async(&*io, async move { b.sleep(Timeout::after(ms(1))).await.map(|_| "ms") });
     assert_eq!(sel.wait().await, Ok(Ok("ms")));
     assert_eq!(sel.cancel().await, Some(Err(Canceled)));
