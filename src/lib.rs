@@ -34,6 +34,19 @@
 //! | `random`, `random_secure` | `io.rs` helpers | `random_fill`, `random_fill_secure` | `kqueue/random.rs` |
 //! | files, directories, memory maps, pipes, stdio | `fs/file.rs`, `fs/dir.rs`, `fs/read_dir.rs`, `fs/atomic.rs`, `fs/mmap.rs` | `dir_*`, `file_*`, `map_*`, `fs_stdio`, `fs_pipe` | `kqueue/fs.rs` (on `kqueue/blocking.rs`, interrupts in `kqueue/interrupt.rs`; streams on the reactor), `sys/fs.rs`, `sys/beneath.rs` (confined `Dir`s), `sys/interrupt.rs`, `sys/pipe.rs` |
 //! | TCP, UDP, Unix sockets | `net/tcp.rs`, `net/udp.rs`, `net/unix.rs` (shared parts in `net/stream.rs`, `net/listener.rs`, `net/datagram.rs`) | `net_*` | `kqueue/net.rs`, `sys/net.rs` |
+//!
+//! The second backend, [`sim`] (a deterministic simulation, one thread, one seed), implements the
+//! same trait methods in `sim/`:
+//!
+//! | operation | user-facing type (file) | trait method (`io.rs`) | backend (`sim/`) |
+//! | --- | --- | --- | --- |
+//! | the world: hosts, `run`, `step`, crash, restart, pause; seeds, replay, deadlocks | `sim::Sim` (`sim/mod.rs`, `sim/runner.rs`) | — | `world.rs` |
+//! | tasks, cancellation, `Group`, `Select`, sync | as for `kqueue/` | `task_*` | `world.rs` (`Schedule for HostSched`, the seeded ready set), `host_io.rs` |
+//! | clocks, sleeps, timeouts | `time.rs`, `sleep.rs` | `time_*` | `world.rs` (virtual time, `BTreeMap` timers) |
+//! | `spawn_blocking`, `random`, signals, fault points | `io.rs`, `signal.rs` | `blocking_submit`, `random_*`, `signal_*`, `fault_point` | `world.rs`, `rng.rs` |
+//! | child processes | `process.rs` | `process_*` (`pipe_*`: `Unsupported`) | `process.rs` (programs registered with `Sim::program`) |
+//! | TCP, UDP, Unix sockets, name lookup | `net/` | `net_*` | `net/` (`SimNet`) |
+//! | files, directories, pipes, stdio | `fs/` | `dir_*`, `file_*`, `map_*`, `fs_*` | `disk/` (`SimDisk`) |
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 pub mod batch;
@@ -43,6 +56,7 @@ mod io;
 pub mod kqueue;
 mod loom;
 pub mod net;
+pub mod observe;
 pub mod process;
 pub mod signal;
 pub mod sim;
@@ -55,7 +69,9 @@ pub mod time;
 pub use error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
 pub use io::{Io, IoRef};
 pub use kqueue::{InitOptions, Kqueue, Metrics};
+pub use observe::{RuntimeMetrics, TaskDump};
 pub use task::{
     select, Blocking, CancelProtection, Group, JoinHandle, Runnable, Schedule, ScheduleReason,
     Select, TaskHeader, YieldNow,
 };
+pub use task::{TaskBuilder, TaskId, TaskState, WaitingOn};

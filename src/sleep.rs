@@ -78,7 +78,10 @@ impl<'a> Sleep<'a> {
             // No deadline: only cancellation ends the sleep, and a cancellation request wakes the
             // task through its header, so nothing needs registering here.
             None => Poll::Pending,
-            Some(deadline) => self.io.time_poll_sleep(cx, &mut self.slot, deadline, self.made_at),
+            Some(deadline) => crate::task::activity::pending_on(
+                self.io.time_poll_sleep(cx, &mut self.slot, deadline, self.made_at),
+                crate::task::WaitingOn::Sleep { deadline },
+            ),
         }
     }
 }

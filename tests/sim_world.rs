@@ -174,6 +174,20 @@ fn a_deadlock_is_reported_with_the_blocked_tasks() {
             assert_eq!(*seed, 5);
             assert_eq!(blocked.len(), 2, "the client's root and its waiter: {blocked:?}");
             assert!(blocked.iter().all(|t| t.host_name == "c"));
+            // Where each was spawned and what it waits on (the task header's records).
+            assert!(blocked.iter().all(|t| t.task.spawned_at.file().ends_with("sim_world.rs")));
+            let waiter = blocked.iter().find(|t| t.task.name.is_none());
+            let waiter = waiter.expect("the unnamed waiter (the root is named after its host)");
+            assert!(
+                matches!(waiter.task.waiting_on, Some(kqio::WaitingOn::Event { .. })),
+                "{waiter}"
+            );
+            assert!(
+                blocked
+                    .iter()
+                    .any(|t| matches!(t.task.waiting_on, Some(kqio::WaitingOn::Join { .. }))),
+                "the root waits on the join: {blocked:?}"
+            );
         }
         other => panic!("not a deadlock: {other}"),
     }
@@ -316,4 +330,20 @@ fn random_is_seeded() {
     assert_eq!(draw(1), draw(1));
     assert_ne!(draw(1), draw(2));
     assert_ne!(draw(1).0, draw(1).1);
+}
+
+#[test]
+fn block_on_inside_a_simulated_task_panics_as_on_a_worker() {
+    let rt =
+        kqio::Kqueue::init(kqio::InitOptions { n_threads: Some(1), ..Default::default() }).unwrap();
+    let rt = Arc::new(rt);
+    let mut sim = sim(13);
+    let r = rt.clone();
+    let _c = sim.client("c", move |_io: IoRef| async move { r.block_on(async { 1 }) });
+    match sim.run().unwrap_err() {
+        SimError::Panicked { message, .. } => {
+            assert!(message.contains("block_on called from inside a kqio task"), "{message}")
+        }
+        other => panic!("{other}"),
+    }
 }

@@ -65,6 +65,8 @@ struct State {
     /// wake two threads, not one twice).
     notified: usize,
     shutdown: bool,
+    /// Jobs run to their end (for metrics).
+    completed: u64,
     /// Handles of the live threads, by id, so that `shutdown` can join them; a retiring thread
     /// removes (detaches) its own.
     handles: Vec<(thread::ThreadId, thread::JoinHandle<()>)>,
@@ -92,6 +94,7 @@ impl BlockingPool {
                 idle: 0,
                 notified: 0,
                 shutdown: false,
+                completed: 0,
                 handles: Vec::new(),
                 next_name: 0,
             }),
@@ -165,6 +168,7 @@ impl BlockingPool {
                 job();
                 st = self.lock();
                 st.running.retain(|(id, _)| *id != me);
+                st.completed += 1;
                 continue;
             }
             if st.shutdown {
@@ -191,6 +195,12 @@ impl BlockingPool {
     /// Threads alive now.
     pub(crate) fn threads(&self) -> usize {
         self.lock().threads
+    }
+
+    /// For metrics: threads alive, threads idle, jobs queued, jobs completed.
+    pub(crate) fn stats(&self) -> (usize, usize, usize, u64) {
+        let st = self.lock();
+        (st.threads, st.idle, st.queue.len(), st.completed)
     }
 
     /// Ground rule 4.

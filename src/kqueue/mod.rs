@@ -47,6 +47,7 @@ use crate::net::{
     AddressKind, BindOptions, ListenOptions, LookupResult, SocketAddress, SocketHandle, SocketKind,
     SocketOption, SocketOptionKind,
 };
+use crate::observe::{RuntimeMetrics, StallHook, TaskDump};
 use crate::process::{PipeHandle, ProcessHandle, SpawnedProcess};
 use crate::signal::Signal;
 use crate::sleep::TimerSlot;
@@ -92,6 +93,23 @@ pub struct InitOptions {
     /// `openat2`, FreeBSD 13+ `O_RESOLVE_BENEATH`). Default `false`. The walk is what macOS,
     /// NetBSD and OpenBSD always use; this runs it anywhere (kqio's tests run both).
     pub confine_by_walk: bool,
+    /// Opt-in stall detector: a task poll that holds a worker longer than this is reported once
+    /// (naming the task, where it was spawned, and how long) to [`on_stall`](Self::on_stall),
+    /// while it still runs. A watchdog thread does it, asleep while no poll runs. `None` (the
+    /// default): no detector, no cost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = kqio::Kqueue::init(kqio::InitOptions {
+    ///     stall_threshold: Some(std::time::Duration::from_millis(50)),
+    ///     ..Default::default()
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub stall_threshold: Option<std::time::Duration>,
+    /// Receives the stall detector's reports. `None`: one line to stderr per stalled poll.
+    pub on_stall: Option<StallHook>,
 }
 
 impl Default for InitOptions {
@@ -103,6 +121,8 @@ impl Default for InitOptions {
             max_blocking_threads: blocking::DEFAULT_MAX_THREADS,
             blocking_keep_alive: blocking::KEEP_ALIVE,
             confine_by_walk: false,
+            stall_threshold: None,
+            on_stall: None,
         }
     }
 }
@@ -155,7 +175,14 @@ impl Kqueue {
         };
         let reactor = Arc::new(Reactor::new()?);
         let timers = timer::Timers::new(awake_now_ns);
-        let shared = Arc::new(Shared::new(n, options.max_tasks, reactor, timers));
+        let mut shared = Shared::new(n, options.max_tasks, reactor, timers);
+        if let Some(threshold) = options.stall_threshold {
+            let hook = options.on_stall.clone().unwrap_or_else(StallHook::stderr);
+            let watch = Arc::new(scheduler::StallWatch::new(n, threshold, hook));
+            watch.start(format!("{}-stall", options.thread_name))?;
+            shared = shared.with_stall_watch(watch);
+        }
+        let shared = Arc::new(shared);
         let blocking = Arc::new(blocking::BlockingPool::new(
             options.max_blocking_threads,
             options.blocking_keep_alive,
@@ -189,7 +216,8 @@ impl Kqueue {
         IoRef::new(self.io.clone())
     }
 
-    /// Counts of what the runtime holds right now, for tests, leak checks and reports.
+    /// Counts of what the runtime holds right now, for tests, leak checks and reports. The full
+    /// snapshot, from any `IoRef`, is [`Io::metrics`].
     pub fn metrics(&self) -> Metrics {
         let shared = &self.io.shared;
         Metrics {
@@ -263,6 +291,9 @@ impl Kqueue {
             if t.thread().id() != me {
                 let _ = t.join();
             }
+        }
+        if let Some(watch) = &shared.stall {
+            watch.stop();
         }
         shared.drop_remaining_tasks();
         // Running blocking jobs finish (their threads are joined); queued ones are dropped.
@@ -703,5 +734,17 @@ impl Io for KqueueIo {
     }
     fn fs_pipe(&self) -> io::Result<(FileHandle, FileHandle)> {
         self.fs.pipe()
+    }
+
+    // ----- observe -----
+    fn metrics(&self) -> RuntimeMetrics {
+        let mut m = RuntimeMetrics { provided: true, ..Default::default() };
+        self.shared.fill_metrics(&mut m);
+        (m.blocking_threads, m.blocking_idle_threads, m.blocking_queued, m.blocking_completed) =
+            self.blocking.stats();
+        m
+    }
+    fn task_dump(&self) -> TaskDump {
+        self.shared.task_dump()
     }
 }

@@ -21,7 +21,7 @@
 //!    of one socket, or several tasks accepting on one listener). An event wakes every waiter of
 //!    the directions it concerns; each re-tries its operation and re-registers on `WouldBlock`.
 
-use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::io;
 use std::sync::Arc;
 
@@ -78,6 +78,14 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// The task dump's record of a wait in this direction.
+    fn waiting_on(self) -> crate::task::WaitingOn {
+        match self {
+            Direction::Read => crate::task::WaitingOn::Read,
+            Direction::Write => crate::task::WaitingOn::Write,
+        }
+    }
+
     fn mask(self) -> usize {
         match self {
             Direction::Read => ready::READ_MASK,
@@ -186,6 +194,7 @@ impl ScheduledIo {
         if cur & mask != 0 {
             return Poll::Ready(ReadyEvent { tick: cur >> ready::BITS, ready: cur & mask });
         }
+        crate::task::activity::wait_on(dir.waiting_on());
         Poll::Pending
     }
 
@@ -259,6 +268,9 @@ pub(crate) struct Reactor {
     /// synchronisation the memory model (or ThreadSanitizer) knows of. This makes the
     /// happens-before explicit (ground rule 2).
     published: AtomicUsize,
+    /// Readiness events dispatched (metrics; written by the driving thread only, which holds
+    /// the driver lock).
+    events: AtomicU64,
 }
 
 /// The error of registering with a reactor that has been shut down.
@@ -282,6 +294,7 @@ impl Reactor {
             live: Mutex::new(Vec::new()),
             sources: AtomicUsize::new(0),
             published: AtomicUsize::new(0),
+            events: AtomicU64::new(0),
         })
     }
 
@@ -329,6 +342,11 @@ impl Reactor {
     /// poll when there is none).
     pub(crate) fn has_sources(&self) -> bool {
         self.sources.load(Ordering::Relaxed) != 0
+    }
+
+    /// Readiness events dispatched so far (metrics).
+    pub(crate) fn events_delivered(&self) -> u64 {
+        self.events.load(Ordering::Relaxed)
     }
 
     /// Wakes the driving thread out of `Poll::poll`.
@@ -410,17 +428,24 @@ impl DriverGuard<'_> {
         // token was harvested happened before this load.
         self.reactor.published.load(Ordering::Acquire);
         let driver = self.guard.as_mut().expect("checked in try_lock_driver");
+        let mut delivered = 0;
         for ev in driver.events.iter() {
             let token = ev.token();
             if token == WAKE_TOKEN {
                 continue;
             }
+            delivered += 1;
             // SAFETY: ground rule 2: the token is the address of a `ScheduledIo` kept alive by the
             // reference the reactor holds for the token until after this dispatch.
             let sio = unsafe { &*(token.0 as *const ScheduledIo) };
             sio.set_readiness(event_bits(ev));
         }
         driver.events.clear();
+        if delivered > 0 {
+            // Only the driver's holder writes it: a plain add, no read-modify-write.
+            let events = &self.reactor.events;
+            events.store(events.load(Ordering::Relaxed) + delivered, Ordering::Relaxed);
+        }
     }
 }
 

@@ -16,9 +16,9 @@ use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 
-use super::env::HostId;
-use super::world::HostSched;
+use super::env::{Env, HostId};
 use super::unsupported;
+use super::world::{HostSched, World};
 use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
 use crate::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FsFuture, Lock, MapHandle, MapOptions,
@@ -35,23 +35,19 @@ use crate::sleep::TimerSlot;
 use crate::task::{CancelProtection, Schedule};
 use crate::time::{Clock, Duration, Timestamp};
 
-/// The directory handle of a host while no disk model is wired: every operation on it is
-/// `Unsupported`.
-struct NoDisk;
-
-fn unsupported_fs<T: Send + 'static>(op: &'static str) -> FsFuture<T> {
-    Box::pin(std::future::ready(Err(unsupported(op))))
-}
-
 /// The `Io` object of one epoch of one simulated host.
 pub(crate) struct SimIo {
     sched: Arc<HostSched>,
+    world: Arc<World>,
+    /// The world, as the models take it.
+    env: Env,
     host: HostId,
 }
 
 impl SimIo {
     pub(crate) fn new(sched: Arc<HostSched>, host: HostId) -> SimIo {
-        SimIo { sched, host }
+        let world = sched.world().clone();
+        SimIo { env: world.clone(), world, sched, host }
     }
 }
 
@@ -77,7 +73,7 @@ impl Io for SimIo {
 
     // ----- time -----
     fn time_now(&self, clock: Clock) -> Timestamp {
-        self.sched.world().clock(self.host, clock)
+        self.world.clock(self.host, clock)
     }
     fn time_resolution(&self, _clock: Clock) -> Duration {
         Duration::NANOSECOND
@@ -89,124 +85,129 @@ impl Io for SimIo {
         at: Timestamp,
         _passed: Timestamp,
     ) -> Poll<()> {
-        self.sched.world().poll_sleep(cx, &mut t.0, at)
+        self.world.poll_sleep(cx, &mut t.0, at)
     }
     fn time_cancel_sleep(&self, t: &mut TimerSlot) {
-        self.sched.world().cancel_sleep(&mut t.0)
+        self.world.cancel_sleep(&mut t.0)
     }
 
     // ----- blocking -----
     fn blocking_submit(&self, job: Box<dyn FnOnce() + Send>) {
-        self.sched.world().submit_job(job)
+        self.world.submit_job(job)
+    }
+
+    // ----- observe -----
+    fn task_dump(&self) -> crate::observe::TaskDump {
+        self.world.task_dump(self.host)
     }
 
     // ----- fault points -----
     fn fault_point(&self, name: &str) -> bool {
-        self.sched.world().fault_point(self.host, name)
+        self.world.fault_point(self.host, name)
     }
 
     // ----- net -----
-    fn net_listen(&self, _a: &SocketAddress, _o: &ListenOptions) -> io::Result<SocketHandle> {
-        Err(unsupported("net_listen"))
+    fn net_listen(&self, a: &SocketAddress, o: &ListenOptions) -> io::Result<SocketHandle> {
+        self.world.net.listen(&self.env, self.host, a, o)
     }
     fn net_poll_accept(
         &self,
-        _cx: &mut Context<'_>,
-        _listener: &SocketHandle,
+        cx: &mut Context<'_>,
+        listener: &SocketHandle,
     ) -> Poll<io::Result<(SocketHandle, SocketAddress)>> {
-        Poll::Ready(Err(unsupported("net_poll_accept")))
+        self.world.net.poll_accept(&self.env, self.host, cx, listener)
     }
-    fn net_connect(&self, _a: &SocketAddress) -> io::Result<SocketHandle> {
-        Err(unsupported("net_connect"))
+    fn net_connect(&self, a: &SocketAddress) -> io::Result<SocketHandle> {
+        self.world.net.connect(&self.env, self.host, a)
     }
-    fn net_poll_connect(&self, _cx: &mut Context<'_>, _s: &SocketHandle) -> Poll<io::Result<()>> {
-        Poll::Ready(Err(unsupported("net_poll_connect")))
+    fn net_poll_connect(&self, cx: &mut Context<'_>, s: &SocketHandle) -> Poll<io::Result<()>> {
+        self.world.net.poll_connect(&self.env, self.host, cx, s)
     }
-    fn net_bind(&self, _a: &SocketAddress, _o: &BindOptions) -> io::Result<SocketHandle> {
-        Err(unsupported("net_bind"))
+    fn net_bind(&self, a: &SocketAddress, o: &BindOptions) -> io::Result<SocketHandle> {
+        self.world.net.bind(&self.env, self.host, a, o)
     }
-    fn net_connect_datagram(&self, _s: &SocketHandle, _a: &SocketAddress) -> io::Result<()> {
-        Err(unsupported("net_connect_datagram"))
+    fn net_connect_datagram(&self, s: &SocketHandle, a: &SocketAddress) -> io::Result<()> {
+        self.world.net.connect_datagram(&self.env, self.host, s, a)
     }
-    fn net_socket_pair(&self, _kind: SocketKind) -> io::Result<(SocketHandle, SocketHandle)> {
-        Err(unsupported("net_socket_pair"))
+    fn net_socket_pair(&self, kind: SocketKind) -> io::Result<(SocketHandle, SocketHandle)> {
+        self.world.net.socket_pair(&self.env, self.host, kind)
     }
     fn net_poll_read(
         &self,
-        _cx: &mut Context<'_>,
-        _s: &SocketHandle,
-        _buf: &mut [u8],
-        _peek: bool,
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        buf: &mut [u8],
+        peek: bool,
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(Err(unsupported("net_poll_read")))
+        self.world.net.poll_read(&self.env, self.host, cx, s, buf, peek)
     }
     fn net_poll_read_vectored(
         &self,
-        _cx: &mut Context<'_>,
-        _s: &SocketHandle,
-        _bufs: &mut [IoSliceMut<'_>],
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(Err(unsupported("net_poll_read_vectored")))
+        self.world.net.poll_read_vectored(&self.env, self.host, cx, s, bufs)
     }
     fn net_poll_write(
         &self,
-        _cx: &mut Context<'_>,
-        _s: &SocketHandle,
-        _buf: &[u8],
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(Err(unsupported("net_poll_write")))
+        self.world.net.poll_write(&self.env, self.host, cx, s, buf)
     }
     fn net_poll_write_vectored(
         &self,
-        _cx: &mut Context<'_>,
-        _s: &SocketHandle,
-        _bufs: &[IoSlice<'_>],
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(Err(unsupported("net_poll_write_vectored")))
+        self.world.net.poll_write_vectored(&self.env, self.host, cx, s, bufs)
     }
     fn net_poll_receive_from(
         &self,
-        _cx: &mut Context<'_>,
-        _s: &SocketHandle,
-        _buf: &mut [u8],
-        _peek: bool,
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        buf: &mut [u8],
+        peek: bool,
     ) -> Poll<io::Result<(usize, SocketAddress)>> {
-        Poll::Ready(Err(unsupported("net_poll_receive_from")))
+        self.world.net.poll_receive_from(&self.env, self.host, cx, s, buf, peek)
     }
     fn net_poll_send_to(
         &self,
-        _cx: &mut Context<'_>,
-        _s: &SocketHandle,
-        _buf: &[u8],
-        _a: &SocketAddress,
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        buf: &[u8],
+        a: &SocketAddress,
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(Err(unsupported("net_poll_send_to")))
+        self.world.net.poll_send_to(&self.env, self.host, cx, s, buf, a)
     }
-    fn net_shutdown(&self, _s: &SocketHandle, _how: Shutdown) -> io::Result<()> {
-        Err(unsupported("net_shutdown"))
+    fn net_shutdown(&self, s: &SocketHandle, how: Shutdown) -> io::Result<()> {
+        self.world.net.shutdown(&self.env, self.host, s, how)
     }
-    fn net_address(&self, _s: &SocketHandle, _which: AddressKind) -> io::Result<SocketAddress> {
-        Err(unsupported("net_address"))
+    fn net_address(&self, s: &SocketHandle, which: AddressKind) -> io::Result<SocketAddress> {
+        self.world.net.address(&self.env, self.host, s, which)
     }
-    fn net_set_option(&self, _s: &SocketHandle, _option: SocketOption) -> io::Result<()> {
-        Err(unsupported("net_set_option"))
+    fn net_set_option(&self, s: &SocketHandle, option: SocketOption) -> io::Result<()> {
+        self.world.net.set_option(&self.env, self.host, s, option)
     }
-    fn net_option(&self, _s: &SocketHandle, _kind: SocketOptionKind) -> io::Result<SocketOption> {
-        Err(unsupported("net_option"))
+    fn net_option(&self, s: &SocketHandle, kind: SocketOptionKind) -> io::Result<SocketOption> {
+        self.world.net.option(&self.env, self.host, s, kind)
     }
-    fn net_interface_index(&self, _name: &str) -> io::Result<u32> {
-        Err(unsupported("net_interface_index"))
+    fn net_interface_index(&self, name: &str) -> io::Result<u32> {
+        self.world.net.interface_index(&self.env, self.host, name)
     }
-    fn net_interface_name(&self, _index: u32) -> io::Result<String> {
-        Err(unsupported("net_interface_name"))
+    fn net_interface_name(&self, index: u32) -> io::Result<String> {
+        self.world.net.interface_name(&self.env, self.host, index)
     }
-    fn net_lookup(&self, _host: &str, _port: u16) -> BoxFuture<'static, io::Result<LookupResult>> {
-        Box::pin(std::future::ready(Err(unsupported("net_lookup"))))
+    fn net_lookup(&self, host: &str, port: u16) -> BoxFuture<'static, io::Result<LookupResult>> {
+        self.world.net.lookup(&self.env, self.host, host, port)
     }
 
     // ----- signal -----
     fn signal_listen(&self, signal: Signal) -> io::Result<u64> {
-        Ok(self.sched.world().signal_listen(self.host, signal))
+        Ok(self.world.signal_listen(self.host, signal))
     }
     fn signal_poll(
         &self,
@@ -220,7 +221,7 @@ impl Io for SimIo {
         if self.sched.is_shut_down() {
             return Poll::Ready(Err(Canceled.into()));
         }
-        self.sched.world().signal_poll(cx, self.host, sig, seen).map(Ok)
+        self.world.signal_poll(cx, self.host, sig, seen).map(Ok)
     }
 
     // ----- process -----
@@ -244,7 +245,7 @@ impl Io for SimIo {
         super::process::id(p)
     }
     fn process_executable_path(&self) -> io::Result<std::path::PathBuf> {
-        Ok(PathBuf::from(format!("/sim/{}", self.sched.world().host_name(self.host))))
+        Ok(PathBuf::from(format!("/sim/{}", self.world.host_name(self.host))))
     }
     fn process_current_dir(&self) -> io::Result<std::path::PathBuf> {
         Ok(PathBuf::from("/"))
@@ -268,173 +269,173 @@ impl Io for SimIo {
 
     // ----- random -----
     fn random_fill(&self, buf: &mut [u8]) {
-        self.sched.world().fill(buf)
+        self.world.fill(buf)
     }
     fn random_fill_secure(&self, buf: &mut [u8]) -> Result<(), EntropyUnavailable> {
-        self.sched.world().fill(buf);
+        self.world.fill(buf);
         Ok(())
     }
 
     // ----- fs -----
     fn fs_cwd(&self) -> DirHandle {
-        DirHandle::new(Arc::new(NoDisk))
+        self.world.disk.fs_cwd(&self.env, self.host)
     }
-    fn dir_open_file(&self, _d: &DirHandle, _p: &Path, _o: &OpenOptions) -> FsFuture<FileHandle> {
-        unsupported_fs("dir_open_file")
+    fn dir_open_file(&self, d: &DirHandle, p: &Path, o: &OpenOptions) -> FsFuture<FileHandle> {
+        self.world.disk.dir_open_file(&self.env, self.host, d, p, o)
     }
-    fn dir_confine(&self, _d: &DirHandle) -> io::Result<DirHandle> {
-        Err(unsupported("dir_confine"))
+    fn dir_confine(&self, d: &DirHandle) -> io::Result<DirHandle> {
+        self.world.disk.dir_confine(&self.env, self.host, d)
     }
-    fn dir_open_dir(&self, _d: &DirHandle, _p: &Path, _follow: bool) -> FsFuture<DirHandle> {
-        unsupported_fs("dir_open_dir")
+    fn dir_open_dir(&self, d: &DirHandle, p: &Path, follow: bool) -> FsFuture<DirHandle> {
+        self.world.disk.dir_open_dir(&self.env, self.host, d, p, follow)
     }
-    fn dir_create_dir(&self, _d: &DirHandle, _p: &Path, _perms: Permissions) -> FsFuture<()> {
-        unsupported_fs("dir_create_dir")
+    fn dir_create_dir(&self, d: &DirHandle, p: &Path, perms: Permissions) -> FsFuture<()> {
+        self.world.disk.dir_create_dir(&self.env, self.host, d, p, perms)
     }
-    fn dir_create_dir_path(&self, _d: &DirHandle, _p: &Path, _perms: Permissions) -> FsFuture<bool> {
-        unsupported_fs("dir_create_dir_path")
+    fn dir_create_dir_path(&self, d: &DirHandle, p: &Path, perms: Permissions) -> FsFuture<bool> {
+        self.world.disk.dir_create_dir_path(&self.env, self.host, d, p, perms)
     }
-    fn dir_stat(&self, _d: &DirHandle) -> FsFuture<Metadata> {
-        unsupported_fs("dir_stat")
+    fn dir_stat(&self, d: &DirHandle) -> FsFuture<Metadata> {
+        self.world.disk.dir_stat(&self.env, self.host, d)
     }
-    fn dir_stat_path(&self, _d: &DirHandle, _p: &Path, _follow: bool) -> FsFuture<Metadata> {
-        unsupported_fs("dir_stat_path")
+    fn dir_stat_path(&self, d: &DirHandle, p: &Path, follow: bool) -> FsFuture<Metadata> {
+        self.world.disk.dir_stat_path(&self.env, self.host, d, p, follow)
     }
-    fn dir_access(&self, _d: &DirHandle, _p: &Path, _a: Access) -> FsFuture<()> {
-        unsupported_fs("dir_access")
+    fn dir_access(&self, d: &DirHandle, p: &Path, a: Access) -> FsFuture<()> {
+        self.world.disk.dir_access(&self.env, self.host, d, p, a)
     }
-    fn dir_read_file(&self, _d: &DirHandle, _p: &Path) -> FsFuture<Vec<u8>> {
-        unsupported_fs("dir_read_file")
+    fn dir_read_file(&self, d: &DirHandle, p: &Path) -> FsFuture<Vec<u8>> {
+        self.world.disk.dir_read_file(&self.env, self.host, d, p)
     }
     fn dir_write_file(
         &self,
-        _d: &DirHandle,
-        _p: &Path,
-        _data: Vec<u8>,
-        _m: Permissions,
+        d: &DirHandle,
+        p: &Path,
+        data: Vec<u8>,
+        m: Permissions,
     ) -> FsFuture<()> {
-        unsupported_fs("dir_write_file")
+        self.world.disk.dir_write_file(&self.env, self.host, d, p, data, m)
     }
-    fn dir_entries(&self, _d: &DirHandle) -> FsFuture<EntriesHandle> {
-        unsupported_fs("dir_entries")
+    fn dir_entries(&self, d: &DirHandle) -> FsFuture<EntriesHandle> {
+        self.world.disk.dir_entries(&self.env, self.host, d)
     }
-    fn dir_entries_next(&self, _e: &EntriesHandle, _max: usize) -> FsFuture<Vec<DirEntry>> {
-        unsupported_fs("dir_entries_next")
+    fn dir_entries_next(&self, e: &EntriesHandle, max: usize) -> FsFuture<Vec<DirEntry>> {
+        self.world.disk.dir_entries_next(&self.env, self.host, e, max)
     }
-    fn dir_real_path(&self, _d: &DirHandle, _p: &Path) -> FsFuture<PathBuf> {
-        unsupported_fs("dir_real_path")
+    fn dir_real_path(&self, d: &DirHandle, p: &Path) -> FsFuture<PathBuf> {
+        self.world.disk.dir_real_path(&self.env, self.host, d, p)
     }
-    fn dir_delete_file(&self, _d: &DirHandle, _p: &Path) -> FsFuture<()> {
-        unsupported_fs("dir_delete_file")
+    fn dir_delete_file(&self, d: &DirHandle, p: &Path) -> FsFuture<()> {
+        self.world.disk.dir_delete_file(&self.env, self.host, d, p)
     }
-    fn dir_delete_dir(&self, _d: &DirHandle, _p: &Path) -> FsFuture<()> {
-        unsupported_fs("dir_delete_dir")
+    fn dir_delete_dir(&self, d: &DirHandle, p: &Path) -> FsFuture<()> {
+        self.world.disk.dir_delete_dir(&self.env, self.host, d, p)
     }
-    fn dir_delete_tree(&self, _d: &DirHandle, _p: &Path) -> FsFuture<()> {
-        unsupported_fs("dir_delete_tree")
+    fn dir_delete_tree(&self, d: &DirHandle, p: &Path) -> FsFuture<()> {
+        self.world.disk.dir_delete_tree(&self.env, self.host, d, p)
     }
-    fn dir_rename(&self, _od: &DirHandle, _o: &Path, _nd: &DirHandle, _n: &Path) -> FsFuture<()> {
-        unsupported_fs("dir_rename")
+    fn dir_rename(&self, od: &DirHandle, o: &Path, nd: &DirHandle, n: &Path) -> FsFuture<()> {
+        self.world.disk.dir_rename(&self.env, self.host, od, o, nd, n)
     }
-    fn dir_symlink(&self, _d: &DirHandle, _target: &Path, _link: &Path) -> FsFuture<()> {
-        unsupported_fs("dir_symlink")
+    fn dir_symlink(&self, d: &DirHandle, target: &Path, link: &Path) -> FsFuture<()> {
+        self.world.disk.dir_symlink(&self.env, self.host, d, target, link)
     }
-    fn dir_read_link(&self, _d: &DirHandle, _p: &Path) -> FsFuture<PathBuf> {
-        unsupported_fs("dir_read_link")
+    fn dir_read_link(&self, d: &DirHandle, p: &Path) -> FsFuture<PathBuf> {
+        self.world.disk.dir_read_link(&self.env, self.host, d, p)
     }
-    fn dir_hard_link(&self, _od: &DirHandle, _o: &Path, _nd: &DirHandle, _n: &Path) -> FsFuture<()> {
-        unsupported_fs("dir_hard_link")
+    fn dir_hard_link(&self, od: &DirHandle, o: &Path, nd: &DirHandle, n: &Path) -> FsFuture<()> {
+        self.world.disk.dir_hard_link(&self.env, self.host, od, o, nd, n)
     }
-    fn dir_set_permissions(&self, _d: &DirHandle, _p: &Path, _m: Permissions) -> FsFuture<()> {
-        unsupported_fs("dir_set_permissions")
+    fn dir_set_permissions(&self, d: &DirHandle, p: &Path, m: Permissions) -> FsFuture<()> {
+        self.world.disk.dir_set_permissions(&self.env, self.host, d, p, m)
     }
     fn dir_set_owner(
         &self,
-        _d: &DirHandle,
-        _p: &Path,
-        _owner: Option<u32>,
-        _group: Option<u32>,
-        _follow: bool,
+        d: &DirHandle,
+        p: &Path,
+        owner: Option<u32>,
+        group: Option<u32>,
+        follow: bool,
     ) -> FsFuture<()> {
-        unsupported_fs("dir_set_owner")
+        self.world.disk.dir_set_owner(&self.env, self.host, d, p, owner, group, follow)
     }
     fn dir_set_timestamps(
         &self,
-        _d: &DirHandle,
-        _p: &Path,
-        _atime: SetTimestamp,
-        _mtime: SetTimestamp,
-        _follow: bool,
+        d: &DirHandle,
+        p: &Path,
+        atime: SetTimestamp,
+        mtime: SetTimestamp,
+        follow: bool,
     ) -> FsFuture<()> {
-        unsupported_fs("dir_set_timestamps")
+        self.world.disk.dir_set_timestamps(&self.env, self.host, d, p, atime, mtime, follow)
     }
-    fn file_stat(&self, _f: &FileHandle) -> FsFuture<Metadata> {
-        unsupported_fs("file_stat")
+    fn file_stat(&self, f: &FileHandle) -> FsFuture<Metadata> {
+        self.world.disk.file_stat(&self.env, self.host, f)
     }
-    fn file_set_length(&self, _f: &FileHandle, _len: u64) -> FsFuture<()> {
-        unsupported_fs("file_set_length")
+    fn file_set_length(&self, f: &FileHandle, len: u64) -> FsFuture<()> {
+        self.world.disk.file_set_length(&self.env, self.host, f, len)
     }
-    fn file_read(&self, _f: &FileHandle, _b: Vec<u8>, _len: usize, _at: Offset) -> FsFuture<Vec<u8>> {
-        unsupported_fs("file_read")
+    fn file_read(&self, f: &FileHandle, b: Vec<u8>, len: usize, at: Offset) -> FsFuture<Vec<u8>> {
+        self.world.disk.file_read(&self.env, self.host, f, b, len, at)
     }
-    fn file_write(&self, _f: &FileHandle, _b: Vec<u8>, _at: Offset) -> FsFuture<(usize, Vec<u8>)> {
-        unsupported_fs("file_write")
+    fn file_write(&self, f: &FileHandle, b: Vec<u8>, at: Offset) -> FsFuture<(usize, Vec<u8>)> {
+        self.world.disk.file_write(&self.env, self.host, f, b, at)
     }
-    fn file_seek(&self, _f: &FileHandle, _pos: SeekFrom) -> FsFuture<u64> {
-        unsupported_fs("file_seek")
+    fn file_seek(&self, f: &FileHandle, pos: SeekFrom) -> FsFuture<u64> {
+        self.world.disk.file_seek(&self.env, self.host, f, pos)
     }
-    fn file_sync(&self, _f: &FileHandle, _data_only: bool) -> FsFuture<()> {
-        unsupported_fs("file_sync")
+    fn file_sync(&self, f: &FileHandle, data_only: bool) -> FsFuture<()> {
+        self.world.disk.file_sync(&self.env, self.host, f, data_only)
     }
-    fn file_set_permissions(&self, _f: &FileHandle, _m: Permissions) -> FsFuture<()> {
-        unsupported_fs("file_set_permissions")
+    fn file_set_permissions(&self, f: &FileHandle, m: Permissions) -> FsFuture<()> {
+        self.world.disk.file_set_permissions(&self.env, self.host, f, m)
     }
-    fn file_set_owner(&self, _f: &FileHandle, _o: Option<u32>, _g: Option<u32>) -> FsFuture<()> {
-        unsupported_fs("file_set_owner")
+    fn file_set_owner(&self, f: &FileHandle, o: Option<u32>, g: Option<u32>) -> FsFuture<()> {
+        self.world.disk.file_set_owner(&self.env, self.host, f, o, g)
     }
     fn file_set_timestamps(
         &self,
-        _f: &FileHandle,
-        _a: SetTimestamp,
-        _m: SetTimestamp,
+        f: &FileHandle,
+        a: SetTimestamp,
+        m: SetTimestamp,
     ) -> FsFuture<()> {
-        unsupported_fs("file_set_timestamps")
+        self.world.disk.file_set_timestamps(&self.env, self.host, f, a, m)
     }
-    fn file_lock(&self, _f: &FileHandle, _lock: Lock, _wait: bool) -> FsFuture<bool> {
-        unsupported_fs("file_lock")
+    fn file_lock(&self, f: &FileHandle, lock: Lock, wait: bool) -> FsFuture<bool> {
+        self.world.disk.file_lock(&self.env, self.host, f, lock, wait)
     }
-    fn file_is_tty(&self, _f: &FileHandle) -> bool {
-        false
+    fn file_is_tty(&self, f: &FileHandle) -> bool {
+        self.world.disk.file_is_tty(&self.env, self.host, f)
     }
-    fn file_real_path(&self, _f: &FileHandle) -> FsFuture<PathBuf> {
-        unsupported_fs("file_real_path")
+    fn file_real_path(&self, f: &FileHandle) -> FsFuture<PathBuf> {
+        self.world.disk.file_real_path(&self.env, self.host, f)
     }
     fn file_copy(
         &self,
-        _to: &FileHandle,
-        _to_at: Offset,
-        _from: &FileHandle,
-        _from_at: Offset,
-        _len: u64,
+        to: &FileHandle,
+        to_at: Offset,
+        from: &FileHandle,
+        from_at: Offset,
+        len: u64,
     ) -> FsFuture<u64> {
-        unsupported_fs("file_copy")
+        self.world.disk.file_copy(&self.env, self.host, to, to_at, from, from_at, len)
     }
-    fn file_close(&self, _f: FileHandle) -> FsFuture<()> {
-        unsupported_fs("file_close")
+    fn file_close(&self, f: FileHandle) -> FsFuture<()> {
+        self.world.disk.file_close(&self.env, self.host, f)
     }
-    fn file_map(&self, _f: &FileHandle, _o: MapOptions) -> FsFuture<MapHandle> {
-        unsupported_fs("file_map")
+    fn file_map(&self, f: &FileHandle, o: MapOptions) -> FsFuture<MapHandle> {
+        self.world.disk.file_map(&self.env, self.host, f, o)
     }
-    fn map_flush(&self, _m: &MapHandle, _offset: usize, _len: usize) -> FsFuture<()> {
-        unsupported_fs("map_flush")
+    fn map_flush(&self, m: &MapHandle, offset: usize, len: usize) -> FsFuture<()> {
+        self.world.disk.map_flush(&self.env, self.host, m, offset, len)
     }
-    fn map_set_length(&self, _m: &MapHandle, _len: usize) -> FsFuture<MapHandle> {
-        unsupported_fs("map_set_length")
+    fn map_set_length(&self, m: &MapHandle, len: usize) -> FsFuture<MapHandle> {
+        self.world.disk.map_set_length(&self.env, self.host, m, len)
     }
-    fn fs_stdio(&self, _stream: StdStream) -> io::Result<FileHandle> {
-        Err(unsupported("fs_stdio"))
+    fn fs_stdio(&self, stream: StdStream) -> io::Result<FileHandle> {
+        self.world.disk.fs_stdio(&self.env, self.host, stream)
     }
     fn fs_pipe(&self) -> io::Result<(FileHandle, FileHandle)> {
-        Err(unsupported("fs_pipe"))
+        self.world.disk.fs_pipe(&self.env, self.host)
     }
 }

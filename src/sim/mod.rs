@@ -6,7 +6,7 @@
 //!    drawn from the world's one seeded generator, in the order the world's single thread asks,
 //!    so the same seed replays the same run.
 //! 2. The models (network, disk) are passive: they hold state and wakers, read the virtual clock
-//!    and the seeded generator through [`env::SimEnv`], and ask the world for a wake-up at a
+//!    and the seeded generator through `env::SimEnv`, and ask the world for a wake-up at a
 //!    virtual time; they never spawn, sleep or read the OS.
 //!
 //! | file | what |
@@ -46,10 +46,15 @@
 //! - Blocking-pool jobs (`spawn_blocking`) run inline on the world's thread after a seeded
 //!   latency ([`SimOptions::blocking_latency`]); a job that blocks blocks the whole world.
 //! - `r#async` always gets a task (no inline runs), and `concurrent` never fails.
+//! - The next task to run is drawn by the seed from every ready task, not taken in FIFO order.
+//!   A cancellation request wakes its task into that set like any other wake-up, so whether a
+//!   task first finishes or first sees the request is the seed's choice too.
 //! - CPU clocks count polls (1 µs each), all clocks have a 1 ns resolution.
 
+pub mod disk;
 pub(crate) mod env;
 mod host_io;
+pub(crate) mod net;
 mod process;
 mod rng;
 mod runner;
@@ -63,6 +68,8 @@ use std::sync::{Arc, Mutex};
 use crate::io::IoRef;
 use crate::time::{Duration, Timestamp};
 
+pub use disk::{DirDurability, DiskOptions};
+pub use net::{Latency, LinkOptions, NetOptions, SocketGone};
 pub use process::ProgramArgs;
 pub use runner::{replay_command, run_seeds, seed_from_env};
 
@@ -92,6 +99,10 @@ pub struct SimOptions {
     /// Keep the event log's lines in the [`SimReport`] (its hash is always computed). Default
     /// `false`.
     pub keep_log: bool,
+    /// The network: links' latencies, loss, duplication, reordering, limits.
+    pub net: NetOptions,
+    /// The disks: durability rules, capacity, faults, latency.
+    pub disk: DiskOptions,
 }
 
 impl Default for SimOptions {
@@ -104,6 +115,8 @@ impl Default for SimOptions {
             fault_probability: 0.0,
             clock: ClockOptions::default(),
             keep_log: false,
+            net: NetOptions::default(),
+            disk: DiskOptions::default(),
         }
     }
 }
@@ -211,11 +224,13 @@ pub struct BlockedTask {
     pub host: Host,
     /// Its host's name.
     pub host_name: String,
+    /// Where it was spawned, its name, and what it waits on.
+    pub task: crate::observe::TaskInfo,
 }
 
 impl fmt::Display for BlockedTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "task {} on host {:?}", self.id, self.host_name)
+        write!(f, "on host {:?}: {}", self.host_name, self.task)
     }
 }
 
@@ -316,7 +331,8 @@ pub(crate) fn unsupported(operation: &'static str) -> io::Error {
 
 /// The models' crash hooks, called by the world after a host's tasks are dropped.
 pub(crate) fn models_crash_host(world: &World, env: &Env, host: HostId) {
-    let _ = (world, env, host);
+    world.net.crash_host(env, host);
+    world.disk.crash_host(env, host);
 }
 
 /// A simulated world of hosts, driven step by step on the calling thread.
@@ -358,6 +374,7 @@ impl Sim {
     /// # Panics
     ///
     /// If a host with this name exists.
+    #[track_caller]
     pub fn host<F, Fut>(&mut self, name: &str, program: F) -> Host
     where
         F: Fn(IoRef) -> Fut + Send + Sync + 'static,
@@ -376,6 +393,7 @@ impl Sim {
     /// # Panics
     ///
     /// If a host with this name exists.
+    #[track_caller]
     pub fn client<F, Fut>(&mut self, name: &str, program: F) -> Client<Fut::Output>
     where
         F: FnOnce(IoRef) -> Fut,
@@ -426,15 +444,13 @@ impl Sim {
     }
 
     /// After a step: a panic of a host's program, or the step limit.
-    fn check(&self) -> Option<SimError> {
-        if let Some((host, message)) = self.world.take_panic() {
-            return Some(SimError::Panicked { seed: self.seed, host, message });
-        }
+    /// After a step: the clients not finished yet, or the error that ends the run.
+    fn check(&self) -> Result<usize, SimError> {
         let max = self.world.options.max_steps;
-        if self.world.steps() >= max {
-            return Some(SimError::StepLimit { seed: self.seed, steps: max });
-        }
-        None
+        self.world.after_step(max).map_err(|e| match e {
+            Some((host, message)) => SimError::Panicked { seed: self.seed, host, message },
+            None => SimError::StepLimit { seed: self.seed, steps: max },
+        })
     }
 
     fn deadlock(&self) -> SimError {
@@ -451,14 +467,15 @@ impl Sim {
     pub fn step(&mut self) -> Result<bool, SimError> {
         let limit = nanos(self.world.options.max_time);
         let s = self.world.step(limit, false);
-        if let Some(e) = self.check() {
+        if let Err(e) = self.check() {
             return self.fail(e);
         }
         match s {
             Stepped::Ran | Stepped::Fired => Ok(true),
-            Stepped::Idle if self.world.has_timers() => {
-                self.fail(SimError::TimeLimit { seed: self.seed, max_time: self.world.options.max_time })
-            }
+            Stepped::Idle if self.world.has_timers() => self.fail(SimError::TimeLimit {
+                seed: self.seed,
+                max_time: self.world.options.max_time,
+            }),
             Stepped::Idle => Ok(false),
         }
     }
@@ -473,13 +490,17 @@ impl Sim {
     pub fn run(&mut self) -> Result<SimReport, SimError> {
         let limit = nanos(self.world.options.max_time);
         let clients = self.world.has_clients();
+        if clients && self.world.unfinished_clients() == 0 {
+            return Ok(self.report());
+        }
         loop {
-            if clients && self.world.unfinished_clients() == 0 {
-                return Ok(self.report());
-            }
             let s = self.world.step(limit, false);
-            if let Some(e) = self.check() {
-                return self.fail(e);
+            let unfinished = match self.check() {
+                Ok(n) => n,
+                Err(e) => return self.fail(e),
+            };
+            if clients && unfinished == 0 {
+                return Ok(self.report());
             }
             if s == Stepped::Idle {
                 if self.world.has_timers() {
@@ -489,7 +510,7 @@ impl Sim {
                     };
                     return self.fail(e);
                 }
-                if self.world.unfinished_clients() > 0 {
+                if unfinished > 0 {
                     return self.fail(self.deadlock());
                 }
                 return Ok(self.report());
@@ -498,18 +519,20 @@ impl Sim {
     }
 
     /// Runs for `duration` of virtual time (whether or not clients end meanwhile), and reports.
+    /// Time moves to the end even if nothing is left to happen: the test may act on the world
+    /// afterwards (deliver a signal, restart a host), so no deadlock is reported here.
     ///
     /// # Errors
     ///
-    /// As [`run`](Self::run); a deadlock only when nothing is left to happen while a client has
-    /// not ended.
+    /// A host program's panic, the step limit, and [`SimError::TimeLimit`] when `duration`
+    /// reaches beyond [`SimOptions::max_time`].
     pub fn run_for(&mut self, duration: Duration) -> Result<SimReport, SimError> {
         let target = self.world.now().saturating_add(nanos(duration));
         let max = nanos(self.world.options.max_time);
         let limit = target.min(max);
         loop {
             let s = self.world.step(limit, true);
-            if let Some(e) = self.check() {
+            if let Err(e) = self.check() {
                 return self.fail(e);
             }
             if s == Stepped::Idle {
@@ -519,9 +542,6 @@ impl Sim {
                         max_time: self.world.options.max_time,
                     };
                     return self.fail(e);
-                }
-                if !self.world.has_timers() && self.world.unfinished_clients() > 0 {
-                    return self.fail(self.deadlock());
                 }
                 return Ok(self.report());
             }
@@ -540,6 +560,7 @@ impl Sim {
     /// # Panics
     ///
     /// For a client host (its program is `FnOnce`).
+    #[track_caller]
     pub fn restart(&mut self, host: Host) {
         self.world.restart(host.0)
     }
@@ -589,6 +610,67 @@ impl Sim {
     /// Delivers `signal` to `host` when virtual time reaches `at`.
     pub fn signal_at(&mut self, host: Host, signal: crate::signal::Signal, at: Duration) {
         self.world.event_at(nanos(at), WorldEvent::Signal(host.0, signal))
+    }
+
+    // ----- the network's fault controls (see `net/mod.rs`) -----
+
+    /// The IP address of `host` (10.0.0.1 for the first host, ...); its name resolves to it
+    /// through `lookup` on every host.
+    pub fn address(&self, host: Host) -> std::net::IpAddr {
+        self.world.net.host_address(host.0)
+    }
+
+    /// Cuts the link between `a` and `b` both ways: datagrams are lost, stream data is held
+    /// until healed, connects retry and time out.
+    pub fn partition(&mut self, a: Host, b: Host) {
+        self.world.net.partition(&self.world.env(), a.0, b.0)
+    }
+
+    /// Cuts the link from `from` to `to` only.
+    pub fn partition_one_way(&mut self, from: Host, to: Host) {
+        self.world.net.partition_one_way(&self.world.env(), from.0, to.0)
+    }
+
+    /// Heals every partition.
+    pub fn heal(&mut self) {
+        self.world.net.heal(&self.world.env())
+    }
+
+    /// Heals the partition between `a` and `b`.
+    pub fn heal_link(&mut self, a: Host, b: Host) {
+        self.world.net.heal_link(&self.world.env(), a.0, b.0)
+    }
+
+    /// Clogs `host`: everything to or from it is delayed until [`unclog`](Self::unclog).
+    pub fn clog(&mut self, host: Host) {
+        self.world.net.clog(&self.world.env(), host.0)
+    }
+
+    /// Unclogs `host`.
+    pub fn unclog(&mut self, host: Host) {
+        self.world.net.unclog(&self.world.env(), host.0)
+    }
+
+    /// Sets the link between `a` and `b` (latency, loss, duplication, reordering) from now on.
+    pub fn set_link(&mut self, a: Host, b: Host, link: LinkOptions) {
+        self.world.net.set_link(&self.world.env(), a.0, b.0, link)
+    }
+
+    // ----- the disks -----
+
+    /// What `host` wrote to its standard output (`File::stdout`) so far, across crashes.
+    pub fn stdout(&self, host: Host) -> Vec<u8> {
+        self.world.disk.stdout(host.0)
+    }
+
+    /// What `host` wrote to its standard error so far, across crashes.
+    pub fn stderr(&self, host: Host) -> Vec<u8> {
+        self.world.disk.stderr(host.0)
+    }
+
+    /// Bytes of file data on `host`'s disk now (synced or not).
+    pub fn disk_used(&self, host: Host) -> u64 {
+        self.world.disk.used(host.0)
     }
 
     /// Registers a program that hosts can spawn as a process through

@@ -108,9 +108,8 @@ impl SimProcess {
 }
 
 fn process(h: &ProcessHandle) -> io::Result<&SimProcess> {
-    h.downcast_ref::<SimProcess>().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, crate::net::ForeignHandle)
-    })
+    h.downcast_ref::<SimProcess>()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, crate::net::ForeignHandle))
 }
 
 /// `Io::process_spawn` on a simulated host.
@@ -134,11 +133,8 @@ pub(crate) fn spawn(
     let future = program(io.clone(), args);
     let p = proc.clone();
     let task = io.r#async(async move {
-        let code = match std::panic::AssertUnwindSafe(future).catch_unwind().await {
-            Ok(code) => code,
-            // A panicking Rust program exits with 101.
-            Err(_) => 101,
-        };
+        // A panicking Rust program exits with 101.
+        let code = std::panic::AssertUnwindSafe(future).catch_unwind().await.unwrap_or(101);
         p.finish(ExitStatus::from_raw((code & 0xff) << 8));
     });
     {

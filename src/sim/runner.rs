@@ -51,7 +51,11 @@ pub fn replay_command(seed: u64) -> String {
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let target = match file.rsplit_once('-') {
-                Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => name.to_owned(),
+                Some((name, hash))
+                    if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                {
+                    name.to_owned()
+                }
                 _ => file,
             };
             let cargo = if target == env!("CARGO_PKG_NAME") {

@@ -109,7 +109,27 @@ struct SignalState {
 
 struct TaskEntry {
     host: HostId,
+    /// Keeps the task's allocation, and so `header`, alive while the entry exists.
     waker: Waker,
+    header: HeaderPtr,
+}
+
+/// The header of a registered task, read for task dumps and the deadlock report.
+struct HeaderPtr(std::ptr::NonNull<TaskHeader>);
+
+// SAFETY: `TaskHeader` is `Sync` (atomics and `Send + Sync` fields), so a pointer to one may be
+// sent to and read from any thread; its validity is argued where it is read (`TaskEntry::info`).
+unsafe impl Send for HeaderPtr {}
+
+impl TaskEntry {
+    fn info(&self) -> crate::observe::TaskInfo {
+        // SAFETY: the header lives in the task's allocation (async-task metadata), which is
+        // freed only once every reference to it is gone; `self.waker` is such a reference and
+        // lives as long as this entry, and entries are only read under the world's lock, which
+        // the removal (`task_finished`) takes too.
+        let header = unsafe { self.header.0.as_ref() };
+        crate::observe::TaskInfo::of(header)
+    }
 }
 
 /// FNV-1a over the log's bytes: a stable hash (the same on every machine and build), which the
@@ -167,6 +187,10 @@ pub(crate) struct World {
     state: Mutex<State>,
     pub(crate) options: SimOptions,
     pub(crate) programs: super::process::Programs,
+    /// The network model.
+    pub(crate) net: super::net::SimNet,
+    /// The disk model (every host's file system).
+    pub(crate) disk: super::disk::SimDisk,
     me: Weak<World>,
 }
 
@@ -201,7 +225,9 @@ impl Schedule for HostSched {
                     let id = st.next_task;
                     st.next_task += 1;
                     runnable.metadata().set_slot(id as usize);
-                    st.tasks.insert(id, TaskEntry { host: self.host, waker: runnable.waker() });
+                    let header = HeaderPtr(std::ptr::NonNull::from(runnable.metadata()));
+                    let entry = TaskEntry { host: self.host, waker: runnable.waker(), header };
+                    st.tasks.insert(id, entry);
                 }
                 if h.status == Status::Paused {
                     h.parked.push(runnable);
@@ -238,6 +264,8 @@ impl World {
     pub(crate) fn new(options: SimOptions) -> Arc<World> {
         let rng = Rng::new(options.seed);
         let lines = options.keep_log.then(Vec::new);
+        let net = super::net::SimNet::new(options.net.clone());
+        let disk = super::disk::SimDisk::new(options.disk.clone());
         Arc::new_cyclic(|me| World {
             state: Mutex::new(State {
                 rng,
@@ -257,6 +285,8 @@ impl World {
             }),
             options,
             programs: Default::default(),
+            net,
+            disk,
             me: me.clone(),
         })
     }
@@ -280,10 +310,10 @@ impl World {
         let mut st = self.lock();
         let id = st.hosts.len() as HostId;
         let max = self.options.clock.max_offset.as_nanos().max(0) as u64;
-        let real_offset_ns = if max > 0 { st.rng.between(0, 2 * max) as i64 - max as i64 } else { 0 };
+        let real_offset_ns =
+            if max > 0 { st.rng.between(0, 2 * max) as i64 - max as i64 } else { 0 };
         let dmax = i64::from(self.options.clock.max_drift_ppm);
-        let drift_ppm =
-            if dmax > 0 { st.rng.between(0, 2 * dmax as u64) as i64 - dmax } else { 0 };
+        let drift_ppm = if dmax > 0 { st.rng.between(0, 2 * dmax as u64) as i64 - dmax } else { 0 };
         let client = factory.is_none();
         st.hosts.push(HostState {
             name: name.to_owned(),
@@ -303,6 +333,9 @@ impl World {
         }
         let now = st.now;
         st.log_line(format_args!("{now} host {id} {name} added"));
+        drop(st);
+        self.net.add_host(id, name);
+        self.disk.add_host(id);
         id
     }
 
@@ -317,6 +350,7 @@ impl World {
 
     /// Brings a down host up in a new epoch and spawns `program` as its root task. The root
     /// records its end (and a panic) in the host; a client's `on_output` keeps the output.
+    #[track_caller]
     pub(crate) fn start<T: Send + 'static>(
         &self,
         host: HostId,
@@ -350,7 +384,8 @@ impl World {
             };
             world.root_finished(host, epoch, panic);
         };
-        match io.concurrent(root) {
+        let name = format!("{} main", self.host_name(host));
+        match io.task().name(name).concurrent(root) {
             Ok(handle) => handle.detach(),
             Err(_) => unreachable!("a simulated host always grants a task"),
         }
@@ -389,8 +424,8 @@ impl World {
                 let h = &mut st.hosts[host as usize];
                 if h.status != Status::Down {
                     h.status = Status::Down;
-                    // A crashed client never delivers its output: it no longer counts as
-                    // unfinished only once restarted... it cannot be, so the run ends without it.
+                    // A crashed client never delivers its output and cannot be restarted: it
+                    // stops counting as unfinished, so the run can end without it.
                     if h.client && !h.finished {
                         h.finished = true;
                         st.unfinished_clients -= 1;
@@ -434,9 +469,7 @@ impl World {
                 break;
             }
         }
-        let env = self.env();
-        let _ = &env;
-        super::models_crash_host(self, &env, host);
+        super::models_crash_host(self, &self.env(), host);
     }
 
     /// Restarts a host: crashes it if it is up, then runs its program again.
@@ -444,12 +477,14 @@ impl World {
     /// # Panics
     ///
     /// For a client, whose program ran once.
+    #[track_caller]
     pub(crate) fn restart(&self, host: HostId) {
         if self.lock().hosts[host as usize].status != Status::Down {
             self.crash(host);
         }
         let factory = self.lock().hosts[host as usize].factory.clone();
-        let factory = factory.expect("kqio::sim: a client cannot be restarted (its program is FnOnce)");
+        let factory =
+            factory.expect("kqio::sim: a client cannot be restarted (its program is FnOnce)");
         self.start(host, move |io| factory(io), |()| {});
     }
 
@@ -597,7 +632,12 @@ impl World {
     }
 
     /// Polls a sleep until `deadline` on the awake clock (see `Io::time_poll_sleep`).
-    pub(crate) fn poll_sleep(&self, cx: &mut Context<'_>, slot: &mut u64, deadline: Timestamp) -> Poll<()> {
+    pub(crate) fn poll_sleep(
+        &self,
+        cx: &mut Context<'_>,
+        slot: &mut u64,
+        deadline: Timestamp,
+    ) -> Poll<()> {
         let mut st = self.lock();
         let at = u64::try_from(deadline.as_nanos()).unwrap_or(0);
         if at <= st.now {
@@ -618,8 +658,8 @@ impl World {
                 }
                 return Poll::Pending;
             }
-            // Fired already; the deadline has passed unless time cannot reach it... it has:
-            // timers fire only at their deadline. Fall through to re-arm defensively.
+            // Not pending: it fired, so its deadline has passed and `at <= now` above returned
+            // already; a slot reused for a later deadline is armed anew below.
         }
         let seq = st.insert_timer(at, Due::Wake(cx.waker().clone()));
         st.sleeps.insert(seq, at);
@@ -742,8 +782,17 @@ impl World {
         self.lock().unfinished_clients
     }
 
-    pub(crate) fn take_panic(&self) -> Option<(String, String)> {
-        self.lock().panicked.take()
+    /// After a step: the clients not finished yet; or the first panic of a host's program
+    /// (taken), or `Err(None)` once `max_steps` steps were taken. One lock for all three.
+    pub(crate) fn after_step(&self, max_steps: u64) -> Result<usize, Option<(String, String)>> {
+        let mut st = self.lock();
+        if let Some(p) = st.panicked.take() {
+            return Err(Some(p));
+        }
+        if st.steps >= max_steps {
+            return Err(None);
+        }
+        Ok(st.unfinished_clients)
     }
 
     pub(crate) fn log_hash(&self) -> u64 {
@@ -763,8 +812,17 @@ impl World {
                 id: *id,
                 host: Host(t.host),
                 host_name: st.hosts[t.host as usize].name.clone(),
+                task: t.info(),
             })
             .collect()
+    }
+
+    /// The live tasks of `host`, for `Io::task_dump`.
+    pub(crate) fn task_dump(&self, host: HostId) -> crate::observe::TaskDump {
+        let st = self.lock();
+        crate::observe::TaskDump::new(
+            st.tasks.values().filter(|t| t.host == host).map(TaskEntry::info).collect(),
+        )
     }
 
     /// Drops every task of every host and every pending timer: the end of the world.
@@ -803,7 +861,6 @@ impl State {
 
     /// Moves virtual time to `at`, with the seeded clock events of the options on the way.
     fn advance_to(&mut self, at: u64, options: &SimOptions) {
-        let span = at - self.now;
         self.now = at;
         let c = &options.clock;
         if c.step_probability > 0.0 || c.suspend_probability > 0.0 {
@@ -812,7 +869,8 @@ impl State {
             for i in 0..self.hosts.len() {
                 if self.rng.chance(c.step_probability) && max_step > 0 {
                     let step = self.rng.between(0, 2 * max_step) as i64 - max_step as i64;
-                    self.hosts[i].real_offset_ns = self.hosts[i].real_offset_ns.saturating_add(step);
+                    self.hosts[i].real_offset_ns =
+                        self.hosts[i].real_offset_ns.saturating_add(step);
                     let now = self.now;
                     self.log_line(format_args!("{now} host {i} real clock step {step}"));
                 }
@@ -824,7 +882,6 @@ impl State {
                 }
             }
         }
-        let _ = span;
     }
 }
 

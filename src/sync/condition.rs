@@ -23,7 +23,7 @@ use std::task::{Context, Poll};
 
 use super::error::WaitTimeoutError;
 use super::mutex::{LockUncancelable, Mutex, MutexGuard};
-use super::wait::{lock, WaitList, Waiter, WakeBatch};
+use super::wait::{lock, WaitKind, WaitList, Waiter, WakeBatch};
 use crate::error::Canceled;
 use crate::io::Io;
 use crate::task::current;
@@ -84,7 +84,7 @@ impl Condition {
     crate::loom::const_fn! {
         /// A condition with no waiters.
         pub const fn new() -> Self {
-            Condition { has_waiters: AtomicBool::new(false), waiters: StdMutex::new(WaitList::new()) }
+            Condition { has_waiters: AtomicBool::new(false), waiters: StdMutex::new(WaitList::new(WaitKind::Condition)) }
         }
     }
 

@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::timeout::WaitTimeout;
-use super::wait::{lock, WaitList, Waiter, WakeBatch};
+use super::wait::{lock, WaitKind, WaitList, Waiter, WakeBatch};
 use crate::error::Canceled;
 use crate::io::Io;
 use crate::task::current;
@@ -72,7 +72,7 @@ impl Event {
     crate::loom::const_fn! {
         /// A new event, not set (Zig `Event.unset`).
         pub const fn new() -> Self {
-            Event { state: AtomicU8::new(0), waiters: StdMutex::new(WaitList::new()) }
+            Event { state: AtomicU8::new(0), waiters: StdMutex::new(WaitList::new(WaitKind::Event)) }
         }
     }
 

@@ -27,7 +27,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::timeout::WaitTimeout;
-use super::wait::{lock, WaitList, Waiter};
+use super::wait::{lock, WaitKind, WaitList, Waiter};
 use crate::error::Canceled;
 use crate::io::Io;
 use crate::task::current;
@@ -103,7 +103,7 @@ impl<T> Mutex<T> {
         pub const fn new(value: T) -> Self {
             Mutex {
                 state: AtomicU8::new(0),
-                waiters: StdMutex::new(WaitList::new()),
+                waiters: StdMutex::new(WaitList::new(WaitKind::Mutex)),
                 value: UnsafeCell::new(value),
             }
         }

@@ -27,7 +27,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::timeout::WaitTimeout;
-use super::wait::{lock, WaitList, Waiter, WakeBatch};
+use super::wait::{lock, WaitKind, WaitList, Waiter, WakeBatch};
 use crate::error::Canceled;
 use crate::io::Io;
 use crate::task::current;
@@ -94,7 +94,7 @@ impl<T> RwLock<T> {
         pub const fn new(value: T) -> Self {
             RwLock {
                 state: AtomicUsize::new(0),
-                waiters: StdMutex::new(WaitList::new()),
+                waiters: StdMutex::new(WaitList::new(WaitKind::RwLock)),
                 value: UnsafeCell::new(value),
             }
         }

@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::timeout::WaitTimeout;
-use super::wait::{lock, WaitList, Waiter};
+use super::wait::{lock, WaitKind, WaitList, Waiter};
 use crate::error::Canceled;
 use crate::io::Io;
 use crate::task::current;
@@ -77,7 +77,7 @@ impl Semaphore {
             assert!(permits <= Self::MAX_PERMITS, "too many permits");
             Semaphore {
                 state: AtomicUsize::new(permits * PERMIT),
-                waiters: StdMutex::new(WaitList::new()),
+                waiters: StdMutex::new(WaitList::new(WaitKind::Semaphore)),
             }
         }
     }

@@ -39,6 +39,8 @@ use std::sync::{PoisonError, TryLockError};
 use crate::loom::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 
+use crate::task::WaitingOn;
+
 /// Locks a primitive's state. Poisoning is ignored: the state is left consistent by every
 /// critical section (none of them runs user code), so a panic elsewhere does not make it invalid.
 ///
@@ -161,6 +163,39 @@ impl<P> Waiter<P> {
 pub(crate) struct WaitList<P> {
     head: Option<NonNull<Waiter<P>>>,
     tail: Option<NonNull<Waiter<P>>>,
+    /// Which primitive this is the list of, for the task's wait record (a queued waiter's task
+    /// records `kind` with this list's address, its identity, on each `Pending`).
+    kind: WaitKind,
+}
+
+/// The primitive a [`WaitList`] belongs to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WaitKind {
+    Mutex,
+    Condition,
+    Event,
+    Semaphore,
+    RwLock,
+    QueuePut,
+    QueueGet,
+}
+
+impl<P> WaitList<P> {
+    /// Records, for the current task, that it waits on this list's primitive (a waiter was
+    /// queued or re-armed: the poll returns `Pending`).
+    #[inline]
+    fn record_wait(&self) {
+        let addr = self as *const Self as usize;
+        crate::task::activity::wait_on(match self.kind {
+            WaitKind::Mutex => WaitingOn::Mutex { addr },
+            WaitKind::Condition => WaitingOn::Condition { addr },
+            WaitKind::Event => WaitingOn::Event { addr },
+            WaitKind::Semaphore => WaitingOn::Semaphore { addr },
+            WaitKind::RwLock => WaitingOn::RwLock { addr },
+            WaitKind::QueuePut => WaitingOn::QueuePut { addr },
+            WaitKind::QueueGet => WaitingOn::QueueGet { addr },
+        });
+    }
 }
 
 // SAFETY: the list holds pointers to waiters whose payloads are `Send` (see `Waiter`), and is
@@ -168,9 +203,9 @@ pub(crate) struct WaitList<P> {
 unsafe impl<P: Send> Send for WaitList<P> {}
 
 impl<P> WaitList<P> {
-    /// An empty list.
-    pub(crate) const fn new() -> Self {
-        WaitList { head: None, tail: None }
+    /// An empty list of a `kind` primitive.
+    pub(crate) const fn new(kind: WaitKind) -> Self {
+        WaitList { head: None, tail: None, kind }
     }
 
     /// Whether no waiter is queued.
@@ -198,6 +233,7 @@ impl<P> WaitList<P> {
     /// `waiter` is not queued, is only ever used with this list (under the lock that guards it),
     /// and its owner removes it under that lock before it is dropped (ground rules 1 and 2).
     pub(crate) unsafe fn push_back(&mut self, waiter: Pin<&Waiter<P>>, waker: &Waker) {
+        self.record_wait();
         let node = NonNull::from(&*waiter);
         // SAFETY: the caller guarantees the waiter is ours to link; the lock is held (`&mut self`).
         let links = unsafe { &mut *waiter.links.with_mut(|p| p) };
@@ -220,6 +256,7 @@ impl<P> WaitList<P> {
     ///
     /// As for [`push_back`](Self::push_back).
     pub(crate) unsafe fn push_front(&mut self, waiter: Pin<&Waiter<P>>, waker: &Waker) {
+        self.record_wait();
         let node = NonNull::from(&*waiter);
         // SAFETY: as in `push_back`.
         let links = unsafe { &mut *waiter.links.with_mut(|p| p) };
@@ -274,6 +311,7 @@ impl<P> WaitList<P> {
         let links = unsafe { &mut *waiter.links.with_mut(|p| p) };
         if links.queued {
             set_waker(&mut links.waker, waker);
+            self.record_wait();
         }
         links.queued
     }

@@ -268,7 +268,10 @@ impl<T> Future for Blocking<T> {
         this.slot.waker.register(cx.waker());
         match this.outcome(this.slot.state.load(Ordering::Acquire)) {
             Some(r) => Poll::Ready(r),
-            None => Poll::Pending,
+            None => {
+                super::activity::wait_on(super::activity::WaitingOn::Blocking);
+                Poll::Pending
+            }
         }
     }
 }

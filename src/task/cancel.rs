@@ -110,6 +110,12 @@ impl CancelState {
         self.0.load(Ordering::SeqCst) & (REQUESTED | PROTECTED) == REQUESTED
     }
 
+    /// Whether cancellation was requested (pending or delivered): the task is canceling. For
+    /// diagnostics only.
+    pub(crate) fn was_requested(&self) -> bool {
+        self.0.load(Ordering::Relaxed) & (REQUESTED | DELIVERED) != 0
+    }
+
     /// Whether the word has left its fresh state (a request, a delivery or protection).
     #[inline]
     pub(crate) fn is_untouched(&self) -> bool {

@@ -227,6 +227,7 @@ impl Group {
 
     /// Zig `group.async`: adds a member, run concurrently if a unit of concurrency is available,
     /// else inline before this returns (as [`r#async`](crate::Io#method.async)).
+    #[track_caller]
     pub fn r#async<F>(&self, io: &dyn Io, future: F)
     where
         F: Future<Output = Result<(), Canceled>> + Send + 'static,
@@ -242,6 +243,7 @@ impl Group {
     ///
     /// [`ConcurrencyUnavailable`] as for [`concurrent`](crate::Io#method.concurrent); the future
     /// is dropped and the group is unchanged.
+    #[track_caller]
     pub fn concurrent<F>(&self, io: &dyn Io, future: F) -> Result<(), ConcurrencyUnavailable>
     where
         F: Future<Output = Result<(), Canceled>> + Send + 'static,

@@ -8,13 +8,18 @@
 //!    need a wake-up for cancellation. The waker refers to the task itself, so it is taken out
 //!    when the future is dropped (in `TaskFuture::drop`), which breaks the reference cycle.
 //! 3. `slot` belongs to the backend (its registry index); nothing else reads or writes it.
+//! 4. `id`, `spawned_at` and `name` are set at spawn and never change; `activity` is the
+//!    diagnostic record of `activity.rs`. A task without a name costs no allocation for it.
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use std::borrow::Cow;
 use std::fmt;
+use std::panic::Location;
 use std::sync::Arc;
 
 use crate::loom::future::AtomicWaker;
 
+use super::activity::{Activity, TaskId, TaskState, WaitingOn};
 use super::cancel::{CancelState, RequestOutcome};
 
 /// A runnable task of kqio: an [`async_task::Runnable`] whose metadata is a [`TaskHeader`].
@@ -46,6 +51,10 @@ pub struct TaskHeader {
     waker: AtomicWaker,
     owner: Option<Arc<dyn Schedule>>,
     slot: AtomicUsize,
+    id: TaskId,
+    spawned_at: &'static Location<'static>,
+    name: Option<Cow<'static, str>>,
+    pub(crate) activity: Activity,
     /// Under loom only: stands for async-task's state word, which orders a wake before the
     /// poll it causes (an AcqRel RMW on wake, an Acquire RMW before polling). async-task is
     /// not loom-instrumented, so the models need this edge made visible.
@@ -55,18 +64,31 @@ pub struct TaskHeader {
 
 impl fmt::Debug for TaskHeader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskHeader").field("cancel", &self.cancel).finish_non_exhaustive()
+        f.debug_struct("TaskHeader")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("spawned_at", &self.spawned_at)
+            .field("cancel", &self.cancel)
+            .finish_non_exhaustive()
     }
 }
 
 impl TaskHeader {
-    /// The header of a task spawned on `owner`.
-    pub(crate) fn new(owner: Arc<dyn Schedule>) -> Self {
+    /// The header of a task spawned on `owner` at `spawned_at`.
+    pub(crate) fn new(
+        owner: Arc<dyn Schedule>,
+        spawned_at: &'static Location<'static>,
+        name: Option<Cow<'static, str>>,
+    ) -> Self {
         TaskHeader {
             cancel: CancelState::new(),
             waker: AtomicWaker::new(),
             owner: Some(owner),
             slot: AtomicUsize::new(usize::MAX),
+            id: TaskId::next(),
+            spawned_at,
+            name,
+            activity: Activity::new(),
             #[cfg(all(test, kqio_loom))]
             wakes: AtomicUsize::new(0),
         }
@@ -74,15 +96,49 @@ impl TaskHeader {
 
     /// The header of a future run in place (by `block_on` or an inline `r#async`), which no
     /// scheduler owns. `canceled` starts it with a pending cancellation request.
+    #[track_caller]
     pub(crate) fn detached(canceled: bool) -> Self {
         TaskHeader {
             cancel: if canceled { CancelState::requested() } else { CancelState::new() },
             waker: AtomicWaker::new(),
             owner: None,
             slot: AtomicUsize::new(usize::MAX),
+            id: TaskId::next(),
+            spawned_at: Location::caller(),
+            name: None,
+            activity: Activity::new(),
             #[cfg(all(test, kqio_loom))]
             wakes: AtomicUsize::new(0),
         }
+    }
+
+    /// The task's id, unique in the process.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// Where the task was spawned: the caller of [`r#async`](crate::Io#method.async),
+    /// [`concurrent`](crate::Io#method.concurrent), a [`TaskBuilder`](crate::TaskBuilder), or a
+    /// [`Group`](crate::Group)'s or [`Select`](crate::Select)'s spawn.
+    pub fn spawned_at(&self) -> &'static Location<'static> {
+        self.spawned_at
+    }
+
+    /// The name given through [`TaskBuilder::name`](crate::TaskBuilder::name), if any.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// What the task waits on: the cancellation point where it last returned `Pending`, if it
+    /// recorded one (`None` while it runs, and for waits kqio does not know of, such as a
+    /// foreign channel). A snapshot, possibly a moment old (see `activity.rs`).
+    pub fn waiting_on(&self) -> Option<WaitingOn> {
+        self.activity.waiting_on()
+    }
+
+    /// The task's state: running, scheduled, idle, or canceling. A snapshot.
+    pub fn state(&self) -> TaskState {
+        self.activity.state(self.cancel.was_requested())
     }
 
     /// The backend's bookkeeping slot (for example an index in its task registry);

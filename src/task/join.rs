@@ -190,13 +190,18 @@ impl<T> Future for JoinHandle<T> {
             Inner::Panicked(p) => {
                 std::panic::resume_unwind(p.take().expect("JoinHandle polled after completion"))
             }
-            Inner::Spawned { task, .. } => match Pin::new(task).poll(cx) {
+            Inner::Spawned { task, header } => match Pin::new(task).poll(cx) {
                 Poll::Ready(Some(v)) => Poll::Ready(v),
                 Poll::Ready(None) => panic!(
                     "kqio: awaited a task that Kqueue::deinit dropped before it finished; \
                      it has no output"
                 ),
-                Poll::Pending => Poll::Pending,
+                Poll::Pending => {
+                    // SAFETY: see `from_task`: the allocation outlives `self`.
+                    let task = unsafe { header.as_ref() }.id();
+                    super::activity::wait_on(super::activity::WaitingOn::Join { task });
+                    Poll::Pending
+                }
             },
         }
     }

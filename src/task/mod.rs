@@ -3,6 +3,8 @@
 //!
 //! | file | what |
 //! | --- | --- |
+//! | `activity.rs` | task ids, states and what a task waits on (task dumps) |
+//! | `builder.rs` | `TaskBuilder`: spawning with a name |
 //! | `cancel.rs` | the cancel state word (requested / delivered / protected) |
 //! | `coop.rs` | the per-poll budget that makes always-ready tasks yield |
 //! | `header.rs` | `TaskHeader`, the metadata of every task, and the `Schedule` trait |
@@ -14,7 +16,9 @@
 //! | `park.rs` | polling a future to completion on the current thread |
 //! | `yield_now.rs` | yielding once to the scheduler |
 
+pub(crate) mod activity;
 pub(crate) mod blocking;
+mod builder;
 mod cancel;
 pub(crate) mod coop;
 pub(crate) mod current;
@@ -28,7 +32,9 @@ mod select;
 pub(crate) mod spawn;
 mod yield_now;
 
+pub use activity::{TaskId, TaskState, WaitingOn};
 pub use blocking::Blocking;
+pub use builder::TaskBuilder;
 pub use cancel::CancelProtection;
 pub use group::Group;
 pub use header::{Runnable, Schedule, TaskHeader};

@@ -174,6 +174,7 @@ impl<U: Send + 'static> Select<U> {
 
     /// Adds a member (Zig `select.async`): concurrent if possible, else run inline before this
     /// returns, as [`r#async`](crate::Io#method.async).
+    #[track_caller]
     pub fn r#async<F>(&self, io: &dyn Io, future: F)
     where
         F: Future<Output = U> + Send + 'static,
@@ -186,6 +187,7 @@ impl<U: Send + 'static> Select<U> {
     /// # Errors
     ///
     /// [`ConcurrencyUnavailable`], as for [`concurrent`](crate::Io#method.concurrent).
+    #[track_caller]
     pub fn concurrent<F>(&self, io: &dyn Io, future: F) -> Result<(), ConcurrencyUnavailable>
     where
         F: Future<Output = U> + Send + 'static,

@@ -6,7 +6,9 @@
 //! (so cancellation points find their task) and keeps the task's waker in the header (so a
 //! cancellation request can wake it).
 
+use std::borrow::Cow;
 use std::future::Future;
+use std::panic::Location;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr;
@@ -102,11 +104,18 @@ impl<F: Future> Future for TaskFuture<F> {
             // the task again.
             header.register_waker(cx.waker());
         }
+        header.activity.poll_started();
         let _current = current::enter(header);
         let _budget = coop::start();
         let mut stage = this.stage;
         let out = match stage.as_mut().project() {
-            StageProj::Running { future } => std::task::ready!(future.poll(cx)),
+            StageProj::Running { future } => match future.poll(cx) {
+                Poll::Ready(out) => out,
+                Poll::Pending => {
+                    header.activity.poll_pending();
+                    return Poll::Pending;
+                }
+            },
             StageProj::Done => panic!("kqio: a finished task was polled again"),
         };
         // Drop the future now, with its task current: a panic of its destructor unwinds into
@@ -153,6 +162,7 @@ impl<F: Future> Future for DropOnReady<F> {
 fn schedule_woken(runnable: Runnable, info: async_task::ScheduleInfo) {
     let reason =
         if info.woken_while_running { ScheduleReason::Yielded } else { ScheduleReason::Woken };
+    runnable.metadata().activity.scheduled();
     let owner = runnable.metadata().owner().expect("a spawned task always has an owner");
     if ptr::eq(Arc::as_ptr(owner) as *const (), current::thread_scheduler()) {
         let owner: *const dyn Schedule = Arc::as_ptr(owner);
@@ -168,22 +178,38 @@ fn schedule_woken(runnable: Runnable, info: async_task::ScheduleInfo) {
     }
 }
 
-/// Spawns `future` as a task owned by `owner` and schedules its first poll.
+/// Spawns `future` as a task owned by `owner` and schedules its first poll. The task's spawn
+/// location is the caller's (through any chain of `#[track_caller]` functions).
+#[track_caller]
 pub(crate) fn spawn<F>(owner: Arc<dyn Schedule>, future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    spawn_named(owner, future, None)
+}
+
+/// [`spawn`] with a task name.
+#[track_caller]
+pub(crate) fn spawn_named<F>(
+    owner: Arc<dyn Schedule>,
+    future: F,
+    name: Option<Cow<'static, str>>,
+) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
     let first = owner.clone();
-    let (runnable, task) =
-        async_task::Builder::new().metadata(TaskHeader::new(owner)).propagate_panic(true).spawn(
-            |header: &TaskHeader| TaskFuture {
-                header,
-                stage: Stage::Running { future },
-                started: false,
-            },
-            async_task::WithInfo(schedule_woken),
-        );
+    let header = TaskHeader::new(owner, Location::caller(), name);
+    let (runnable, task) = async_task::Builder::new().metadata(header).propagate_panic(true).spawn(
+        |header: &TaskHeader| TaskFuture {
+            header,
+            stage: Stage::Running { future },
+            started: false,
+        },
+        async_task::WithInfo(schedule_woken),
+    );
     let handle = JoinHandle::from_task(task);
     first.schedule(runnable, ScheduleReason::Spawned);
     handle
@@ -198,6 +224,7 @@ where
 /// The future is dropped as soon as it is ready ([`DropOnReady`]): a panic of its destructor
 /// then leaves this function with the output dropped, not leaked (a value being returned is
 /// leaked when a later local's destructor panics).
+#[track_caller]
 pub(crate) fn run_inline<F: Future>(future: F, canceled: bool) -> F::Output {
     let header = TaskHeader::detached(canceled);
     park::block_on_with_header(&header, DropOnReady::new(future))

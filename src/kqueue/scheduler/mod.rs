@@ -38,6 +38,8 @@ mod idle;
 mod loom_tests;
 mod queue;
 mod registry;
+mod stall;
+mod stats;
 mod worker;
 
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -49,8 +51,10 @@ use concurrent_queue::ConcurrentQueue;
 use crate::error::ConcurrencyUnavailable;
 use crate::kqueue::reactor::Reactor;
 use crate::kqueue::timer::Timers;
+use crate::observe::{RuntimeMetrics, TaskDump, TaskInfo, WorkerMetrics};
 use crate::task::{Runnable, Schedule, ScheduleReason, TaskHeader};
 
+pub(crate) use stall::StallWatch;
 pub(crate) use worker::run_worker;
 
 /// The most tasks moved from a shared queue to a local queue at once, so that one worker does not
@@ -76,12 +80,16 @@ pub(crate) struct Shared {
     stopping: AtomicBool,
     max_tasks: Option<usize>,
     live_tasks: AtomicUsize,
+    /// The stall detector, when `InitOptions::stall_threshold` is set (`stall.rs`).
+    pub(crate) stall: Option<Arc<StallWatch>>,
 }
 
 /// What other threads may touch of a worker.
 struct WorkerShared {
     queue: queue::RunQueue<Runnable>,
     parker: idle::Parker,
+    /// Written by the worker only (`stats.rs`).
+    stats: stats::WorkerStats,
 }
 
 impl Shared {
@@ -101,6 +109,7 @@ impl Shared {
                 .map(|_| WorkerShared {
                     queue: queue::RunQueue::new(),
                     parker: idle::Parker::new(),
+                    stats: stats::WorkerStats::new(),
                 })
                 .collect(),
             idle: idle::Idle::new(n_workers),
@@ -109,7 +118,37 @@ impl Shared {
             stopping: AtomicBool::new(false),
             max_tasks,
             live_tasks: AtomicUsize::new(0),
+            stall: None,
         }
+    }
+
+    /// Turns the stall detector on (before the workers start).
+    pub(crate) fn with_stall_watch(mut self, watch: Arc<StallWatch>) -> Self {
+        self.stall = Some(watch);
+        self
+    }
+
+    /// The scheduler's part of [`RuntimeMetrics`]: per-worker counters, queue depths, live tasks.
+    pub(crate) fn fill_metrics(&self, m: &mut RuntimeMetrics) {
+        m.workers = self
+            .workers
+            .iter()
+            .map(|w| WorkerMetrics { local_queue_depth: w.queue.len(), ..w.stats.snapshot() })
+            .collect();
+        m.injector_depth = self.injector.len();
+        m.resumed_depth = self.resumed.len();
+        m.timed_depth = self.timed.len();
+        m.live_tasks = self.registry.len();
+        m.timers_pending = self.timers.len();
+        m.timers_fired = self.timers.fired();
+        m.reactor_events = self.reactor.events_delivered();
+    }
+
+    /// Every registered task, for a task dump.
+    pub(crate) fn task_dump(&self) -> TaskDump {
+        let mut tasks = Vec::with_capacity(self.registry.len());
+        self.registry.for_each(|h| tasks.push(TaskInfo::of(h)));
+        TaskDump::new(tasks)
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {

@@ -89,6 +89,18 @@ impl Registry {
         n
     }
 
+    /// Calls `f` with every registered task's header, one shard locked at a time (`f` must not
+    /// spawn, finish or wake tasks: ground rule 3).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&TaskHeader)) {
+        for shard in self.shards.iter() {
+            let shard = lock(shard);
+            for Entry(header) in shard.entries.iter().flatten() {
+                // SAFETY: ground rule 1: the entry exists, so the header is valid.
+                f(unsafe { &**header });
+            }
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).len).sum()
     }

@@ -177,7 +177,11 @@ impl Worker<'_> {
                             self.shared.notify_one();
                         }
                     }
-                    run_task(r);
+                    self.shared.workers[self.ctx.index].stats.polled();
+                    match &self.shared.stall {
+                        None => run_task(r),
+                        Some(watch) => watch.run(self.ctx.index, r, run_task),
+                    }
                 }
                 None => self.park(),
             }
@@ -282,7 +286,13 @@ impl Worker<'_> {
         let shared = self.shared;
         // SAFETY: a `Worker` runs on its own thread, so it owns the destination queue, and the
         // victim is another worker's queue.
-        unsafe { shared.workers[victim].queue.steal_into(&shared.workers[self.ctx.index].queue) }
+        let stolen = unsafe {
+            shared.workers[victim].queue.steal_into(&shared.workers[self.ctx.index].queue)
+        };
+        if stolen.is_some() {
+            shared.workers[self.ctx.index].stats.stole();
+        }
+        stolen
     }
 
     fn poll_reactor_now(&mut self) {
@@ -317,10 +327,13 @@ impl Worker<'_> {
             return;
         }
         let parker = &shared.workers[index].parker;
+        let stats = &shared.workers[index].stats;
+        stats.parking();
         match shared.reactor.try_lock_driver() {
             Some(mut driver) => {
                 let timeout = shared.timers.park_timeout();
                 parker.park_driver(&mut driver, timeout);
+                stats.unparked();
                 shared.timers.unparked();
                 // Unregister before dispatching: the wakes of dispatch then see this worker as
                 // awake and do not try to unpark it.
@@ -330,6 +343,7 @@ impl Worker<'_> {
             }
             None => {
                 parker.park_condvar();
+                stats.unparked();
                 self.wake_up();
             }
         }

@@ -65,6 +65,8 @@ pub(crate) struct Timers {
     /// Entries in the wheel, mirrored outside the lock so that `fire_due` can skip locking an
     /// empty wheel. Written under the lock.
     count: AtomicUsize,
+    /// Timers fired so far (metrics). Written under the lock.
+    fired: AtomicU64,
 }
 
 impl Timers {
@@ -76,6 +78,7 @@ impl Timers {
             wheel: Mutex::new(Wheel::new()),
             next_wake: AtomicU64::new(0),
             count: AtomicUsize::new(0),
+            fired: AtomicU64::new(0),
         }
     }
 
@@ -188,7 +191,10 @@ impl Timers {
             if wheel.next_deadline().is_none_or(|d| d > now) {
                 return;
             }
+            let before = fired.len();
             wheel.advance(now, fired);
+            let n = (fired.len() - before) as u64;
+            self.fired.store(self.fired.load(Ordering::Relaxed) + n, Ordering::Relaxed);
         }
         for w in fired.drain(..) {
             w.wake();
@@ -198,6 +204,11 @@ impl Timers {
     /// Whether any timer is pending (a hint, read without the lock).
     pub(crate) fn has_timers(&self) -> bool {
         self.count.load(Ordering::Relaxed) != 0
+    }
+
+    /// Timers fired so far (metrics).
+    pub(crate) fn fired(&self) -> u64 {
+        self.fired.load(Ordering::Relaxed)
     }
 
     /// Timers in the wheel (for tests and reports).

@@ -8,7 +8,7 @@ use std::ptr::NonNull;
 use super::ring::{Mode, PopError, PushError, Ring};
 use super::Queue;
 use crate::sync::error::QueueError;
-use crate::sync::wait::{WaitList, WakeBatch};
+use crate::sync::wait::{WaitKind, WaitList, WakeBatch};
 
 // ----- slots (ground rule 1) -----
 
@@ -193,8 +193,8 @@ impl<T> State<T> {
     pub(super) const fn new() -> Self {
         State {
             stash: VecDeque::new(),
-            getters: WaitList::new(),
-            putters: WaitList::new(),
+            getters: WaitList::new(WaitKind::QueueGet),
+            putters: WaitList::new(WaitKind::QueuePut),
             closed: false,
             slow: false,
         }

@@ -1,0 +1,125 @@
+//! The simulated disk through the user types (`Dir`, `File`) on a `Sim`: a write, a sync, a
+//! crash, a restart and a read; locks between tasks; cancellation of a disk operation.
+
+use std::sync::{Arc, Mutex};
+
+use kqio::fs::{CreateFlags, Dir, ErrorKind, Lock, OpenFlags};
+use kqio::sim::disk::DiskOptions;
+use kqio::sim::{Sim, SimOptions};
+use kqio::time::{Duration, Timeout};
+use kqio::IoRef;
+
+fn sim(seed: u64, disk: DiskOptions) -> Sim {
+    Sim::new(SimOptions { seed: kqio::sim::seed_from_env(seed), disk, ..Default::default() })
+}
+
+/// What the program saw in its write-ahead log at each start.
+type Seen = Arc<Mutex<Vec<Option<Vec<u8>>>>>;
+
+/// Reads the log, then (first start only) appends a synced record and an un-synced one.
+async fn wal_program(io: IoRef, seen: Seen) {
+    let cwd = Dir::cwd(&io);
+    let before = cwd.read_file("wal").await.ok();
+    let first = before.is_none();
+    seen.lock().unwrap().push(before);
+    if first {
+        let f = cwd.create_file("wal", CreateFlags::default()).await.unwrap();
+        f.write_all(b"acked;").await.unwrap();
+        f.sync().await.unwrap();
+        // The new name is durable once its directory is synced.
+        cwd.open_file(".", OpenFlags::default()).await.unwrap().sync().await.unwrap();
+        f.write_all(b"lost;").await.unwrap();
+    }
+    let _ = io.sleep(Timeout::after(Duration::from_secs(3600))).await;
+}
+
+fn run_wal(seed: u64, disk: DiskOptions) -> Vec<Option<Vec<u8>>> {
+    let seen: Seen = Arc::default();
+    let mut sim = sim(seed, disk);
+    let s = seen.clone();
+    let db = sim.host("db", move |io: IoRef| wal_program(io, s.clone()));
+    sim.run_for(Duration::SECOND).unwrap();
+    sim.crash(db);
+    sim.restart(db);
+    sim.run_for(Duration::SECOND).unwrap();
+    let seen = seen.lock().unwrap().clone();
+    seen
+}
+
+#[test]
+fn synced_data_survives_a_crash_and_the_rest_does_not() {
+    let disk = DiskOptions { torn_write_probability: 0.0, ..DiskOptions::default() };
+    assert_eq!(run_wal(1, disk), vec![None, Some(b"acked;".to_vec())]);
+}
+
+#[test]
+fn a_torn_write_survives_as_a_prefix() {
+    let disk = DiskOptions { torn_write_probability: 1.0, ..DiskOptions::default() };
+    for seed in 0..8 {
+        let seen = run_wal(seed, disk.clone());
+        let after = seen[1].clone().expect("the synced record");
+        assert!(after.starts_with(b"acked;"), "seed {seed}: {after:?}");
+        assert!(b"acked;lost;".starts_with(&after), "seed {seed}: {after:?}");
+        assert!(after.len() < b"acked;lost;".len(), "seed {seed}: never whole");
+    }
+}
+
+#[test]
+fn flock_between_tasks_and_a_canceled_wait() {
+    let mut sim = sim(3, DiskOptions::default());
+    let c = sim.client("c", |io: IoRef| async move {
+        let cwd = Dir::cwd(&io);
+        cwd.write_file("lock", b"").await.unwrap();
+        let a = cwd.open_file("lock", OpenFlags::default()).await.unwrap();
+        let b = cwd.open_file("lock", OpenFlags::default()).await.unwrap();
+        a.lock(Lock::Exclusive).await.unwrap();
+        assert!(!b.try_lock(Lock::Shared).await.unwrap());
+        // A waiting lock in another task, canceled: it takes nothing.
+        let b2 = cwd.open_file("lock", OpenFlags::default()).await.unwrap();
+        let waiter =
+            io.r#async(async move { b2.lock(Lock::Exclusive).await.map_err(|e| e.kind()) });
+        io.sleep(Timeout::after(Duration::MILLISECOND)).await.unwrap();
+        assert_eq!(waiter.cancel().await, Err(ErrorKind::Canceled));
+        a.unlock().await.unwrap();
+        assert!(b.try_lock(Lock::Exclusive).await.unwrap(), "no lock was left behind");
+        // A read canceled before its latency ends reads nothing and says Canceled.
+        let f = cwd.open_file("lock", OpenFlags::default()).await.unwrap();
+        let read = io.r#async(async move {
+            let mut buf = [0u8; 4];
+            f.read(&mut buf).await.map_err(|e| e.kind())
+        });
+        assert_eq!(read.cancel().await, Err(ErrorKind::Canceled));
+        "done"
+    });
+    sim.run().unwrap();
+    assert_eq!(c.output(), Some("done"));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_log() {
+    let run = |seed| {
+        let disk = DiskOptions { eio_probability: 0.05, ..DiskOptions::default() };
+        let seen: Seen = Arc::default();
+        let mut sim = Sim::new(SimOptions { seed, disk, keep_log: true, ..Default::default() });
+        let s = seen.clone();
+        let db = sim.host("db", move |io: IoRef| {
+            let s = s.clone();
+            async move {
+                // EIO may strike anywhere: record what happened instead of unwrapping.
+                let cwd = Dir::cwd(&io);
+                for i in 0..20u8 {
+                    let r = cwd.write_file(format!("f{}", i % 3), [i]).await;
+                    s.lock().unwrap().push(r.err().map(|e| vec![e.kind() as u8]));
+                }
+                let _ = io.sleep(Timeout::after(Duration::from_secs(3600))).await;
+            }
+        });
+        sim.run_for(Duration::SECOND).unwrap();
+        sim.crash(db);
+        let report = sim.run_for(Duration::SECOND).unwrap();
+        let seen = seen.lock().unwrap().clone();
+        (report.log_hash, seen)
+    };
+    assert_eq!(run(7), run(7));
+    assert_ne!(run(7).0, run(8).0);
+}
