@@ -20,15 +20,6 @@ use kqio::fs::Dir;
 use kqio::sim::{Sim, SimOptions, SimReport};
 use kqio::{InitOptions, IoRef, Kqueue};
 
-/// Which backend a body runs on (for the harness only: bodies assert the same on both).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// The kqueue (epoll on Linux) runtime.
-    Kqueue,
-    /// The deterministic simulator.
-    Sim,
-}
-
 /// What a test body gets.
 pub struct Ctx {
     /// The backend's `Io`.
@@ -36,8 +27,6 @@ pub struct Ctx {
     /// Where the scratch directory and Unix socket paths live: a fresh temporary directory on
     /// `Kqueue` (removed after the test), a directory of the host's empty disk on the simulator.
     base: PathBuf,
-    #[allow(dead_code)]
-    backend: Backend,
 }
 
 impl Ctx {
@@ -86,7 +75,7 @@ where
     let tmp = TempDir::new(test);
     let rt = Kqueue::init(InitOptions { n_threads: Some(2), ..Default::default() }).expect("init");
     let io = rt.io();
-    let ctx = Ctx { io: io.clone(), base: tmp.0.clone(), backend: Backend::Kqueue };
+    let ctx = Ctx { io: io.clone(), base: tmp.0.clone() };
     let task = io.r#async(body(ctx));
     rt.block_on(task);
     rt.deinit();
@@ -112,9 +101,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut sim = Sim::new(SimOptions { seed, ..Default::default() });
-    let client = sim.client("test", move |io: IoRef| {
-        body(Ctx { io, base: PathBuf::new(), backend: Backend::Sim })
-    });
+    let client = sim.client("test", move |io: IoRef| body(Ctx { io, base: PathBuf::new() }));
     let report = match sim.run() {
         Ok(report) => report,
         Err(e) => panic!(
@@ -165,15 +152,12 @@ macro_rules! differential {
 /// sim -- --ignored` runs them, and removing a line here turns them on.
 macro_rules! sim_variant {
     // ----- pending (area, or area and test) -----
-    (tcp, $name:ident) => {
-        sim_variant!(@ignored $name, "sim: the network model (sim-net) is not wired into the simulator yet");
-    };
-    (udp_unix, $name:ident) => {
-        sim_variant!(@ignored $name, "sim: the network model (sim-net) is not wired into the simulator yet");
-    };
-    (fs, $name:ident) => {
-        sim_variant!(@ignored $name, "sim: the disk model (sim-disk) is not wired into the simulator yet");
-    };
+    // None: since the merge of sim-net and sim-disk into sim-core (04:50) every area runs. An
+    // entry looks like:
+    // (fs, fs_permissions) => {
+    //     sim_variant!(@ignored fs_permissions, "sim: the reason");
+    // };
+    // (tcp, $name:ident) => { sim_variant!(@ignored $name, "sim: the reason"); };
     // ----- everything else runs -----
     (@ignored $name:ident, $reason:literal) => {
         #[test]
