@@ -329,7 +329,8 @@ pub(crate) fn unsupported(operation: &'static str) -> io::Error {
     io::Error::new(io::ErrorKind::Unsupported, SimUnsupported { operation })
 }
 
-/// The models' crash hooks, called by the world after a host's tasks are dropped.
+/// The models' crash hooks, called by the world when a host goes down, before its tasks are
+/// dropped.
 pub(crate) fn models_crash_host(world: &World, env: &Env, host: HostId) {
     world.net.crash_host(env, host);
     world.disk.crash_host(env, host);

@@ -368,6 +368,7 @@ impl World {
             let epoch = h.epoch;
             st.log_line(format_args!("{now} host {host} up epoch {epoch}"));
         }
+        self.net.restart_host(host);
         let io = self.io(host);
         let world = self.me.clone();
         let epoch = self.lock().hosts[host as usize].epoch;
@@ -417,22 +418,33 @@ impl World {
 
     /// Crashes a host: every task of it is dropped, then the models forget its volatile state.
     pub(crate) fn crash(&self, host: HostId) {
+        let was_up = {
+            let mut st = self.lock();
+            let st = &mut *st;
+            let h = &mut st.hosts[host as usize];
+            let was_up = h.status != Status::Down;
+            if was_up {
+                h.status = Status::Down;
+                // A crashed client never delivers its output and cannot be restarted: it
+                // stops counting as unfinished, so the run can end without it.
+                if h.client && !h.finished {
+                    h.finished = true;
+                    st.unfinished_clients -= 1;
+                }
+                let now = st.now;
+                st.log_line(format_args!("{now} host {host} crashed"));
+            }
+            was_up
+        };
+        // The models first: the network resets the host's connections at their peers before
+        // the tasks' socket handles are dropped (which would close them gracefully).
+        if was_up {
+            super::models_crash_host(self, &self.env(), host);
+        }
         loop {
             let (runnables, wakers) = {
                 let mut st = self.lock();
                 let st = &mut *st;
-                let h = &mut st.hosts[host as usize];
-                if h.status != Status::Down {
-                    h.status = Status::Down;
-                    // A crashed client never delivers its output and cannot be restarted: it
-                    // stops counting as unfinished, so the run can end without it.
-                    if h.client && !h.finished {
-                        h.finished = true;
-                        st.unfinished_clients -= 1;
-                    }
-                    let now = st.now;
-                    st.log_line(format_args!("{now} host {host} crashed"));
-                }
                 let h = &mut st.hosts[host as usize];
                 let mut runnables = std::mem::take(&mut h.parked);
                 let signals = std::mem::take(&mut h.signals);
@@ -469,7 +481,6 @@ impl World {
                 break;
             }
         }
-        super::models_crash_host(self, &self.env(), host);
     }
 
     /// Restarts a host: crashes it if it is up, then runs its program again.
