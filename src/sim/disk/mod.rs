@@ -100,9 +100,6 @@
 //! whatever request came meanwhile. A future dropped before its effect did nothing (a pipe
 //! write excepted, see `pipe.rs`).
 
-// The world (`sim/world.rs`) calls these; until its glue lands, only the tests do.
-#![allow(dead_code)]
-
 mod handle;
 mod host;
 mod options;

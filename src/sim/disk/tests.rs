@@ -140,10 +140,6 @@ impl Fx {
         self.run(self.disk.dir_open_file(&self.env, H, &self.root, Path::new(path), &o))
     }
 
-    fn open_in(&self, dir: &DirHandle, path: &str, o: OpenOptions) -> io::Result<FileHandle> {
-        self.run(self.disk.dir_open_file(&self.env, H, dir, Path::new(path), &o))
-    }
-
     fn write(&self, f: &FileHandle, data: &[u8], at: Offset) -> io::Result<usize> {
         self.run(self.disk.file_write(&self.env, H, f, data.to_vec(), at)).map(|(n, _)| n)
     }

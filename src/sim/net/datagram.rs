@@ -399,7 +399,6 @@ impl Net {
                 let mut s = super::state::Stream::new(
                     unix_address(None),
                     super::state::Conn::Established { at: now },
-                    true,
                 );
                 s.link(peer, host);
                 Kind::Stream(s)

@@ -13,7 +13,9 @@
 //!   buffer plus receive window bound what a writer may have unread at the peer (backpressure);
 //!   the window reopens when the reader reads (no ACK latency, no congestion control).
 //! - A stream's data is never lost: a partition or a clog holds it until the link reopens
-//!   (TCP's retransmissions); there is no retransmission timeout that kills a connection.
+//!   (TCP's retransmissions); a segment lost to the link's loss draw arrives
+//!   `NetOptions::retransmit_delay` later, with what follows it; a lost SYN is retried. There
+//!   is no retransmission timeout that kills a connection.
 //! - `Refused` after one round trip; a SYN that cannot cross is retried at 1 s, 2 s, ... and
 //!   the connect fails with `TimedOut` after `NetOptions::connect_timeout` (a caller's own
 //!   timeout usually comes first).
@@ -34,6 +36,17 @@
 //!   `ECONNRESET`, `EPIPE`, `ENOTCONN`, `EADDRINUSE`, `EADDRNOTAVAIL`, `EMFILE`, `ENOENT`,
 //!   `ETIMEDOUT`, `EMSGSIZE`, ...), so the same application code sees the same `io::Error`s.
 //!
+//! - A partition that never heals leaves a connection's data waiting (no retransmission
+//!   timeout ends it): with nothing else scheduled, the world reports a deadlock.
+//!
+//! Wiring (what the world does): `SimNet::new(SimOptions::net)`; `add_host(id, name)` for each
+//! host (its address is 10.0.0.1 + id); each `net_*` method of a host's `impl Io` calls the
+//! method here with `(&env, host, ..)`; on a crash, [`SimNet::crash_host`] *before* the host's
+//! tasks are dropped (else their sockets close gracefully, and peers read end of stream
+//! instead of `ConnectionReset`), and [`SimNet::restart_host`] at its restart; the fault
+//! controls (`partition`, `partition_one_way`, `heal`, `heal_link`, `clog`, `unclog`,
+//! `set_link`) forwarded from `Sim`.
+//!
 //! Ground rules:
 //! 1. One `Mutex` around the state; no `env` call, wake or waker drop under it (state.rs,
 //!    ground rule 3).
@@ -42,8 +55,6 @@
 //! 3. A socket handle holds the `Env` it was made with, so that dropping it closes the socket
 //!    (FIN or RST to the peer) like `close(2)`: the world must not hold its own lock while it
 //!    drops task futures.
-
-#![allow(dead_code)] // Until sim-core's world delegates to it; its tests use all of it.
 
 mod datagram;
 mod options;

@@ -61,16 +61,18 @@ fn nanos(d: Duration) -> u64 {
 
 /// The behaviour of one link: its latency and its faults. Probabilities are in `0.0..=1.0`.
 ///
-/// Loss, duplication and reordering apply to datagrams (UDP); TCP hides them from the
-/// application (the model delivers a stream's bytes once and in order, after the link's
-/// latency), so for streams only the latency and [`reset`](Self::reset) matter.
+/// Duplication and reordering apply to datagrams (UDP) only; TCP hides them from the
+/// application (the model delivers a stream's bytes once and in order). Loss drops a datagram;
+/// for TCP it costs time instead: a lost segment arrives a retransmission later
+/// ([`NetOptions::retransmit_delay`]) with everything behind it, a lost SYN is retried.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct LinkOptions {
     /// One-way delay of every segment or datagram. Default uniform in 50..=500 µs between
     /// hosts, 5..=20 µs on a loopback.
     pub latency: Latency,
-    /// Probability that a UDP datagram is lost. Default 0.
+    /// Probability that a packet is lost: a UDP datagram is gone, a TCP segment is delayed by
+    /// a retransmission, a SYN is retried (1 s, then doubling). Default 0.
     pub loss: f64,
     /// Probability that a UDP datagram is delivered twice (the copy with its own latency).
     /// Default 0.
@@ -178,8 +180,7 @@ pub struct NetOptions {
     /// partitioned nor clogged.
     pub loopback: LinkOptions,
     /// Per-link overrides, by host names (symmetric: `(a, b)` also covers `b` to `a`); the
-    /// last entry for a pair wins. [`SimNet::set_link`](super::SimNet::set_link) changes one at
-    /// run time.
+    /// last entry for a pair wins. The world's `set_link` changes one at run time.
     pub links: Vec<(String, String, LinkOptions)>,
     /// The most sockets a host may have open at once (listeners, streams, datagram sockets;
     /// simulated files are not counted). Past it, creating a socket fails as `EMFILE` does on
@@ -201,6 +202,9 @@ pub struct NetOptions {
     /// full backlog or an address no host has) before `TimedOut`. Retries are at 1 s, then
     /// doubling, as TCP does. Default 75 s (the BSD value).
     pub connect_timeout: Duration,
+    /// How much later a TCP segment lost to [`LinkOptions::loss`] arrives (its retransmission
+    /// timeout). Default 200 ms (Linux's minimum RTO).
+    pub retransmit_delay: Duration,
 }
 
 impl Default for NetOptions {
@@ -215,6 +219,7 @@ impl Default for NetOptions {
             receive_buffer: 64 * 1024,
             segment_size: 1460,
             connect_timeout: Duration::from_secs(75),
+            retransmit_delay: Duration::from_millis(200),
         }
     }
 }
@@ -266,6 +271,12 @@ impl NetOptions {
     /// Sets [`segment_size`](Self::segment_size).
     pub fn segment_size(mut self, bytes: usize) -> Self {
         self.segment_size = bytes;
+        self
+    }
+
+    /// Sets [`retransmit_delay`](Self::retransmit_delay).
+    pub fn retransmit_delay(mut self, delay: Duration) -> Self {
+        self.retransmit_delay = delay;
         self
     }
 

@@ -28,6 +28,9 @@ pub(super) type SockId = u64;
 /// The arrival time of a message held back by a partition or a clog.
 pub(super) const HELD: u64 = u64::MAX;
 
+/// Host 0's address, 10.0.0.1; host `n` has 10.0.0.1 + `n` (10.0.0.0/8 holds 16 million).
+const FIRST_IP: u32 = 0x0A00_0001;
+
 /// The largest UDP payload (IPv4: 65535 less the IP and UDP headers).
 pub(super) const MAX_UDP_PAYLOAD: usize = 65_507;
 
@@ -205,7 +208,9 @@ pub(super) struct Stream {
     pub(super) dead: bool,
     /// We wrote to a peer that had closed: its RST is on the way (sent once).
     pub(super) rst_coming: bool,
-    pub(super) unix: bool,
+    /// Bytes written after the peer was gone, that nothing will acknowledge (bounded by the
+    /// send buffer).
+    pub(super) orphaned: usize,
 }
 
 pub(super) struct Dgram {
@@ -230,7 +235,7 @@ pub(super) struct Datagram {
 }
 
 impl Stream {
-    pub(super) fn new(peer_addr: SocketAddress, conn: Conn, unix: bool) -> Stream {
+    pub(super) fn new(peer_addr: SocketAddress, conn: Conn) -> Stream {
         Stream {
             peer_addr,
             conn,
@@ -245,7 +250,7 @@ impl Stream {
             error: None,
             dead: false,
             rst_coming: false,
-            unix,
+            orphaned: 0,
         }
     }
 }
@@ -306,8 +311,7 @@ impl Net {
         if self.hosts.len() <= i {
             self.hosts.resize_with(i + 1, || None);
         }
-        // 10.0.0.1 for host 0, and so on (10.0.0.0/8 holds 16 million hosts).
-        let ip = Ipv4Addr::from(0x0A00_0001u32.wrapping_add(host));
+        let ip = Ipv4Addr::from(FIRST_IP.wrapping_add(host));
         self.hosts[i] = Some(Host {
             name: name.to_owned(),
             ip,
@@ -343,11 +347,11 @@ impl Net {
         })
     }
 
+    /// The host with address `ip`: the inverse of `add_host`'s numbering, in O(1).
     pub(super) fn host_by_ip(&self, ip: Ipv4Addr) -> Option<HostId> {
-        self.hosts
-            .iter()
-            .enumerate()
-            .find_map(|(i, h)| h.as_ref().filter(|h| h.ip == ip).map(|_| i as HostId))
+        let host = u32::from(ip).checked_sub(FIRST_IP)?;
+        let h = self.hosts.get(host as usize)?.as_ref()?;
+        (h.ip == ip).then_some(host)
     }
 
     pub(super) fn new_id(&mut self) -> SockId {
@@ -393,6 +397,11 @@ impl Net {
 
     pub(super) fn latency(&self, env: &Env, from: HostId, to: HostId) -> u64 {
         self.link(from, to).latency.draw(env)
+    }
+
+    /// `NetOptions::retransmit_delay`, in nanoseconds.
+    pub(super) fn retransmit_nanos(&self) -> u64 {
+        self.options.retransmit_delay.as_nanos().max(0) as u64
     }
 
     /// Whether a partition cuts `from` to `to` (never a host's loopback).
@@ -469,7 +478,9 @@ impl Net {
         s.last_at = inbox.back().map_or(s.last_at.min(now), |g| g.at);
         s.inbox = inbox;
         if let Some(at) = first_new {
+            // Writers too: a released RST ends a writer's wait for a window that will not open.
             fx.wake_all_at(&mut sock.readers, at, now);
+            fx.wake_all_at(&mut sock.writers, at, now);
         }
     }
 

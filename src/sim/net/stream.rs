@@ -201,7 +201,7 @@ impl Net {
                         readers: Vec::new(),
                         writers: Vec::new(),
                         counted: true,
-                        kind: Kind::Stream(Stream::new(SocketAddress::Ip(*dst), conn, false)),
+                        kind: Kind::Stream(Stream::new(SocketAddress::Ip(*dst), conn)),
                     },
                 );
                 self.attempt(env, fx, id);
@@ -229,9 +229,9 @@ impl Net {
         let now = env.now();
         let there = now + self.latency(env, host, host);
         let addr = unix_address(Some(&path));
-        let mut c = Stream::new(addr.clone(), Conn::Established { at: now }, true);
+        let mut c = Stream::new(addr.clone(), Conn::Established { at: now });
         c.link(server, host);
-        let mut s = Stream::new(unix_address(None), Conn::Established { at: there }, true);
+        let mut s = Stream::new(unix_address(None), Conn::Established { at: there });
         s.link(client, host);
         let opts = self.default_opts();
         self.insert(client, new_stream(host, unix_address(None), opts.clone(), c, true));
@@ -258,7 +258,12 @@ impl Net {
         };
         let (target, rto, deadline) = (*target, *rto, *deadline);
         let to = self.route(host, target.ip());
-        let open = to.filter(|&t| !self.is_blocked(host, t) && !self.is_blocked(t, host));
+        // A SYN (or its answer) lost to the link's loss draw is retried as one a partition took.
+        let open = to.filter(|&t| {
+            !self.is_blocked(host, t)
+                && !self.is_blocked(t, host)
+                && !chance(env, self.link(host, t).loss)
+        });
         let listener = open.map(|t| {
             (t, self.find_bound(t, Proto::Tcp, target, |s| matches!(s.kind, Kind::Listener(_))))
         });
@@ -283,7 +288,6 @@ impl Net {
                 let mut s = Stream::new(
                     SocketAddress::Ip(in_family(local, v6)),
                     Conn::Established { at: there },
-                    false,
                 );
                 s.link(id, host);
                 let mut opts = self.default_opts();
@@ -430,7 +434,8 @@ impl Net {
             s.dead = true;
             return Poll::Ready(Err(os(e)));
         }
-        if s.read_shut {
+        // Nothing to read into (a zero-length `receive_from`): done, as `recv(2)` is.
+        if s.read_shut || bufs.iter().all(|b| b.is_empty()) {
             return Poll::Ready(Ok(0));
         }
         let mut sink = Sink::new(bufs);
@@ -543,9 +548,21 @@ impl Net {
             _ => None,
         });
         let Some((to, recv_buf, unread, discard)) = peer_state else {
-            // The peer closed: the bytes reach nobody, and its RST answers them.
+            // The peer closed: the bytes reach nobody, and its RST answers them. Until it
+            // comes, the send buffer fills (nothing acknowledges the bytes).
             self.rst_back(env, fx, id, host);
-            return Poll::Ready(Ok(want));
+            let sock = self.socks.get_mut(&id).expect("checked above");
+            let Kind::Stream(s) = &mut sock.kind else { unreachable!("checked above") };
+            let n = want.min(send_buf.saturating_sub(s.orphaned));
+            if n == 0 {
+                register(&mut sock.writers, cx);
+                if let Some(at) = rst_arrival(&sock.kind) {
+                    fx.timers.push((at, cx.waker().clone()));
+                }
+                return Poll::Pending;
+            }
+            s.orphaned += n;
+            return Poll::Ready(Ok(n));
         };
         if discard {
             return Poll::Ready(Ok(want));
@@ -562,6 +579,9 @@ impl Net {
         if space == 0 {
             let sock = self.socks.get_mut(&id).expect("checked above");
             register(&mut sock.writers, cx);
+            if let Some(at) = rst_arrival(&sock.kind) {
+                fx.timers.push((at, cx.waker().clone()));
+            }
             return Poll::Pending;
         }
         let n = want.min(space);
@@ -572,7 +592,12 @@ impl Net {
                 Kind::Stream(ps) => ps.last_at,
                 _ => unreachable!("checked above"),
             };
-            let at = self.arrival(env, host, to, last);
+            let mut at = self.arrival(env, host, to, last);
+            if at != HELD && chance(env, self.link(host, to).loss) {
+                // Lost and sent again after the retransmission timeout; what follows waits
+                // behind it (head-of-line blocking), as TCP delivers in order.
+                at = at.saturating_add(self.retransmit_nanos());
+            }
             first.get_or_insert(at);
             if let Some(ps) = self.socks.get_mut(&peer).and_then(stream_mut) {
                 ps.inbox.push_back(Segment { at, seg: Seg::Data(chunk, 0) });
@@ -730,6 +755,13 @@ impl Net {
             Kind::Datagram(_) => {}
         }
     }
+}
+
+/// When the RST on its way to this stream arrives (not held), for a blocked writer to wake:
+/// it fails the write.
+fn rst_arrival(kind: &Kind) -> Option<u64> {
+    let Kind::Stream(s) = kind else { return None };
+    s.inbox.iter().find(|g| matches!(g.seg, Seg::Rst)).map(|g| g.at).filter(|&at| at != HELD)
 }
 
 fn new_stream(
