@@ -1,0 +1,105 @@
+//! hyper on simulated time: hyper's HTTP/1 server and client run on `kqio::sim` through
+//! `kqio::compat::hyper` (its stream traits, `Executor` and `Timer`), the same adapters the
+//! kqueue backend uses. The header-read timeout of 30 s is simulated time: the test sees it pass
+//! on the host's awake clock while its own wall time stays well under a second.
+
+use std::convert::Infallible;
+
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::rt::Executor as _;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use kqio::compat::hyper::{Executor, Timer};
+use kqio::net::{TcpListener, TcpStream};
+use kqio::sim::{Sim, SimOptions};
+use kqio::time::{Clock, Duration};
+use kqio::IoRef;
+
+const PORT: u16 = 80;
+const HEADER_TIMEOUT: u64 = 30;
+
+async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::new(Bytes::from_static(b"Hello, simulated world!"))))
+}
+
+/// The server host: hyper's HTTP/1 server on each accepted connection, its header-read timeout
+/// on the host's (simulated) clock.
+async fn server(io: IoRef) {
+    let any = format!("0.0.0.0:{PORT}").parse().unwrap();
+    let listener = TcpListener::bind(&io, any).await.expect("bind");
+    loop {
+        let (stream, _) = listener.accept().await.expect("accept");
+        let conn = http1::Builder::new()
+            .timer(Timer::new(io.clone()))
+            .header_read_timeout(std::time::Duration::from_secs(HEADER_TIMEOUT))
+            .serve_connection(stream, service_fn(hello));
+        // hyper's errors (the header timeout among them) end the connection, not the server.
+        io.r#async(async move {
+            let _ = conn.await;
+        })
+        .detach();
+    }
+}
+
+/// What the client saw: the reply's body, and how long the server let half a request hang.
+#[derive(Debug)]
+struct Outcome {
+    body: Bytes,
+    half_request_closed_after: Duration,
+    half_request_reply: Vec<u8>,
+}
+
+async fn client(io: IoRef) -> Outcome {
+    let addr = io.lookup("server", PORT).await.expect("the server's name resolves").addresses[0];
+
+    // (a) A whole request through hyper's client, its connection task on kqio's executor.
+    let stream = TcpStream::connect(&io, addr).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(stream).await.expect("handshake");
+    Executor::new(io.clone()).execute(conn);
+    let request = Request::get("/").header("host", "server").body(Empty::<Bytes>::new()).unwrap();
+    let response = sender.send_request(request).await.expect("a reply");
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.expect("the body").to_bytes();
+
+    // (b) Half a request: the headers never end, the server gives up after its timeout.
+    let stream = TcpStream::connect(&io, addr).await.expect("connect");
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: server\r\n").await.expect("write");
+    let sent = io.now(Clock::Awake);
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 512];
+    // Until the end of the stream (or a reset): the server closed the connection.
+    while let Ok(n @ 1..) = stream.read(&mut buf).await {
+        reply.extend_from_slice(&buf[..n]);
+    }
+    let closed = io.now(Clock::Awake);
+    Outcome { body, half_request_closed_after: closed - sent, half_request_reply: reply }
+}
+
+#[test]
+fn hyper_serves_and_times_out_on_simulated_time() {
+    for seed in 1..=5 {
+        let wall = std::time::Instant::now();
+        let mut sim = Sim::new(SimOptions { seed, ..Default::default() });
+        sim.host("server", server);
+        let c = sim.client("client", client);
+        let report = sim.run().expect("the run ends");
+        let wall = wall.elapsed();
+        let out = c.output().expect("the client ended");
+        assert_eq!(out.body, "Hello, simulated world!", "seed {seed}");
+        let after = out.half_request_closed_after;
+        let timeout = Duration::from_secs(HEADER_TIMEOUT as i64);
+        assert!(
+            after >= timeout - Duration::from_secs(1) && after <= timeout + Duration::from_secs(1),
+            "seed {seed}: the server closed after {after:?} of simulated time, not about 30 s"
+        );
+        // hyper ends a timed-out connection without a reply, or with an error status.
+        let text = String::from_utf8_lossy(&out.half_request_reply);
+        assert!(text.is_empty() || !text.starts_with("HTTP/1.1 200"), "seed {seed}: {text}");
+        assert!(report.elapsed >= timeout, "seed {seed}: {:?}", report.elapsed);
+        // 30 simulated seconds, not 30 real ones: generous for a loaded machine.
+        assert!(wall < std::time::Duration::from_secs(1), "seed {seed}: wall time {wall:?}");
+    }
+}
