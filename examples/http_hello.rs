@@ -35,13 +35,46 @@ async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible
     Ok(response)
 }
 
-async fn serve(io: IoRef, stream: TcpStream) -> Result<(), hyper::Error> {
+async fn serve_connection(io: IoRef, stream: TcpStream) -> Result<(), hyper::Error> {
     let _ = stream.set_nodelay(true);
     http1::Builder::new()
         .timer(Timer::new(io))
         .header_read_timeout(std::time::Duration::from_secs(30))
         .serve_connection(stream, service_fn(hello))
         .await
+}
+
+/// Serves "Hello, World!" on `listener` until `deadline` passes or the process is interrupted
+/// (SIGINT); open connections are left to finish on their own (hyper closes idle ones after its
+/// header-read timeout). Written against `IoRef` only, so the same function runs on `Kqueue`
+/// (`main` below) and on `kqio::sim` (`tests/sim_hyper.rs` drives it over a lossy, partitioned
+/// network).
+///
+/// # Errors
+///
+/// The signal listener could not be set up.
+pub async fn serve(io: IoRef, listener: TcpListener, deadline: Timeout) -> std::io::Result<()> {
+    let mut interrupt = Signals::new(&io, Signal::INTERRUPT)?;
+    loop {
+        let next = {
+            let accept = pin!(listener.accept());
+            let interrupted = pin!(interrupt.recv());
+            // Keep only the winner's output: the loser borrows what the next round needs.
+            kqio::time::timeout(&*io, deadline, select(accept, interrupted)).await.map(
+                |r| match r {
+                    Either::Left((accepted, _)) => Either::Left(accepted),
+                    Either::Right((interrupted, _)) => Either::Right(interrupted),
+                },
+            )
+        };
+        match next {
+            Ok(Either::Left(Ok((stream, _)))) => {
+                io.r#async(serve_connection(io.clone(), stream)).detach();
+            }
+            Ok(Either::Left(Err(e))) => eprintln!("accept: {e}"),
+            Ok(Either::Right(_)) | Err(_) => return Ok(()),
+        }
+    }
 }
 
 /// Two pipelined requests on one connection, the second asking to close: two replies, then the
@@ -89,27 +122,7 @@ fn main() -> std::io::Result<()> {
             clock: Clock::Awake,
         });
         let test = test.then(|| io.r#async(self_test(io.clone(), addr)));
-        let mut interrupt = Signals::new(&io, Signal::INTERRUPT)?;
-        loop {
-            let next = {
-                let accept = pin!(listener.accept());
-                let interrupted = pin!(interrupt.recv());
-                // Keep only the winner's output: the loser borrows what the next round needs.
-                kqio::time::timeout(&*io, deadline, select(accept, interrupted)).await.map(|r| {
-                    match r {
-                        Either::Left((accepted, _)) => Either::Left(accepted),
-                        Either::Right((interrupted, _)) => Either::Right(interrupted),
-                    }
-                })
-            };
-            match next {
-                Ok(Either::Left(Ok((stream, _)))) => {
-                    io.r#async(serve(io.clone(), stream)).detach();
-                }
-                Ok(Either::Left(Err(e))) => eprintln!("accept: {e}"),
-                Ok(Either::Right(_)) | Err(_) => break,
-            }
-        }
+        serve(io.clone(), listener, deadline).await?;
         println!("http_hello (kqio): stopping (time is up or Ctrl-C)");
         if let Some(t) = test {
             t.await?;

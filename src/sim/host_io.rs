@@ -19,7 +19,7 @@ use futures::future::BoxFuture;
 use super::env::{Env, HostId};
 use super::unsupported;
 use super::world::{HostSched, World};
-use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable};
+use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable, LocalUnavailable};
 use crate::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FsFuture, Lock, MapHandle, MapOptions,
     Metadata, Offset, OpenOptions, Permissions, SetTimestamp, StdStream,
@@ -70,6 +70,19 @@ impl Io for SimIo {
     fn task_swap_cancel_protection(&self, p: CancelProtection) -> CancelProtection {
         task_local::swap_cancel_protection(p)
     }
+    /// The world runs every task on the one thread that steps it, so a local task is an ordinary
+    /// task of the host, spawned from one of its tasks. From elsewhere (the test's code between
+    /// steps, a blocking job) there is no task thread to bind it to: `LocalUnavailable`. A world
+    /// with local tasks must then be stepped on that thread only (the `Sim` is not moved to
+    /// another), or the local task's poll panics (the check of `task/local.rs`, ground rule 3).
+    fn task_reserve_local(
+        &self,
+    ) -> Result<Result<Arc<dyn Schedule>, ConcurrencyUnavailable>, LocalUnavailable> {
+        if !self.world.is_driving_thread() {
+            return Err(LocalUnavailable);
+        }
+        Ok(self.task_reserve())
+    }
 
     // ----- time -----
     fn time_now(&self, clock: Clock) -> Timestamp {
@@ -85,7 +98,7 @@ impl Io for SimIo {
         at: Timestamp,
         _passed: Timestamp,
     ) -> Poll<()> {
-        self.world.poll_sleep(cx, &mut t.0, at)
+        self.world.poll_sleep(self.host, cx, &mut t.0, at)
     }
     fn time_cancel_sleep(&self, t: &mut TimerSlot) {
         self.world.cancel_sleep(&mut t.0)
@@ -97,6 +110,16 @@ impl Io for SimIo {
     }
 
     // ----- observe -----
+    /// The host's share of the world, as one "worker" (the world's one thread, as this host
+    /// sees it): `polls` of the host's tasks, `busy` their simulated CPU time (1 µs a poll, as
+    /// the CPU clocks count), `local_queue_depth` its tasks ready to run now (held ones of a
+    /// paused host included); no steals or parks. `timers_pending` and `timers_fired` count the
+    /// host's sleeps and timeouts (not the models' internal timers); `live_tasks` its tasks
+    /// spawned and not yet finished. No reactor, no blocking pool (jobs are the world's timers):
+    /// those fields are zero. Counters run since the host was added, across restarts.
+    fn metrics(&self) -> crate::observe::RuntimeMetrics {
+        self.world.metrics(self.host)
+    }
     fn task_dump(&self) -> crate::observe::TaskDump {
         self.world.task_dump(self.host)
     }

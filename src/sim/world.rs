@@ -99,6 +99,10 @@ struct HostState {
     suspended_ns: u64,
     /// Signal deliveries per signal number: count and the waiters.
     signals: BTreeMap<i32, SignalState>,
+    /// `Io::metrics`: polls of the host's tasks and sleeps of them that fired, since the host
+    /// was added (across restarts).
+    polls: u64,
+    timers_fired: u64,
 }
 
 #[derive(Default)]
@@ -129,6 +133,26 @@ impl TaskEntry {
         // the removal (`task_finished`) takes too.
         let header = unsafe { self.header.0.as_ref() };
         crate::observe::TaskInfo::of(header)
+    }
+}
+
+thread_local! {
+    /// The address of the world whose task this thread is running (0: none).
+    static DRIVING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the calling thread as running a task of a world, until dropped.
+struct Driving(usize);
+
+impl Driving {
+    fn enter(world: &World) -> Driving {
+        Driving(DRIVING.with(|d| d.replace(world as *const World as usize)))
+    }
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        DRIVING.with(|d| d.set(self.0));
     }
 }
 
@@ -168,8 +192,8 @@ pub(crate) struct State {
     now: u64,
     ready: Vec<Runnable>,
     timers: BTreeMap<(u64, u64), Due>,
-    /// The deadline of each pending sleep, by its sequence number (its `TimerSlot`).
-    sleeps: BTreeMap<u64, u64>,
+    /// The deadline and host of each pending sleep, by its sequence number (its `TimerSlot`).
+    sleeps: BTreeMap<u64, (u64, HostId)>,
     next_seq: u64,
     next_task: u64,
     tasks: BTreeMap<u64, TaskEntry>,
@@ -327,6 +351,8 @@ impl World {
             drift_ppm,
             suspended_ns: 0,
             signals: BTreeMap::new(),
+            polls: 0,
+            timers_fired: 0,
         });
         if client {
             st.unfinished_clients += 1;
@@ -645,6 +671,7 @@ impl World {
     /// Polls a sleep until `deadline` on the awake clock (see `Io::time_poll_sleep`).
     pub(crate) fn poll_sleep(
         &self,
+        host: HostId,
         cx: &mut Context<'_>,
         slot: &mut u64,
         deadline: Timestamp,
@@ -661,7 +688,7 @@ impl World {
             return Poll::Ready(());
         }
         if *slot != 0 {
-            if let Some(&at) = st.sleeps.get(slot) {
+            if let Some(&(at, _)) = st.sleeps.get(slot) {
                 if let Some(Due::Wake(w)) = st.timers.get_mut(&(at, *slot)) {
                     if !w.will_wake(cx.waker()) {
                         *w = cx.waker().clone();
@@ -673,7 +700,7 @@ impl World {
             // already; a slot reused for a later deadline is armed anew below.
         }
         let seq = st.insert_timer(at, Due::Wake(cx.waker().clone()));
-        st.sleeps.insert(seq, at);
+        st.sleeps.insert(seq, (at, host));
         *slot = seq;
         Poll::Pending
     }
@@ -728,9 +755,13 @@ impl World {
             st.steps += 1;
             st.polls += 1;
             let (now, id) = (st.now, runnable.metadata().slot());
+            if let Some(host) = st.tasks.get(&(id as u64)).map(|t| t.host) {
+                st.hosts[host as usize].polls += 1;
+            }
             st.log_line(format_args!("{now} run {id}"));
             drop(st);
             let _kind = set_thread_kind(ThreadKind::Worker);
+            let _driving = Driving::enter(self);
             runnable.run();
             return Stepped::Ran;
         }
@@ -756,7 +787,9 @@ impl World {
             }
             let ((_, seq), d) = entry.remove_entry();
             if matches!(d, Due::Wake(_)) {
-                st.sleeps.remove(&seq);
+                if let Some((_, host)) = st.sleeps.remove(&seq) {
+                    st.hosts[host as usize].timers_fired += 1;
+                }
             }
             due.push(d);
         }
@@ -828,6 +861,35 @@ impl World {
             .collect()
     }
 
+    /// `Io::metrics` of `host`: its share of the world (see `SimIo::metrics`).
+    pub(crate) fn metrics(&self, host: HostId) -> crate::observe::RuntimeMetrics {
+        let st = self.lock();
+        let h = &st.hosts[host as usize];
+        let of_host = |r: &Runnable| {
+            st.tasks.get(&(r.metadata().slot() as u64)).is_some_and(|t| t.host == host)
+        };
+        let worker = crate::observe::WorkerMetrics {
+            polls: h.polls,
+            busy: std::time::Duration::from_nanos(h.polls.saturating_mul(CPU_NS_PER_POLL as u64)),
+            local_queue_depth: st.ready.iter().filter(|r| of_host(r)).count() + h.parked.len(),
+            ..Default::default()
+        };
+        crate::observe::RuntimeMetrics {
+            provided: true,
+            workers: vec![worker],
+            timers_pending: st.sleeps.values().filter(|(_, h)| *h == host).count(),
+            timers_fired: h.timers_fired,
+            live_tasks: st.tasks.values().filter(|t| t.host == host).count(),
+            ..Default::default()
+        }
+    }
+
+    /// Whether the calling thread is running a task of this world now (inside `step`): the
+    /// thread a local task spawned now will be run on.
+    pub(crate) fn is_driving_thread(&self) -> bool {
+        DRIVING.with(|d| d.get() == self as *const World as usize)
+    }
+
     /// The live tasks of `host`, for `Io::task_dump`.
     pub(crate) fn task_dump(&self, host: HostId) -> crate::observe::TaskDump {
         let st = self.lock();
@@ -861,7 +923,7 @@ impl State {
     }
 
     fn remove_sleep(&mut self, seq: u64) -> Option<Due> {
-        let at = self.sleeps.remove(&seq)?;
+        let (at, _) = self.sleeps.remove(&seq)?;
         self.timers.remove(&(at, seq))
     }
 
