@@ -132,8 +132,11 @@ impl TaskEntry {
     }
 }
 
-/// FNV-1a over the log's bytes: a stable hash (the same on every machine and build), which the
-/// standard library's hashers do not promise.
+/// The event log's hash: each line's bytes (as kept lines read them) are gathered in `line`
+/// and hashed at its end, eight bytes at a time (FNV-1a's step over little-endian words, then
+/// the length), so the hash is stable (the same on every machine and build, however the
+/// formatter splits its output), which the standard library's hashers do not promise. Lines
+/// are kept only with `keep_log`; the hot lines skip `core::fmt` (`push_u64`).
 struct LogHash {
     hash: u64,
     lines: Option<Vec<String>>,
@@ -142,23 +145,45 @@ struct LogHash {
 
 impl fmt::Write for LogHash {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for b in s.bytes() {
-            self.hash ^= u64::from(b);
-            self.hash = self.hash.wrapping_mul(0x0000_0100_0000_01B3);
-        }
-        if self.lines.is_some() {
-            self.line.push_str(s);
-        }
+        self.line.push_str(s);
         Ok(())
     }
 }
 
 impl LogHash {
-    fn end_line(&mut self) {
-        let _ = self.write_str("\n");
-        if let Some(lines) = &mut self.lines {
-            lines.push(std::mem::take(&mut self.line).trim_end().to_owned());
+    /// Appends `n` in decimal, as `Display` writes it.
+    fn push_u64(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
         }
+        for &d in &digits[i..] {
+            self.line.push(char::from(d));
+        }
+    }
+
+    fn end_line(&mut self) {
+        const PRIME: u64 = 0x0000_0100_0000_01B3;
+        let bytes = self.line.trim_end().as_bytes();
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let w = u64::from_le_bytes(w.try_into().expect("eight bytes"));
+            self.hash = (self.hash ^ w).wrapping_mul(PRIME).rotate_left(29);
+        }
+        let mut last = [0u8; 8];
+        last[..words.remainder().len()].copy_from_slice(words.remainder());
+        self.hash = (self.hash ^ u64::from_le_bytes(last)).wrapping_mul(PRIME).rotate_left(29);
+        self.hash = (self.hash ^ bytes.len() as u64).wrapping_mul(PRIME);
+        if let Some(lines) = &mut self.lines {
+            lines.push(self.line.trim_end().to_owned());
+        }
+        self.line.clear();
     }
 }
 
@@ -728,7 +753,11 @@ impl World {
             st.steps += 1;
             st.polls += 1;
             let (now, id) = (st.now, runnable.metadata().slot());
-            st.log_line(format_args!("{now} run {id}"));
+            // "{now} run {id}", the most frequent line, without `core::fmt`.
+            st.log.push_u64(now);
+            st.log.line.push_str(" run ");
+            st.log.push_u64(id as u64);
+            st.log.end_line();
             drop(st);
             let _kind = set_thread_kind(ThreadKind::Worker);
             runnable.run();
@@ -760,7 +789,11 @@ impl World {
             }
             due.push(d);
         }
-        st.log_line(format_args!("{now} fire {}", due.len()));
+        // "{now} fire {n}", without `core::fmt`.
+        st.log.push_u64(now);
+        st.log.line.push_str(" fire ");
+        st.log.push_u64(due.len() as u64);
+        st.log.end_line();
         drop(st);
         for d in due {
             match d {
@@ -914,8 +947,15 @@ impl SimEnv for World {
     fn log(&self, event: fmt::Arguments<'_>) {
         let mut st = self.lock();
         let now = st.now;
-        let _ = write!(st.log, "{now} ");
-        st.log_line(event);
+        st.log.push_u64(now);
+        st.log.line.push(' ');
+        match event.as_str() {
+            Some(s) => st.log.line.push_str(s),
+            None => {
+                let _ = st.log.write_fmt(event);
+            }
+        }
+        st.log.end_line();
     }
 }
 
