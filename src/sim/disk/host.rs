@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{self, SeekFrom};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::task::Waker;
 
@@ -86,6 +87,12 @@ pub(super) struct HostDisk {
     durable_refs: BTreeMap<Ino, u64>,
     /// Bytes of file data in the live image (capacity accounting).
     used: u64,
+    /// Per file, the byte range outside which its live data equals its durable data (up to
+    /// the shorter length), since its last sync: a sync copies only that range and sets the
+    /// durable length, so it costs what changed, not the file's size.
+    dirty: BTreeMap<Ino, Range<u64>>,
+    /// File bytes copied to the durable image by syncs (for the model's tests).
+    pub synced_bytes: u64,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
 }
@@ -106,6 +113,8 @@ impl HostDisk {
             last_write: None,
             durable_refs: BTreeMap::new(),
             used: 0,
+            dirty: BTreeMap::new(),
+            synced_bytes: 0,
             stdout: Vec::new(),
             stderr: Vec::new(),
         }
@@ -173,6 +182,7 @@ impl HostDisk {
             if let Some(Inode { node: Node::File(data), .. }) = self.live.inodes.remove(&ino) {
                 self.used -= data.len() as u64;
             }
+            self.dirty.remove(&ino);
             self.locks.remove(&ino);
             self.prune(ino);
         }
@@ -213,6 +223,13 @@ impl HostDisk {
         }
     }
 
+    /// Marks bytes `range` of file `ino` as possibly differing from its durable data.
+    fn mark_dirty(&mut self, ino: Ino, range: Range<u64>) {
+        let r = self.dirty.entry(ino).or_insert(range.clone());
+        r.start = r.start.min(range.start);
+        r.end = r.end.max(range.end);
+    }
+
     /// Sets file `ino`'s length, counting the bytes against the capacity.
     fn resize(&mut self, ino: Ino, len: u64, now: i64) -> io::Result<()> {
         if len > MAX_FILE_SIZE {
@@ -228,6 +245,8 @@ impl HostDisk {
         }
         self.file_data(ino)?.resize(len as usize, 0);
         self.used = self.used + len - old;
+        // Shrinking then growing again leaves zeros where the durable data may have bytes.
+        self.mark_dirty(ino, len.min(old)..len.max(old));
         let i = self.live.get_mut(ino)?;
         i.mtime = now;
         i.ctime = now;
@@ -259,6 +278,8 @@ impl HostDisk {
         }
         buf[offset as usize..end as usize].copy_from_slice(&data[..n]);
         self.used += end.max(old) - old;
+        // A write past the end leaves a hole of zeros from the old end on.
+        self.mark_dirty(ino, offset.min(old)..end);
         let i = self.live.get_mut(ino)?;
         i.mtime = now;
         i.ctime = now;
@@ -917,14 +938,37 @@ impl HostDisk {
         match self.durable.inodes.get_mut(&ino) {
             Some(durable) => {
                 if let (Node::File(new), Node::File(old)) = (&live.node, &mut durable.node) {
-                    old.clone_from(new);
+                    // Outside the dirty range the two agree up to the shorter length
+                    // (`dirty`): set the length, then copy the range.
+                    let len = new.len();
+                    old.resize(len, 0);
+                    if let Some(r) = self.dirty.remove(&ino) {
+                        let start = (r.start as usize).min(len);
+                        let end = (r.end as usize).min(len);
+                        old[start..end].copy_from_slice(&new[start..end]);
+                        self.synced_bytes += (end - start) as u64;
+                    }
                 }
                 if !data_only {
-                    let node = std::mem::replace(&mut durable.node, Node::File(Vec::new()));
-                    *durable = Inode { node, ..live.clone() };
+                    // Metadata only: the data was handled above (a directory's entries by
+                    // `sync_entries`).
+                    let Inode { node: _, mode, uid, gid, atime, mtime, ctime, nlink, parent } =
+                        *live;
+                    durable.mode = mode;
+                    durable.uid = uid;
+                    durable.gid = gid;
+                    durable.atime = atime;
+                    durable.mtime = mtime;
+                    durable.ctime = ctime;
+                    durable.nlink = nlink;
+                    durable.parent = parent;
                 }
             }
             None => {
+                if let Node::File(data) = &live.node {
+                    self.synced_bytes += data.len() as u64;
+                }
+                self.dirty.remove(&ino);
                 let mut copy = live.clone();
                 if let Node::Dir(entries) = &mut copy.node {
                     entries.clear();
@@ -950,7 +994,14 @@ impl HostDisk {
             let Some(live) = self.live.inodes.get(&child) else { continue };
             let mut shell = live.clone();
             match &mut shell.node {
-                Node::File(data) => data.clear(),
+                Node::File(data) => {
+                    // Its durable data is empty: all of the live data differs.
+                    let len = data.len() as u64;
+                    data.clear();
+                    let r = self.dirty.entry(child).or_insert(0..len);
+                    r.start = 0;
+                    r.end = r.end.max(len);
+                }
                 Node::Dir(children) => children.clear(),
                 Node::Symlink(_) => {}
             }
@@ -1001,6 +1052,7 @@ impl HostDisk {
         self.live = self.durable.restored();
         self.durable = self.live.clone();
         self.durable_refs.clear();
+        self.dirty.clear();
         for inode in self.durable.inodes.values() {
             if let Node::Dir(entries) = &inode.node {
                 for &child in entries.values() {
