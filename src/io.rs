@@ -119,7 +119,9 @@ pub trait Io: Send + Sync + 'static {
 
     /// Polls a timer due at `deadline` on the awake clock: `Ready` once it has passed, else
     /// registers `cx`'s waker. `timer` starts as `TimerSlot::default()` and belongs to the
-    /// waiting future; the backend records its timer there.
+    /// waiting future; the backend records its timer there. A backend may wake the waker before
+    /// the deadline (a spurious wake: the simulator does when it steps a host's real clock, so
+    /// that real-clock deadlines are checked again); the caller then polls again.
     ///
     /// `passed` is an awake-clock time the caller knows has passed (it read the clock then to
     /// make `deadline`), or [`Timestamp::MIN`]. A deadline at or before `passed` is due at once;

@@ -4,6 +4,15 @@
 //! called* (Zig: a duration counts from the call), then polls the backend's timer through
 //! [`Io::time_poll_sleep`]. The future owns a [`TimerSlot`] that the backend fills; dropping the
 //! future frees the timer at once.
+//!
+//! A deadline on the real clock is kept as given too ([`SleepDeadline`], shared with
+//! `OwnedSleep`): every poll re-reads the real clock, completes once it has reached the deadline,
+//! and otherwise moves the awake-clock timer to the remaining time (freeing the old slot first).
+//! So a step back of the real clock, or a real clock that runs slow, delays the completion until
+//! the real clock gets there; a step forward is seen at the next poll: the simulator wakes a
+//! host's sleeps when it steps its real clock, while on `Kqueue` (no portable way to learn of a
+//! clock step; Linux's `TFD_TIMER_CANCEL_ON_SET` is epoll-only) it is seen when the awake timer
+//! fires or the task is polled for another reason.
 
 use std::fmt;
 use std::future::Future;
@@ -13,7 +22,7 @@ use std::task::{Context, Poll};
 use crate::error::Canceled;
 use crate::io::Io;
 use crate::task::current;
-use crate::time::{Clock, Timeout, Timestamp};
+use crate::time::{Clock, Duration, Timeout, Timestamp};
 
 /// The backend's record of one pending timer, owned by the future that waits for it.
 ///
@@ -24,9 +33,9 @@ pub struct TimerSlot(pub u64);
 
 /// Converts a timeout into a deadline on the awake clock, or `None` for "no deadline".
 ///
-/// A deadline on another clock is mapped by its distance from that clock's present, so a real
-/// (wall-clock) deadline is not re-read if the wall clock jumps afterwards. CPU-time clocks are
-/// mapped the same way: the sleep lasts that long in awake time.
+/// A deadline on another clock is mapped by its distance from that clock's present (a real-clock
+/// deadline is then re-checked by [`SleepDeadline::poll`]). CPU-time and boot-clock deadlines
+/// are mapped the same way and not re-checked: the sleep lasts that long in awake time.
 ///
 /// Also returns the awake-clock time it read to make the deadline ([`Timestamp::MIN`] if it read
 /// none): the `passed` argument of [`Io::time_poll_sleep`].
@@ -46,46 +55,110 @@ pub(crate) fn awake_deadline(io: &dyn Io, timeout: Timeout) -> Option<(Timestamp
     }
 }
 
+/// A sleep's deadline, shared by [`Sleep`] and `OwnedSleep`: the awake-clock deadline the
+/// backend's timer is armed with, and for a [`Clock::Real`] deadline the deadline as given, which
+/// every poll checks against the real clock again (module docs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SleepDeadline {
+    /// On the awake clock; `None`: no deadline (only cancellation ends the sleep).
+    pub(crate) awake: Option<Timestamp>,
+    /// The awake-clock time read to make `awake` (see `Io::time_poll_sleep`).
+    made_at: Timestamp,
+    /// The deadline on the real clock, for a `Timeout::Deadline` on it.
+    real: Option<Timestamp>,
+}
+
+/// How much earlier than its timer a real-clock deadline must have come (a forward step) for a
+/// poll to re-arm the timer; smaller differences fire with the timer, that much late at most.
+const REARM_SLACK: Duration = Duration::from_millis(1);
+
+impl SleepDeadline {
+    /// The deadline of `timeout`, read now (a duration counts from this call).
+    pub(crate) fn new(io: &dyn Io, timeout: Timeout) -> SleepDeadline {
+        let real = match timeout {
+            Timeout::Deadline { deadline, clock: Clock::Real } => Some(deadline),
+            _ => None,
+        };
+        match awake_deadline(io, timeout) {
+            Some((awake, made_at)) => SleepDeadline { awake: Some(awake), made_at, real },
+            None => SleepDeadline { awake: None, made_at: Timestamp::MIN, real: None },
+        }
+    }
+
+    /// `Ready` once the deadline has passed, else the backend's timer in `slot` is armed to wake
+    /// `cx`. A real-clock deadline completes only once the real clock has reached it; until
+    /// then the timer is moved to the remaining time whenever it fired early (a step back, a
+    /// slow clock) or is due later than the remaining time (a step forward).
+    pub(crate) fn poll(
+        &mut self,
+        io: &dyn Io,
+        cx: &mut Context<'_>,
+        slot: &mut TimerSlot,
+    ) -> Poll<()> {
+        let Some(mut awake) = self.awake else {
+            // No deadline: only cancellation ends the sleep, and a cancellation request wakes
+            // the task through its header, so nothing needs registering here.
+            return Poll::Pending;
+        };
+        let Some(target) = self.real else {
+            return io.time_poll_sleep(cx, slot, awake, self.made_at);
+        };
+        loop {
+            let real_now = io.time_now(Clock::Real);
+            if real_now >= target {
+                if *slot != TimerSlot::default() {
+                    io.time_cancel_sleep(slot);
+                }
+                return Poll::Ready(());
+            }
+            let now = io.time_now(Clock::Awake);
+            let due = now.saturating_add(target.saturating_duration_since(real_now));
+            // Moved earlier only past a slack, so that two clocks ticking apart by a little do
+            // not re-arm the timer on every poll.
+            if due.saturating_add(REARM_SLACK) < awake || awake <= now {
+                // A backend keeps the deadline it registered a slot with: free it first.
+                if *slot != TimerSlot::default() {
+                    io.time_cancel_sleep(slot);
+                }
+                awake = due;
+                self.awake = Some(due);
+                self.made_at = now;
+            }
+            // `due > now`, so this registers; `Ready` only if the awake clock moved past it
+            // meanwhile (a real backend), and the real clock is then read again.
+            if io.time_poll_sleep(cx, slot, awake, self.made_at).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
 /// The future of [`sleep`](crate::Io#method.sleep): completes once its deadline has passed.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep<'a> {
     io: &'a dyn Io,
-    deadline: Option<Timestamp>,
-    /// The awake-clock time read to make `deadline` (see `Io::time_poll_sleep`).
-    made_at: Timestamp,
+    deadline: SleepDeadline,
     slot: TimerSlot,
     cancelable: bool,
 }
 
 impl fmt::Debug for Sleep<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sleep").field("deadline", &self.deadline).finish_non_exhaustive()
+        f.debug_struct("Sleep").field("deadline", &self.deadline.awake).finish_non_exhaustive()
     }
 }
 
 impl<'a> Sleep<'a> {
     pub(crate) fn new(io: &'a dyn Io, timeout: Timeout, cancelable: bool) -> Self {
-        let (deadline, made_at) = match awake_deadline(io, timeout) {
-            Some((deadline, made_at)) => (Some(deadline), made_at),
-            None => (None, Timestamp::MIN),
-        };
-        Sleep { io, deadline, made_at, slot: TimerSlot::default(), cancelable }
+        let deadline = SleepDeadline::new(io, timeout);
+        Sleep { io, deadline, slot: TimerSlot::default(), cancelable }
     }
 
     /// Polls without the cancellation point: `Ready` once the deadline has passed.
     pub(crate) fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        match self.deadline {
-            // No deadline: only cancellation ends the sleep, and a cancellation request wakes the
-            // task through its header, so nothing needs registering here.
-            None => crate::task::activity::pending_on(
-                Poll::Pending,
-                crate::task::WaitingOn::Sleep { deadline: Timestamp::MAX },
-            ),
-            Some(deadline) => crate::task::activity::pending_on(
-                self.io.time_poll_sleep(cx, &mut self.slot, deadline, self.made_at),
-                crate::task::WaitingOn::Sleep { deadline },
-            ),
-        }
+        let r = self.deadline.poll(self.io, cx, &mut self.slot);
+        let deadline = self.deadline.awake.unwrap_or(Timestamp::MAX);
+        crate::task::activity::pending_on(r, crate::task::WaitingOn::Sleep { deadline })
     }
 }
 

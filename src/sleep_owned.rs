@@ -5,8 +5,9 @@
 //!
 //! Ground rules:
 //! 1. Same clock rules as `io.sleep`: a [`Timeout`] becomes a deadline on the awake clock when
-//!    the future is made (or reset), through `sleep::awake_deadline`, and the backend's timer is
-//!    polled through [`Io::time_poll_sleep`](crate::Io::time_poll_sleep).
+//!    the future is made (or reset), and the backend's timer is polled through
+//!    [`Io::time_poll_sleep`](crate::Io::time_poll_sleep), both through the same
+//!    `sleep::SleepDeadline` (which also re-checks a real-clock deadline on every poll).
 //! 2. The backend records its timer in the future's [`TimerSlot`]; a backend ignores a new
 //!    deadline for a slot it already holds, so [`OwnedSleep::reset`] frees the slot first.
 //!    Dropping the future frees the timer at once.
@@ -19,7 +20,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::error::Canceled;
-use crate::sleep::{awake_deadline, Elapsed, TimerSlot};
+use crate::sleep::{Elapsed, SleepDeadline, TimerSlot};
 use crate::time::{Timeout, Timestamp};
 use crate::IoRef;
 
@@ -66,10 +67,7 @@ pub fn sleep_owned(io: IoRef, timeout: Timeout) -> OwnedSleep {
 #[must_use = "futures do nothing unless awaited"]
 pub struct OwnedSleep {
     io: IoRef,
-    /// On the awake clock; `None`: no deadline (only cancellation ends it).
-    deadline: Option<Timestamp>,
-    /// The awake-clock time read to make `deadline` (see `Io::time_poll_sleep`).
-    made_at: Timestamp,
+    deadline: SleepDeadline,
     slot: TimerSlot,
     cancelable: bool,
 }
@@ -77,7 +75,7 @@ pub struct OwnedSleep {
 impl fmt::Debug for OwnedSleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OwnedSleep")
-            .field("deadline", &self.deadline)
+            .field("deadline", &self.deadline.awake)
             .field("cancelable", &self.cancelable)
             .finish_non_exhaustive()
     }
@@ -85,8 +83,8 @@ impl fmt::Debug for OwnedSleep {
 
 impl OwnedSleep {
     pub(crate) fn new(io: IoRef, timeout: Timeout, cancelable: bool) -> OwnedSleep {
-        let (deadline, made_at) = split(awake_deadline(&*io, timeout));
-        OwnedSleep { io, deadline, made_at, slot: TimerSlot::default(), cancelable }
+        let deadline = SleepDeadline::new(&*io, timeout);
+        OwnedSleep { io, deadline, slot: TimerSlot::default(), cancelable }
     }
 
     /// The same sleep without the cancellation point: it ends only when its deadline passes
@@ -98,9 +96,11 @@ impl OwnedSleep {
     }
 
     /// The deadline on the [awake](crate::time::Clock::Awake) clock; `None` for a sleep that
-    /// only cancellation ends ([`Timeout::None`]).
+    /// only cancellation ends ([`Timeout::None`]). For a deadline on the
+    /// [real](crate::time::Clock::Real) clock it moves when a poll finds that the real clock
+    /// was stepped.
     pub fn deadline(&self) -> Option<Timestamp> {
-        self.deadline
+        self.deadline.awake
     }
 
     /// Re-arms the sleep for `timeout` (a duration counts from this call), whether or not it
@@ -124,7 +124,7 @@ impl OwnedSleep {
     pub fn reset(&mut self, timeout: Timeout) {
         // A backend keeps the deadline it registered a slot with: free it first (ground rule 2).
         self.io.time_cancel_sleep(&mut self.slot);
-        (self.deadline, self.made_at) = split(awake_deadline(&*self.io, timeout));
+        self.deadline = SleepDeadline::new(&*self.io, timeout);
     }
 
     /// The runtime this sleep runs on.
@@ -134,19 +134,7 @@ impl OwnedSleep {
 
     /// Polls without the cancellation point: `Ready` once the deadline has passed.
     pub(crate) fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        match self.deadline {
-            // No deadline: only cancellation ends the sleep, and a cancellation request wakes
-            // the task through its header, so nothing needs registering here.
-            None => Poll::Pending,
-            Some(deadline) => self.io.time_poll_sleep(cx, &mut self.slot, deadline, self.made_at),
-        }
-    }
-}
-
-fn split(d: Option<(Timestamp, Timestamp)>) -> (Option<Timestamp>, Timestamp) {
-    match d {
-        Some((deadline, made_at)) => (Some(deadline), made_at),
-        None => (None, Timestamp::MIN),
+        self.deadline.poll(&*self.io, cx, &mut self.slot)
     }
 }
 

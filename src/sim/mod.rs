@@ -577,6 +577,27 @@ impl Sim {
         self.world.resume(host.0)
     }
 
+    /// Steps `host`'s real clock by `by` (negative: back), now, as NTP or an administrator
+    /// would; [`ClockOptions::step_probability`] makes seeded steps. Its pending sleeps are
+    /// woken, so that a deadline on the real clock the step passed completes at the step, and
+    /// one it moved away from waits until the real clock reaches it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kqio::sim::{Sim, SimOptions};
+    /// use kqio::time::{Clock, Duration};
+    ///
+    /// let mut sim = Sim::new(SimOptions::default());
+    /// let host = sim.host("a", |_io| async {});
+    /// let before = sim.io(host).now(Clock::Real);
+    /// sim.step_real_clock(host, Duration::from_secs(-60));
+    /// assert_eq!(sim.io(host).now(Clock::Real), before - Duration::from_secs(60));
+    /// ```
+    pub fn step_real_clock(&mut self, host: Host, by: Duration) {
+        self.world.step_real_clock(host.0, by.as_nanos())
+    }
+
     /// Whether `host` is up (neither crashed nor paused).
     pub fn is_up(&self, host: Host) -> bool {
         self.world.status(host.0) == world::Status::Up

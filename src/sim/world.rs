@@ -765,6 +765,11 @@ impl World {
         Poll::Pending
     }
 
+    /// Steps `host`'s real clock now (`Sim::step_real_clock`).
+    pub(crate) fn step_real_clock(&self, host: HostId, step: i64) {
+        self.lock().step_real_clock(host, step)
+    }
+
     pub(crate) fn cancel_sleep(&self, slot: &mut u64) {
         if *slot == 0 {
             return;
@@ -1000,6 +1005,38 @@ impl State {
         self.log.end_line();
     }
 
+    /// Steps `host`'s real clock by `step` nanoseconds (negative: back), waking its sleeps.
+    pub(crate) fn step_real_clock(&mut self, host: HostId, step: i64) {
+        let h = &mut self.hosts[host as usize];
+        h.real_offset_ns = h.real_offset_ns.saturating_add(step);
+        let now = self.now;
+        self.log_line(format_args!("{now} host {host} real clock step {step}"));
+        self.wake_sleeps(host);
+    }
+
+    /// Makes `host`'s pending sleeps fire now, in sequence order: its real clock moved, and a
+    /// sleep on a real-clock deadline re-reads that clock when polled (for the others it is a
+    /// spurious wake, which `Io::time_poll_sleep` allows; they re-arm their timer).
+    fn wake_sleeps(&mut self, host: HostId) {
+        let now = self.now;
+        let moved: Vec<(u64, u64)> = self
+            .sleeps
+            .iter()
+            .filter(|(_, &(at, h))| h == host && at > now)
+            .map(|(&seq, &(at, _))| (seq, at))
+            .collect();
+        for &(seq, at) in &moved {
+            if let Some(due) = self.timers.remove(&(at, seq)) {
+                self.timers.insert((now, seq), due);
+                self.sleeps.insert(seq, (now, host));
+            }
+        }
+        if !moved.is_empty() {
+            let n = moved.len();
+            self.log_line(format_args!("{now} host {host} sleeps woken {n}"));
+        }
+    }
+
     /// Moves virtual time to `at`, with the seeded clock events of the options on the way.
     fn advance_to(&mut self, at: u64, options: &SimOptions) {
         self.now = at;
@@ -1010,16 +1047,14 @@ impl State {
             for i in 0..self.hosts.len() {
                 if self.rng.chance(c.step_probability) && max_step > 0 {
                     let step = self.rng.between(0, 2 * max_step) as i64 - max_step as i64;
-                    self.hosts[i].real_offset_ns =
-                        self.hosts[i].real_offset_ns.saturating_add(step);
-                    let now = self.now;
-                    self.log_line(format_args!("{now} host {i} real clock step {step}"));
+                    self.step_real_clock(i as HostId, step);
                 }
                 if self.rng.chance(c.suspend_probability) && max_suspend > 0 {
                     let s = self.rng.between(1, max_suspend);
                     self.hosts[i].suspended_ns = self.hosts[i].suspended_ns.saturating_add(s);
                     let now = self.now;
                     self.log_line(format_args!("{now} host {i} suspended {s}"));
+                    self.wake_sleeps(i as HostId);
                 }
             }
         }
