@@ -33,12 +33,17 @@ use std::task::Waker;
 
 use mio::{event::Source, Events, Interest, Token};
 
+use crate::sys::poll_timer::PollTimer;
+
 #[cfg(all(test, kqio_loom))]
 mod loom_tests;
 
 /// The token of the cross-thread waker. Registration tokens are addresses of `ScheduledIo`s,
 /// which are never 0.
 const WAKE_TOKEN: Token = Token(0);
+/// The token of the precise poll timer (`sys::poll_timer`); its events only wake the driver.
+/// Registration tokens are aligned addresses, never 1.
+const TIMER_TOKEN: Token = Token(1);
 
 /// The longest timeout handed to the poller. Darwin's `kevent` fails with `EINVAL` for a
 /// timeout over 10^8 s (mio passes the `Duration` through as a `timespec`); epoll takes
@@ -250,6 +255,8 @@ fn event_bits(ev: &mio::event::Event) -> usize {
 pub(crate) struct Driver {
     poll: mio::Poll,
     events: Events,
+    /// Wakes the poller at a timeout's exact end where the poller counts whole milliseconds.
+    timer: PollTimer,
 }
 
 /// What other threads use: registering sources and waking the driver.
@@ -290,10 +297,12 @@ impl Reactor {
         let poll = mio::Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let waker = mio::Waker::new(poll.registry(), WAKE_TOKEN)?;
+        let timer = PollTimer::new(poll.registry(), TIMER_TOKEN)?;
         Ok(Reactor {
             driver: Mutex::new(Some(Driver {
                 poll,
                 events: Events::with_capacity(EVENTS_PER_POLL),
+                timer,
             })),
             handles: RwLock::new(Some(Handles { registry, waker })),
             release: Mutex::new(Vec::new()),
@@ -411,7 +420,7 @@ impl DriverGuard<'_> {
             drop(released);
         }
         let driver = self.guard.as_mut().expect("checked in try_lock_driver");
-        let timeout = timeout.map(|t| t.min(MAX_POLL_TIMEOUT));
+        let timeout = driver.timer.timeout(timeout.map(|t| t.min(MAX_POLL_TIMEOUT)));
         loop {
             match driver.poll.poll(&mut driver.events, timeout) {
                 Ok(()) => return driver.events.iter().count(),
@@ -438,7 +447,7 @@ impl DriverGuard<'_> {
         let mut delivered = 0;
         for ev in driver.events.iter() {
             let token = ev.token();
-            if token == WAKE_TOKEN {
+            if token == WAKE_TOKEN || token == TIMER_TOKEN {
                 continue;
             }
             delivered += 1;

@@ -6,5 +6,6 @@ pub(crate) mod fs;
 pub(crate) mod interrupt;
 pub(crate) mod net;
 pub(crate) mod pipe;
+pub(crate) mod poll_timer;
 pub(crate) mod process;
 pub(crate) mod signal;

@@ -2,13 +2,14 @@
 //! timeout, so that a million sleeps cost a million slab entries and no OS timer.
 //!
 //! Ground rules:
-//! 1. Deadlines are nanoseconds on the awake clock; the wheel counts whole milliseconds
-//!    (`RESOLUTION`) since the runtime's origin. A deadline rounds *up* to its tick and the
-//!    current time rounds *down*, so a timer never fires early; it fires at most one resolution
-//!    plus one reactor turn late.
-//! 2. The worker that drives the reactor sleeps in `Poll::poll` at most until the next wheel
-//!    deadline (`park_timeout`), then fires what is due (`fire_due`). Busy workers fire due timers
-//!    when they poll the reactor without blocking.
+//! 1. Deadlines are nanoseconds on the awake clock; the wheel counts ticks of `RESOLUTION`
+//!    (250 µs) since the runtime's origin. A deadline rounds *up* to its tick and the current
+//!    time rounds *down*, so a timer never fires early; it fires at most one resolution plus one
+//!    reactor turn late.
+//! 2. The worker that drives the reactor sleeps in `Poll::poll` until the exact start of the next
+//!    wheel deadline's tick (`park_timeout`, to the nanosecond: `sys::poll_timer` keeps epoll's
+//!    whole milliseconds from adding up to 1 ms), then fires what is due (`fire_due`). Busy
+//!    workers fire due timers when they poll the reactor without blocking.
 //! 3. `next_wake` is the tick at which the parked driver will wake, or 0 while no driver is
 //!    parked; it is written and compared under the wheel lock. Inserting a timer due earlier
 //!    wakes the driver so that it can shorten its sleep.
@@ -25,23 +26,30 @@ use std::time::Duration;
 
 use wheel::{EntryState, Wheel};
 
-/// The wheel's tick: the resolution of every timer.
-pub(crate) const RESOLUTION: Duration = Duration::from_millis(1);
-const RESOLUTION_NS: i64 = 1_000_000;
+/// The wheel's tick: the resolution of every timer. A quarter of a millisecond keeps the
+/// rounding of a deadline up to its tick (ground rule 1) well under a millisecond, at the cost of
+/// up to four driver wake-ups per millisecond while timers fall due in each of them.
+#[cfg(test)]
+pub(crate) const RESOLUTION: Duration = Duration::from_nanos(RESOLUTION_NS as u64);
+pub(crate) const RESOLUTION_NS: i64 = 250_000;
 
-/// The longest the driver blocks in the poller while a timer is pending: `u32::MAX` ticks,
-/// about 49.7 days. A later deadline costs one extra wake-up per this span. It is far inside
-/// what every poller accepts ([`MAX_POLL_TIMEOUT`](super::reactor::MAX_POLL_TIMEOUT)).
+/// The longest the driver blocks in the poller while a timer is pending: `u32::MAX`
+/// milliseconds, about 49.7 days. A later deadline costs one extra wake-up per this span. It is
+/// far inside what every poller accepts ([`MAX_POLL_TIMEOUT`](super::reactor::MAX_POLL_TIMEOUT)).
 pub(crate) const MAX_PARK: Duration = Duration::from_millis(u32::MAX as u64);
 
-/// How long the driver may block in the poller at tick `now` when the wheel's next deadline is
-/// the tick `next` (`None`: no timer, no limit). Ticks already due give zero; the result never
+/// How long the driver may block in the poller when `since_origin` awake nanoseconds have passed
+/// since the timers' origin and the wheel's next deadline is the tick `next` (`None`: no timer,
+/// no limit): exactly until that tick begins. Ticks already due give zero; the result never
 /// exceeds [`MAX_PARK`], so that no deadline, however far (`Duration::MAX`, a timestamp 1,000
 /// years ahead), can make an out-of-range timeout reach the OS. A pure function, tested with
 /// every edge of the timeout table.
-pub(crate) fn park_duration(now: u64, next: Option<u64>) -> Option<Duration> {
-    let ticks = next?.saturating_sub(now);
-    Some(u32::try_from(ticks).map_or(MAX_PARK, |t| RESOLUTION * t))
+pub(crate) fn park_duration(since_origin: i64, next: Option<u64>) -> Option<Duration> {
+    let left = next? as i128 * RESOLUTION_NS as i128 - since_origin as i128;
+    if left <= 0 {
+        return Some(Duration::ZERO);
+    }
+    Some(u64::try_from(left).map_or(MAX_PARK, |ns| Duration::from_nanos(ns).min(MAX_PARK)))
 }
 
 /// The slot a sleeping future keeps its timer in; `0` means no timer. Opaque outside the backend.
@@ -168,7 +176,7 @@ impl Timers {
         // The tick the driver wakes at, if it sleeps the whole timeout (a clamped timeout wakes
         // it earlier, which is harmless: it then parks again for what is left).
         self.next_wake.store(next.map_or(u64::MAX, |tick| tick.max(1)), Ordering::Relaxed);
-        park_duration(self.now_tick(), next)
+        park_duration((self.now)().saturating_sub(self.origin), next)
     }
 
     /// After the driver's poll returned: no driver is parked any more.
@@ -332,12 +340,20 @@ mod model_tests {
 
     #[test]
     fn park_duration_edges() {
-        assert_eq!(park_duration(5, None), None);
-        assert_eq!(park_duration(5, Some(3)), Some(Duration::ZERO));
-        assert_eq!(park_duration(5, Some(5)), Some(Duration::ZERO));
-        assert_eq!(park_duration(5, Some(6)), Some(RESOLUTION));
+        let tick = |t: i64| t * RESOLUTION_NS;
+        let max_park_ticks = MAX_PARK.as_nanos() as u64 / RESOLUTION_NS as u64;
+        assert_eq!(park_duration(tick(5), None), None);
+        assert_eq!(park_duration(tick(5), Some(3)), Some(Duration::ZERO));
+        assert_eq!(park_duration(tick(5), Some(5)), Some(Duration::ZERO));
+        assert_eq!(park_duration(tick(5) - 1, Some(5)), Some(Duration::from_nanos(1)));
+        assert_eq!(park_duration(tick(5), Some(6)), Some(RESOLUTION));
+        // Mid-tick: exactly to the start of the next deadline's tick, not a whole tick more.
+        assert_eq!(park_duration(tick(5) + 1, Some(6)), Some(RESOLUTION - Duration::from_nanos(1)));
+        assert_eq!(park_duration(-MS, Some(0)), Some(Duration::from_millis(1)));
         assert_eq!(park_duration(0, Some(u64::MAX)), Some(MAX_PARK));
-        assert_eq!(park_duration(0, Some(u32::MAX as u64 + 1)), Some(MAX_PARK));
+        assert_eq!(park_duration(0, Some(max_park_ticks)), Some(MAX_PARK));
+        assert_eq!(park_duration(0, Some(max_park_ticks + 1)), Some(MAX_PARK));
+        assert_eq!(park_duration(i64::MAX, Some(u64::MAX)), Some(MAX_PARK));
         assert!(MAX_PARK < MAX_POLL_TIMEOUT);
         assert!(MAX_POLL_TIMEOUT < std::time::Duration::from_secs(100_000_000));
     }
@@ -358,14 +374,14 @@ mod model_tests {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
         #[test]
-        fn park_duration_is_exact_or_clamped(now in any::<u64>(), next in any::<Option<u64>>()) {
+        fn park_duration_is_exact_or_clamped(now in any::<i64>(), next in any::<Option<u64>>()) {
             let d = park_duration(now, next);
             prop_assert_eq!(d.is_none(), next.is_none());
             if let (Some(d), Some(next)) = (d, next) {
                 prop_assert!(d <= MAX_PARK);
-                let ticks = next.saturating_sub(now);
-                if ticks <= u32::MAX as u64 {
-                    prop_assert_eq!(d.as_millis(), ticks as u128);
+                let left = (next as i128 * RESOLUTION_NS as i128 - now as i128).max(0);
+                if left <= MAX_PARK.as_nanos() as i128 {
+                    prop_assert_eq!(d.as_nanos() as i128, left);
                 } else {
                     prop_assert_eq!(d, MAX_PARK);
                 }

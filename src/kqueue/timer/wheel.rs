@@ -2,7 +2,7 @@
 //! order of deadline within the wheel's resolution.
 //!
 //! Ground rules:
-//! 1. Time is counted in ticks of `RESOLUTION` (1 ms) since the wheel's origin. `elapsed` is the
+//! 1. Time is counted in ticks of `RESOLUTION` (250 µs) since the wheel's origin. `elapsed` is the
 //!    last tick processed; it only moves forward.
 //! 2. `LEVELS` levels of `SLOTS` slots each. Level `l` slots span `SLOTS^l` ticks. An entry whose
 //!    deadline is `when` sits at the lowest level where `when` and `elapsed` differ only in that
@@ -21,7 +21,7 @@ use std::task::Waker;
 
 /// Slots per level: one `u64` occupancy bitmap per level.
 pub(crate) const SLOTS: usize = 64;
-/// Levels: 64^6 ticks of 1 ms is about 2.2 years before an entry needs a second lap.
+/// Levels: 64^6 ticks of 250 µs is about 199 days before an entry needs a second lap.
 pub(crate) const LEVELS: usize = 6;
 /// The largest delay a level holds before the top level wraps.
 const MAX_DELAY: u64 = (1 << (6 * LEVELS)) - 1;
