@@ -204,6 +204,26 @@ pub trait Io: Send + Sync + 'static {
         peek: bool,
     ) -> Poll<io::Result<usize>>;
 
+    /// Reads (or receives, on a connected datagram socket) into the unfilled part of `cursor`,
+    /// which may be uninitialized, and counts what was read as filled. Otherwise as
+    /// [`net_poll_read`](Self::net_poll_read) without `peek`: no byte filled on a stream means the
+    /// peer closed its side. For adapters whose callers hand out uninitialized memory (hyper's
+    /// and tokio's read buffers), so that it need not be zeroed before every read.
+    ///
+    /// The default zeroes the unfilled part and calls `net_poll_read`; a backend whose reads
+    /// are syscalls can read into the memory as it is.
+    fn net_poll_read_uninit(
+        &self,
+        cx: &mut Context<'_>,
+        socket: &SocketHandle,
+        cursor: &mut crate::net::ReadCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let dst = cursor.initialize_unfilled();
+        let n = std::task::ready!(self.net_poll_read(cx, socket, dst, false))?;
+        cursor.set_filled_from_initialized(n);
+        Poll::Ready(Ok(()))
+    }
+
     /// Reads into several buffers in order (`readv`).
     fn net_poll_read_vectored(
         &self,

@@ -448,6 +448,14 @@ impl Io for KqueueIo {
     ) -> Poll<io::Result<usize>> {
         net::poll_read(cx, s, buf, peek)
     }
+    fn net_poll_read_uninit(
+        &self,
+        cx: &mut Context<'_>,
+        s: &SocketHandle,
+        cursor: &mut crate::net::ReadCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        net::poll_read_uninit(cx, s, cursor)
+    }
     fn net_poll_read_vectored(
         &self,
         cx: &mut Context<'_>,

@@ -24,15 +24,16 @@ use std::mem::MaybeUninit;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
-use socket2::{Domain, Protocol, SockAddr, Type};
+use socket2::{Domain, MaybeUninitSlice, Protocol, SockAddr, Type};
 
 use super::async_fd::AsyncFd;
 use super::reactor::{Direction, Reactor};
 use crate::net::{
     AddressKind, AdoptError, AdoptKind, BindOptions, ForeignHandle, ListenOptions, LookupResult,
-    SocketAddress, SocketHandle, SocketKind, SocketOption, SocketOptionKind, UnixAddress,
+    ReadCursor, SocketAddress, SocketHandle, SocketKind, SocketOption, SocketOptionKind,
+    UnixAddress,
 };
 use crate::sys::net::SEND_FLAGS;
 use crate::task::current;
@@ -416,6 +417,53 @@ pub(crate) fn poll_read(
     read.map_ok(|n| ahead.keep(n, len))
 }
 
+/// [`Io::net_poll_read_uninit`](crate::Io::net_poll_read_uninit): a stream read straight into
+/// the cursor's memory, initialized or not, with the read-ahead of ground rule 4. Datagram
+/// sockets, and streams with bytes already read ahead, take the initialized path (`poll_read`),
+/// which handles them and costs a zeroing these cases do not make hot.
+pub(crate) fn poll_read_uninit(
+    cx: &mut Context<'_>,
+    socket_h: &SocketHandle,
+    cursor: &mut ReadCursor<'_>,
+) -> Poll<io::Result<()>> {
+    let s = match socket(socket_h) {
+        Ok(s) => s,
+        Err(e) => return Poll::Ready(Err(e)),
+    };
+    if cursor.remaining() == 0 {
+        return Poll::Ready(Ok(()));
+    }
+    let mut ahead = s.ahead();
+    if !s.stream || !ahead.pending().is_empty() {
+        drop(ahead);
+        let dst = cursor.initialize_unfilled();
+        let n = ready!(poll_read(cx, socket_h, dst, false))?;
+        cursor.set_filled_from_initialized(n);
+        return Poll::Ready(Ok(()));
+    }
+    if let Err(c) = current::check_cancel() {
+        return Poll::Ready(Err(c.into()));
+    }
+    let ahead = &mut *ahead;
+    // SAFETY: only `recvmsg` writes into it, and it stores bytes copied from the kernel.
+    let dst = unsafe { cursor.unfilled_mut() };
+    let len = dst.len().min(MAX_IO_BYTES - READ_AHEAD);
+    let read = s.fd.poll_io_stream(cx, Direction::Read, len + READ_AHEAD, |s| {
+        let mut bufs = [
+            MaybeUninitSlice::new(&mut dst[..len]),
+            MaybeUninitSlice::new(as_uninit(&mut ahead.buf)),
+        ];
+        s.recv_vectored(&mut bufs).map(|(n, _flags)| n)
+    });
+    let n = ready!(read)?;
+    let into_cursor = ahead.keep(n, len);
+    // SAFETY: the `recvmsg` above returned `n` and wrote its first `min(n, len)` bytes into the
+    // first `len` bytes of the unfilled part (the rest went to `ahead`); `keep` returns exactly
+    // that `min(n, len)`.
+    unsafe { cursor.advance(into_cursor) };
+    Poll::Ready(Ok(()))
+}
+
 /// One `readv` into `buf` then `ahead` (ground rule 4); returns the total.
 fn read_with_ahead(
     mut s: &socket2::Socket,
@@ -754,6 +802,30 @@ mod tests {
     }
 
     /// Bytes read ahead come back first, in order, to plain, peeking and vectored reads.
+    #[test]
+    fn uninit_reads_keep_the_read_ahead_and_see_the_end() {
+        use std::mem::MaybeUninit;
+        let p = Pair::new();
+        let read_uninit = |cap: usize| {
+            let mut storage = vec![MaybeUninit::<u8>::uninit(); cap];
+            let mut cursor = ReadCursor::new(&mut storage);
+            p.run(|cx| poll_read_uninit(cx, &p.a, &mut cursor)).unwrap();
+            cursor.filled().to_vec()
+        };
+        p.send(&bytes(0..30));
+        // Straight into uninitialized memory: 10 bytes, and 16 more read ahead.
+        assert_eq!(read_uninit(10), bytes(0..10));
+        assert!(p.readable(), "4 bytes still in the kernel");
+        // The read-ahead comes first, then the kernel's rest (the initialized path).
+        assert_eq!(read_uninit(64), bytes(10..30));
+        assert!(!p.readable());
+        p.send(&bytes(30..40));
+        assert_eq!(read_uninit(64), bytes(30..40));
+        assert!(!p.readable(), "a short read means drained");
+        socket(&p.b).unwrap().fd.get_ref().shutdown(Shutdown::Write).unwrap();
+        assert_eq!(read_uninit(64), Vec::<u8>::new(), "nothing filled: end of stream");
+    }
+
     #[test]
     fn bytes_read_ahead_come_first_and_in_order() {
         let p = Pair::new();

@@ -31,13 +31,15 @@
 mod adopt;
 mod datagram;
 mod listener;
-mod stream;
+mod read_cursor;
+pub(crate) mod stream;
 mod tcp;
 mod types;
 mod udp;
 mod unix;
 
 pub use adopt::{AdoptError, AdoptKind};
+pub use read_cursor::ReadCursor;
 pub use stream::{ReadHalf, WriteHalf};
 pub use tcp::{TcpListener, TcpStream};
 pub use types::{

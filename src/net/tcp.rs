@@ -131,6 +131,12 @@ pub struct TcpStream {
 impl_async_io!(TcpStream);
 
 impl TcpStream {
+    /// The backend and handle (for the compat adapters).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn core(&self) -> &StreamCore {
+        &self.core
+    }
+
     pub(crate) fn from_handle(io: IoRef, handle: SocketHandle) -> TcpStream {
         TcpStream { core: StreamCore { io, handle } }
     }

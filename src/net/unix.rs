@@ -85,6 +85,12 @@ pub struct UnixStream {
 impl_async_io!(UnixStream);
 
 impl UnixStream {
+    /// The backend and handle (for the compat adapters).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn core(&self) -> &StreamCore {
+        &self.core
+    }
+
     fn from_handle(io: IoRef, handle: SocketHandle) -> UnixStream {
         UnixStream { core: StreamCore { io, handle } }
     }
