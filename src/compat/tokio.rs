@@ -38,21 +38,32 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use ::tokio::io::ReadBuf;
-use futures::io::{AsyncRead, AsyncWrite};
+use futures::io::AsyncWrite;
 
 use super::MAX_READ;
-use crate::net::{ReadHalf, TcpStream, UnixStream, WriteHalf};
+use crate::net::stream::StreamCore;
+use crate::net::{ReadCursor, ReadHalf, TcpStream, UnixStream, WriteHalf};
 
-/// `tokio::io::AsyncRead::poll_read` for any kqio stream, through its `futures::io::AsyncRead`.
-/// tokio's `ReadBuf` tracks what is initialized: only what is not yet is zeroed.
-fn poll_read<S: AsyncRead + Unpin>(
-    stream: &mut S,
+/// `tokio::io::AsyncRead::poll_read` for a kqio stream: straight into tokio's buffer, initialized
+/// or not, through [`Io::net_poll_read_uninit`](crate::Io::net_poll_read_uninit) (a `ReadBuf`
+/// made over a `BytesMut`'s spare room, as tokio-util's codecs make one per read, would
+/// otherwise be zeroed every time).
+fn poll_read(
+    core: &StreamCore,
     cx: &mut Context<'_>,
     buf: &mut ReadBuf<'_>,
 ) -> Poll<io::Result<()>> {
-    let len = buf.remaining().min(MAX_READ);
-    let n = ready!(Pin::new(stream).poll_read(cx, buf.initialize_unfilled_to(len)))?;
-    // `advance` panics if `n` passes what was initialized: a backend bug stays a panic.
+    // SAFETY: tokio's `unfilled_mut` asks that no initialized byte be de-initialized. The memory
+    // only reaches the backend inside a `ReadCursor`, whose safe methods store initialized bytes
+    // only, and whose `unfilled_mut` binds its user to the same rule.
+    let unfilled = unsafe { buf.unfilled_mut() };
+    let len = unfilled.len().min(MAX_READ);
+    let mut cursor = ReadCursor::new(&mut unfilled[..len]);
+    ready!(core.io.net_poll_read_uninit(cx, &core.handle, &mut cursor))?;
+    let n = cursor.filled_len();
+    // SAFETY: `ReadCursor` guarantees (its ground rule 3) that its first `filled_len` bytes, the
+    // first `n` of tokio's unfilled part, are initialized and hold what was read.
+    unsafe { buf.assume_init(n) };
     buf.advance(n);
     Poll::Ready(Ok(()))
 }
@@ -65,7 +76,7 @@ macro_rules! impl_tokio_read {
                 cx: &mut Context<'_>,
                 buf: &mut ReadBuf<'_>,
             ) -> Poll<io::Result<()>> {
-                poll_read(self.get_mut(), cx, buf)
+                poll_read(self.core(), cx, buf)
             }
         }
     };

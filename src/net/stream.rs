@@ -312,6 +312,12 @@ pub struct ReadHalf {
 }
 
 impl ReadHalf {
+    /// The backend and handle (for the compat adapters).
+    #[cfg(feature = "tokio-io")]
+    pub(crate) fn core(&self) -> &StreamCore {
+        &self.core
+    }
+
     /// As [`TcpStream::read`](super::TcpStream::read).
     ///
     /// # Cancellation

@@ -86,7 +86,7 @@ impl_async_io!(UnixStream);
 
 impl UnixStream {
     /// The backend and handle (for the compat adapters).
-    #[cfg(feature = "hyper")]
+    #[cfg(any(feature = "hyper", feature = "tokio-io"))]
     pub(crate) fn core(&self) -> &StreamCore {
         &self.core
     }
