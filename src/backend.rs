@@ -11,11 +11,11 @@
 //! 2. gets each task as a [`Runnable`] in [`Schedule::schedule`] (at spawn and at every wake) and
 //!    calls `runnable.run()` on some thread, later; [`Schedule::task_started`] and
 //!    [`Schedule::task_finished`] tell it when a task's future starts and is dropped;
-//! 3. answers the task-local vtable methods with the functions here:
-//!    `task_check_cancel` with [`check_cancel`], `task_recancel` with [`recancel`],
-//!    `task_swap_cancel_protection` with [`swap_cancel_protection`]; its own cancellation points
-//!    (a socket wait, say) call [`check_cancel`] before waiting, or [`cancel_pending`] to look
-//!    without delivering;
+//! 3. leaves the task-local vtable methods (`task_check_cancel`, `task_recancel`,
+//!    `task_swap_cancel_protection`) to their default bodies, which act on the current task's
+//!    header as [`check_cancel`], [`recancel`] and [`swap_cancel_protection`] do; its own
+//!    cancellation points (a socket wait, say) call [`check_cancel`] before waiting, or
+//!    [`cancel_pending`] to look without delivering;
 //! 4. runs the future of its `block_on` as a task of its own with [`poll_in_task`] and a
 //!    [`TaskHeader::detached`] header, so that cancellation points inside it work;
 //! 5. keeps timers in the [`TimerSlot`] each sleeping future owns

@@ -83,14 +83,33 @@ pub trait Io: Send + Sync + 'static {
     fn task_is_shut_down(&self) -> bool;
 
     /// A cancellation point for the current task (Zig `checkCancel`).
-    fn task_check_cancel(&self) -> Result<(), Canceled>;
+    ///
+    /// The default delivers the request recorded in the current task's header, which kqio's
+    /// typed helpers ([`r#async`](#method.async), [`concurrent`](#method.concurrent)) build for
+    /// every task, and which [`poll_in_task`](crate::backend::poll_in_task) installs for a
+    /// backend's `block_on`: the same for every backend whose tasks are built that way, which is
+    /// every backend. Outside a task it returns `Ok(())`.
+    fn task_check_cancel(&self) -> Result<(), Canceled> {
+        crate::task::current::check_cancel()
+    }
 
     /// Re-arms the current task's cancellation request after it was delivered (Zig `recancel`).
-    fn task_recancel(&self);
+    ///
+    /// The default re-arms it in the current task's header, as
+    /// [`task_check_cancel`](Self::task_check_cancel) reads it; outside a task it does nothing.
+    fn task_recancel(&self) {
+        crate::task::current::recancel()
+    }
 
     /// Sets the current task's cancel protection and returns the previous one (Zig
     /// `swapCancelProtection`).
-    fn task_swap_cancel_protection(&self, protection: CancelProtection) -> CancelProtection;
+    ///
+    /// The default sets it in the current task's header, as
+    /// [`task_check_cancel`](Self::task_check_cancel) reads it; outside a task it does nothing
+    /// and returns [`CancelProtection::Unblocked`].
+    fn task_swap_cancel_protection(&self, protection: CancelProtection) -> CancelProtection {
+        crate::task::current::swap_cancel_protection(protection)
+    }
 
     /// Reserves a unit of concurrency for one new *local* task, a `!Send` future that must run
     /// only on the calling thread (see [`spawn_local`](#method.spawn_local)), and returns its
@@ -992,10 +1011,4 @@ impl fmt::Debug for IoRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("IoRef")
     }
-}
-
-/// The backend-neutral implementation of the task-local parts of the vtable: backends whose tasks
-/// are built by the typed helpers delegate to these.
-pub(crate) mod task_local {
-    pub(crate) use crate::task::current::{check_cancel, recancel, swap_cancel_protection};
 }

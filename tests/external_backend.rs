@@ -15,10 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
 use futures::future::BoxFuture;
-use kqio::backend::{
-    check_cancel, poll_in_task, recancel, swap_cancel_protection, Runnable, Schedule,
-    ScheduleReason, TaskHeader, TimerSlot,
-};
+use kqio::backend::{poll_in_task, Runnable, Schedule, ScheduleReason, TaskHeader, TimerSlot};
 use kqio::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FsFuture, Lock, MapHandle, MapOptions,
     Metadata, Offset, OpenOptions, Permissions, SetTimestamp, StdStream,
@@ -154,15 +151,6 @@ impl Io for Toy {
     }
     fn task_is_shut_down(&self) -> bool {
         false
-    }
-    fn task_check_cancel(&self) -> Result<(), Canceled> {
-        check_cancel()
-    }
-    fn task_recancel(&self) {
-        recancel()
-    }
-    fn task_swap_cancel_protection(&self, p: CancelProtection) -> CancelProtection {
-        swap_cancel_protection(p)
     }
 
     // ----- time: virtual -----

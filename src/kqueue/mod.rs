@@ -37,12 +37,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread;
 
-use crate::error::{Canceled, ConcurrencyUnavailable, EntropyUnavailable, LocalUnavailable};
+use crate::error::{ConcurrencyUnavailable, EntropyUnavailable, LocalUnavailable};
 use crate::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FsFuture, Lock, MapHandle, MapOptions,
     Metadata, Offset, OpenOptions, Permissions, SetTimestamp, StdStream,
 };
-use crate::io::{task_local, Io, IoRef};
+use crate::io::{Io, IoRef};
 use crate::net::{
     AddressKind, BindOptions, ListenOptions, LookupResult, SocketAddress, SocketHandle, SocketKind,
     SocketOption, SocketOptionKind,
@@ -52,7 +52,7 @@ use crate::process::{PipeHandle, ProcessHandle, SpawnedProcess};
 use crate::signal::Signal;
 use crate::sleep::TimerSlot;
 use crate::task::current::{set_thread_kind, thread_kind, ThreadKind};
-use crate::task::{CancelProtection, Schedule, TaskHeader};
+use crate::task::{Schedule, TaskHeader};
 use crate::time::{Clock, Duration, Timestamp};
 use futures::future::BoxFuture;
 
@@ -377,15 +377,6 @@ impl Io for KqueueIo {
     }
     fn task_is_shut_down(&self) -> bool {
         self.shared.is_shut_down()
-    }
-    fn task_check_cancel(&self) -> Result<(), Canceled> {
-        task_local::check_cancel()
-    }
-    fn task_recancel(&self) {
-        task_local::recancel()
-    }
-    fn task_swap_cancel_protection(&self, p: CancelProtection) -> CancelProtection {
-        task_local::swap_cancel_protection(p)
     }
 
     // ----- time -----

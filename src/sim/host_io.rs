@@ -24,7 +24,7 @@ use crate::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FsFuture, Lock, MapHandle, MapOptions,
     Metadata, Offset, OpenOptions, Permissions, SetTimestamp, StdStream,
 };
-use crate::io::{task_local, Io};
+use crate::io::Io;
 use crate::net::{
     AddressKind, BindOptions, ListenOptions, LookupResult, SocketAddress, SocketHandle, SocketKind,
     SocketOption, SocketOptionKind,
@@ -32,7 +32,7 @@ use crate::net::{
 use crate::process::{PipeHandle, ProcessHandle, SpawnedProcess};
 use crate::signal::Signal;
 use crate::sleep::TimerSlot;
-use crate::task::{CancelProtection, Schedule};
+use crate::task::Schedule;
 use crate::time::{Clock, Duration, Timestamp};
 
 /// The `Io` object of one epoch of one simulated host.
@@ -60,15 +60,6 @@ impl Io for SimIo {
     }
     fn task_is_shut_down(&self) -> bool {
         self.sched.is_shut_down()
-    }
-    fn task_check_cancel(&self) -> Result<(), Canceled> {
-        task_local::check_cancel()
-    }
-    fn task_recancel(&self) {
-        task_local::recancel()
-    }
-    fn task_swap_cancel_protection(&self, p: CancelProtection) -> CancelProtection {
-        task_local::swap_cancel_protection(p)
     }
     /// The world runs every task on the one thread that steps it, so a local task is an ordinary
     /// task of the host, spawned from one of its tasks. From elsewhere (the test's code between
@@ -238,7 +229,7 @@ impl Io for SimIo {
         sig: Signal,
         seen: &mut u64,
     ) -> Poll<io::Result<()>> {
-        if let Err(c) = task_local::check_cancel() {
+        if let Err(c) = crate::task::current::check_cancel() {
             return Poll::Ready(Err(c.into()));
         }
         if self.sched.is_shut_down() {

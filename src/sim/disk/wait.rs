@@ -20,7 +20,7 @@ use crate::fs::Lock;
 
 /// The calling task's cancellation point: `Canceled` (as an `io::Error`) once after a request.
 pub(super) fn check_cancel() -> io::Result<()> {
-    crate::io::task_local::check_cancel().map_err(io::Error::from)
+    crate::task::current::check_cancel().map_err(io::Error::from)
 }
 
 /// Waits until virtual time `at`; a cancellation point at every poll.
