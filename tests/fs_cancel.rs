@@ -8,21 +8,19 @@
 //! Every test here takes `SERIAL`: descriptor counts are per process, so no other test of this
 //! binary may open files meanwhile.
 
+#[path = "common/serial.rs"]
+mod serial;
+
 mod fs_util;
 
 use std::future::Future;
 use std::pin::{pin, Pin};
-use std::sync::{Mutex, MutexGuard};
 
 use fs_util::{open_fds, rt_with_pool, Gate, Scratch};
 use futures::io::AsyncWriteExt;
 use kqio::fs::{CreateFlags, Dir, ErrorKind, OpenFlags, Permissions};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use serial::serial;
 
 type Op = fn(Dir) -> Pin<Box<dyn Future<Output = kqio::fs::Result<()>> + Send>>;
 

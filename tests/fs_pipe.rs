@@ -7,23 +7,24 @@
 //! Every test takes `SERIAL`: descriptor and thread counts are per process, and one test
 //! replaces descriptor 0.
 
+#[path = "common/serial.rs"]
+mod serial;
+#[path = "common/threads.rs"]
+mod threads;
+
 mod fs_util;
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use fs_util::{open_fds, Scratch};
 use kqio::fs::{Dir, ErrorKind, File, Lock, OpenFlags};
 use kqio::{InitOptions, IoRef, Kqueue};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use serial::serial;
+use threads::threads_named;
 
 /// The bound the issue sets for `deinit` with a blocked job; generous for a loaded machine
 /// only in that the signal and the thread's exit take microseconds when nothing is stuck.
@@ -37,20 +38,6 @@ fn rt(name: &str) -> Kqueue {
         ..Default::default()
     })
     .expect("init")
-}
-
-/// Threads of this process whose name starts with `prefix`; `None` where it cannot be counted.
-fn threads_named(prefix: &str) -> Option<usize> {
-    if !cfg!(target_os = "linux") {
-        return None;
-    }
-    Some(
-        std::fs::read_dir("/proc/self/task")
-            .expect("procfs")
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-            .filter(|name| name.starts_with(prefix))
-            .count(),
-    )
 }
 
 fn mkfifo(path: &Path) {

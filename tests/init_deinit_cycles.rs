@@ -6,10 +6,15 @@
 //!
 //! The tests count this process's descriptors and threads, so they run one at a time (a mutex).
 
+#[path = "common/serial.rs"]
+mod serial;
+#[path = "common/threads.rs"]
+mod threads;
+
 use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kqio::net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream};
@@ -19,11 +24,8 @@ use kqio::sync::{Mutex, Queue};
 use kqio::time::{Duration as KDuration, Timeout};
 use kqio::{InitOptions, Kqueue};
 
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use serial::serial;
+use threads::threads_named;
 
 fn rt(n: usize, name: &str) -> Kqueue {
     Kqueue::init(InitOptions {
@@ -41,21 +43,6 @@ fn fds() -> BTreeSet<i32> {
         .expect("the descriptor directory")
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect()
-}
-
-/// Threads of this process whose name starts with `prefix` (workers are `{prefix}-{i}`, the
-/// blocking pool's `{prefix}-blocking-{n}`); `None` where it cannot be counted.
-fn threads_named(prefix: &str) -> Option<usize> {
-    if !cfg!(target_os = "linux") {
-        return None;
-    }
-    Some(
-        std::fs::read_dir("/proc/self/task")
-            .expect("procfs")
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-            .filter(|name| name.starts_with(prefix))
-            .count(),
-    )
 }
 
 fn hour() -> Timeout {

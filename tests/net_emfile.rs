@@ -5,36 +5,15 @@
 //!
 //! Alone in its binary: the limit is per process.
 
+#[path = "common/rlimit.rs"]
+mod rlimit;
+
 use std::time::Instant;
 
 use kqio::net::{DescriptorsExhausted, TcpListener, TcpStream};
 use kqio::{InitOptions, Kqueue};
 
-fn cpu_time() -> std::time::Duration {
-    // SAFETY: `getrusage` writes into the zeroed `rusage` we own and reads nothing else.
-    let usage = unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut u), 0);
-        u
-    };
-    let tv = |t: libc::timeval| {
-        std::time::Duration::from_secs(t.tv_sec as u64)
-            + std::time::Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
-fn nofile() -> libc::rlimit {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: writes into `r`, which we own.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) }, 0);
-    r
-}
-
-fn set_nofile(r: libc::rlimit) {
-    // SAFETY: reads `r`, which we own.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) }, 0);
-}
+use rlimit::{cpu_time, nofile, set_nofile};
 
 /// The lowest descriptor number not in use.
 fn lowest_free_fd() -> libc::rlim_t {

@@ -8,6 +8,9 @@
 //! an environment variable), so that they do not count against the limit. Alone in its binary,
 //! with one test: the limit is per process.
 
+#[path = "common/rlimit.rs"]
+mod rlimit;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -16,36 +19,13 @@ use std::time::{Duration, Instant};
 use kqio::net::{DescriptorsExhausted, ListenOptions, TcpListener};
 use kqio::{InitOptions, Kqueue};
 
+use rlimit::{cpu_time, nofile, set_nofile};
+
 const CLIENT: &str = "KQIO_OVERLOAD_CLIENT_OF";
 const READY: &str = "kqio-overload-clients-connected";
 const CONNECTIONS: usize = 200;
 const LIMIT: libc::rlim_t = 64;
 const WINDOW: Duration = Duration::from_secs(10);
-
-fn cpu_time() -> Duration {
-    // SAFETY: `getrusage` writes into the zeroed `rusage` we own and reads nothing else.
-    let usage = unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut u), 0);
-        u
-    };
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
-fn nofile() -> libc::rlimit {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: writes into `r`, which we own.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) }, 0);
-    r
-}
-
-fn set_nofile(r: libc::rlimit) {
-    // SAFETY: reads `r`, which we own.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) }, 0);
-}
 
 /// The client mode: connect `CONNECTIONS` times, say so, hold them until stdin closes.
 fn clients(addr: SocketAddr) {

@@ -5,9 +5,11 @@
 //! The tests run one at a time (a mutex): the zombie check looks at all children of the
 //! process.
 
+#[path = "common/serial.rs"]
+mod serial;
+
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use futures::io::AsyncReadExt;
@@ -15,11 +17,7 @@ use kqio::process::Command;
 use kqio::time::Timeout;
 use kqio::{Canceled, InitOptions, Kqueue};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use serial::serial;
 
 fn rt() -> Kqueue {
     Kqueue::init(InitOptions { n_threads: Some(2), ..Default::default() }).unwrap()

@@ -5,22 +5,21 @@
 //! The leak test counts this process's descriptors and threads, so it runs alone: it is the only
 //! test here that starts runtimes while it counts, and the others run after it (a mutex).
 
+// Serialises the tests of this file: the leak test must not see another test's threads.
+#[path = "common/serial.rs"]
+mod serial;
+
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use kqio::kqueue::{AsyncFd, Interest};
 use kqio::{Canceled, ConcurrencyUnavailable, InitOptions, Kqueue};
 
-/// Serialises the tests of this file: the leak test must not see another test's threads.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use serial::serial;
 
 fn rt(n: usize) -> Kqueue {
     Kqueue::init(InitOptions { n_threads: Some(n), ..Default::default() }).expect("init")

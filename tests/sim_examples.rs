@@ -10,9 +10,11 @@
 #[allow(dead_code)] // The example's `main` and its helpers are not used here.
 #[path = "../examples/echo.rs"]
 mod echo;
+#[path = "common/lossy_net.rs"]
+mod lossy_net;
 
-use kqio::net::{TcpListener, TcpStream};
-use kqio::sim::{LinkOptions, NetOptions, Sim, SimError, SimOptions, SimReport};
+use kqio::net::TcpStream;
+use kqio::sim::{SimError, SimReport};
 use kqio::time::{Duration, Timeout};
 use kqio::IoRef;
 
@@ -79,24 +81,11 @@ async fn client(io: IoRef, c: usize) -> Outcome {
 
 /// One run of the world with `seed`: the outcomes and the report.
 fn run(seed: u64) -> Result<(Vec<Outcome>, SimReport), SimError> {
-    let net = NetOptions::default().link(LinkOptions::remote().loss(0.05).reset(0.01));
-    let mut sim = Sim::new(SimOptions { seed, net, ..Default::default() });
-    let server = sim.host("server", |io: IoRef| async move {
-        let any = format!("0.0.0.0:{PORT}").parse().unwrap();
-        let listener = TcpListener::bind(&io, any).await.expect("bind");
-        // The example's own server function, unchanged.
+    // The example's own server function, unchanged.
+    let serve = |io, listener| async move {
         echo::serve(io, listener, Timeout::None).await.expect("serve");
-    });
-    let clients: Vec<_> =
-        (0..CLIENTS).map(|c| sim.client(&format!("client{c}"), move |io| client(io, c))).collect();
-    sim.run_for(Duration::from_millis(20))?;
-    sim.partition(server, clients[0].host());
-    sim.partition(server, clients[1].host());
-    sim.run_for(Duration::from_secs(2))?;
-    sim.heal();
-    let report = sim.run()?;
-    let outcomes = clients.iter().map(|c| c.output().expect("the client ended")).collect();
-    Ok((outcomes, report))
+    };
+    lossy_net::run_partitioned(seed, PORT, CLIENTS, serve, client)
 }
 
 #[test]

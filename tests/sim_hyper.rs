@@ -13,6 +13,8 @@ use std::convert::Infallible;
 #[allow(dead_code)] // The example's `main` and its helpers are not used here.
 #[path = "../examples/http_hello.rs"]
 mod http_hello;
+#[path = "common/lossy_net.rs"]
+mod lossy_net;
 
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Bytes, Incoming};
@@ -22,7 +24,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use kqio::compat::hyper::{Executor, Timer};
 use kqio::net::{TcpListener, TcpStream};
-use kqio::sim::{LinkOptions, NetOptions, Sim, SimError, SimOptions, SimReport};
+use kqio::sim::{Sim, SimError, SimOptions, SimReport};
 use kqio::time::{Clock, Duration, Timeout};
 use kqio::IoRef;
 
@@ -176,25 +178,11 @@ async fn http_client(io: IoRef, c: usize) -> Checked {
 
 /// One run of the example's server with `seed`: the clients' outcomes and the report.
 fn run_example(seed: u64) -> Result<(Vec<Checked>, SimReport), SimError> {
-    let net = NetOptions::default().link(LinkOptions::remote().loss(0.05).reset(0.01));
-    let mut sim = Sim::new(SimOptions { seed, net, ..Default::default() });
-    let server = sim.host("server", |io: IoRef| async move {
-        let any = format!("0.0.0.0:{PORT}").parse().unwrap();
-        let listener = TcpListener::bind(&io, any).await.expect("bind");
-        // The example's own server function, unchanged.
+    // The example's own server function, unchanged.
+    let serve = |io, listener| async move {
         http_hello::serve(io, listener, Timeout::None).await.expect("serve");
-    });
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|c| sim.client(&format!("client{c}"), move |io| http_client(io, c)))
-        .collect();
-    sim.run_for(Duration::from_millis(20))?;
-    sim.partition(server, clients[0].host());
-    sim.partition(server, clients[1].host());
-    sim.run_for(Duration::from_secs(2))?;
-    sim.heal();
-    let report = sim.run()?;
-    let outcomes = clients.iter().map(|c| c.output().expect("the client ended")).collect();
-    Ok((outcomes, report))
+    };
+    lossy_net::run_partitioned(seed, PORT, CLIENTS, serve, http_client)
 }
 
 #[test]

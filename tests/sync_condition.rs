@@ -5,22 +5,20 @@
 //! No test sleeps to order a race: steps are ordered with the mutex and condition themselves,
 //! oneshot channels, manual polls, and by yielding until the condition reports queued waiters.
 
+#[path = "common/waiters.rs"]
+mod waiters;
+
 use std::sync::Arc;
 
 use futures::channel::oneshot;
 use futures::poll;
 use kqio::sync::{Condition, Mutex};
-use kqio::{Canceled, InitOptions, IoRef, Kqueue};
+use kqio::{Canceled, InitOptions, Kqueue};
+
+use waiters::until_waiters;
 
 fn runtime(threads: usize) -> Kqueue {
     Kqueue::init(InitOptions { n_threads: Some(threads), ..Default::default() }).unwrap()
-}
-
-async fn until_waiters(io: &IoRef, c: &Condition, n: usize) {
-    let want = format!("waiters: {n} }}");
-    while !format!("{c:?}").ends_with(&want) {
-        io.yield_now().await;
-    }
 }
 
 /// A bounded buffer built from one mutex and two conditions moves 10,000 items from two

@@ -5,22 +5,20 @@
 //! No test sleeps to order a race: steps are ordered by the events themselves, oneshot channels
 //! and manual polls.
 
+#[path = "common/waiters.rs"]
+mod waiters;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use futures::poll;
 use kqio::sync::Event;
-use kqio::{Canceled, InitOptions, IoRef, Kqueue};
+use kqio::{Canceled, InitOptions, Kqueue};
+
+use waiters::until_waiters;
 
 fn runtime(threads: usize) -> Kqueue {
     Kqueue::init(InitOptions { n_threads: Some(threads), ..Default::default() }).unwrap()
-}
-
-async fn until_waiters(io: &IoRef, e: &Event, n: usize) {
-    let want = format!("waiters: {n} }}");
-    while !format!("{e:?}").ends_with(&want) {
-        io.yield_now().await;
-    }
 }
 
 /// Zig "Event smoke test" (the timed waits are in the timeout tests).

@@ -4,23 +4,20 @@
 //! No test sleeps to order a race: steps are ordered with oneshot channels, manual polls
 //! (`futures::poll!`) and by waiting (yielding) until the mutex reports a queued waiter.
 
+#[path = "common/waiters.rs"]
+mod waiters;
+
 use std::sync::Arc;
 
 use futures::channel::oneshot;
 use futures::poll;
 use kqio::sync::Mutex;
-use kqio::{Canceled, InitOptions, IoRef, Kqueue};
+use kqio::{Canceled, InitOptions, Kqueue};
+
+use waiters::until_waiters;
 
 fn runtime(threads: usize) -> Kqueue {
     Kqueue::init(InitOptions { n_threads: Some(threads), ..Default::default() }).unwrap()
-}
-
-/// Yields until `m` has `n` queued waiters (as its `Debug` output reports).
-async fn until_waiters<T: std::fmt::Debug>(io: &IoRef, m: &Mutex<T>, n: usize) {
-    let want = format!("waiters: {n} }}");
-    while !format!("{m:?}").ends_with(&want) {
-        io.yield_now().await;
-    }
 }
 
 #[test]

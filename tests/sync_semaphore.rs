@@ -5,23 +5,21 @@
 //! No test sleeps to order a race: steps are ordered with oneshot channels, manual polls and by
 //! yielding until the semaphore reports a queued waiter.
 
+#[path = "common/waiters.rs"]
+mod waiters;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use futures::channel::oneshot;
 use futures::poll;
 use kqio::sync::Semaphore;
-use kqio::{Canceled, InitOptions, IoRef, Kqueue};
+use kqio::{Canceled, InitOptions, Kqueue};
+
+use waiters::until_waiters;
 
 fn runtime(threads: usize) -> Kqueue {
     Kqueue::init(InitOptions { n_threads: Some(threads), ..Default::default() }).unwrap()
-}
-
-async fn until_waiters(io: &IoRef, s: &Semaphore, n: usize) {
-    let want = format!("waiters: {n} }}");
-    while !format!("{s:?}").ends_with(&want) {
-        io.yield_now().await;
-    }
 }
 
 /// Zig `test Semaphore`: three workers share one permit; each increments under it.
