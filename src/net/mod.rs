@@ -1,5 +1,5 @@
 //! Networking (Zig `std.Io.net`): TCP, UDP and Unix-domain sockets, written against the
-//! [`Io`](crate::Io) trait.
+//! [`Io`] trait.
 //!
 //! Every type here holds an [`IoRef`](crate::IoRef) and an opaque [`SocketHandle`]; every
 //! operation is one vtable call (`net_*` in `io.rs`), implemented by the backend
