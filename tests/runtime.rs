@@ -137,6 +137,84 @@ fn deinit_returns_promptly_with_tasks_blocked_forever_and_drops_their_futures() 
     }
 }
 
+/// Sends on its channel when dropped.
+struct SignalDrop(std::sync::mpsc::Sender<()>);
+
+impl Drop for SignalDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+/// `deinit` called by a task, on a runtime of one worker (so every other task is that worker's):
+/// it drops the task the caller has just woken (in the worker's LIFO slot), one spawned and not
+/// yet run (in its local queue) and one blocked forever, all before it returns; and the calling
+/// task itself, which then waits forever, is dropped by its worker once its poll returns.
+#[test]
+fn deinit_run_by_a_task_drops_every_other_task_then_the_caller() {
+    let _s = serial();
+    // Not a `kqio` thread name: this worker is not joined (it ends by itself once the task
+    // returns), so the leak test must not count it should it still be exiting.
+    let rt = Kqueue::init(InitOptions {
+        n_threads: Some(1),
+        thread_name: "selfdeinit".into(),
+        ..Default::default()
+    })
+    .expect("init");
+    let io = rt.io();
+    let owner = Arc::new(Mutex::new(Some(rt)));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let (report_tx, report_rx) = std::sync::mpsc::channel();
+    let (caller_tx, caller_rx) = std::sync::mpsc::channel();
+    let io2 = io.clone();
+    let caller = io.r#async(async move {
+        let _caller = SignalDrop(caller_tx);
+        let started = Arc::new(AtomicUsize::new(0));
+        // Blocked forever.
+        let (g, st) = (DropCount(dropped.clone()), started.clone());
+        io2.r#async(async move {
+            let _g = g;
+            st.fetch_add(1, Ordering::SeqCst);
+            futures::future::pending::<()>().await
+        })
+        .detach();
+        // Blocked until the caller wakes it, just before `deinit`.
+        let (wake_tx, wake_rx) = oneshot::channel::<()>();
+        let (g, st) = (DropCount(dropped.clone()), started.clone());
+        io2.r#async(async move {
+            let _g = g;
+            st.fetch_add(1, Ordering::SeqCst);
+            let _ = wake_rx.await;
+            futures::future::pending::<()>().await
+        })
+        .detach();
+        // One worker: yielding lets both run up to their wait.
+        while started.load(Ordering::SeqCst) < 2 {
+            io2.yield_now().await;
+        }
+        // Spawned, never run.
+        let g = DropCount(dropped.clone());
+        io2.r#async(async move {
+            let _g = g;
+        })
+        .detach();
+        wake_tx.send(()).unwrap();
+        let began = Instant::now();
+        owner.lock().unwrap().take().expect("the runtime").deinit();
+        report_tx.send((dropped.load(Ordering::SeqCst), began.elapsed())).unwrap();
+        // The caller outlives the runtime, waiting for nothing.
+        futures::future::pending::<()>().await
+    });
+    caller.detach();
+    let (dropped, took) =
+        report_rx.recv_timeout(Duration::from_secs(60)).expect("the task ran deinit");
+    assert_eq!(dropped, 3, "deinit dropped the woken, the queued and the blocked task");
+    assert!(took < Duration::from_secs(2), "deinit took {took:?}");
+    caller_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the calling task was dropped once it returned from its poll");
+}
+
 #[test]
 fn work_submitted_after_deinit_runs_inline_already_canceled() {
     let _s = serial();

@@ -32,7 +32,10 @@
 //!    the poll it is in, drops its local tasks (`local.rs`, rule 5: a `!Send` future is dropped
 //!    on its own thread) and exits; (3) the threads are joined; (4) the queues are drained and
 //!    every task still registered is woken and drained again, until no task is left, dropping
-//!    each future on the thread that called `deinit`; (5) the reactor is closed.
+//!    each future on the thread that called `deinit`; (5) the reactor is closed. A `deinit`
+//!    called by a task runs on a worker, which is not joined: step 4 drains that worker's LIFO
+//!    slot and local queue too and leaves out only the calling task, which that worker drops,
+//!    with anything its poll left behind, when the poll returns and its loop ends.
 //! 6. Local tasks (`spawn_local`, `local.rs`) never enter these queues: each worker keeps its
 //!    own, which nobody steals from, and runs them between its other tasks (`worker.rs`).
 
@@ -228,6 +231,7 @@ impl Shared {
 
     /// Shutdown steps 1 and 2: refuse new work, make every worker exit its loop.
     pub(crate) fn begin_shutdown(&self) {
+        worker::note_shutdown_here(self);
         self.shut_down.store(true, Ordering::Release);
         self.stopping.store(true, Ordering::Release);
         for w in self.workers.iter() {
@@ -235,17 +239,30 @@ impl Shared {
         }
     }
 
-    /// Shutdown step 4: drops every remaining task. Runs after the workers have exited.
+    /// Shutdown step 4: drops every remaining task. Runs after the workers have exited, but for
+    /// the one running this call when a task called `deinit`.
+    ///
+    /// That task (the current one, if it is registered here) cannot be dropped while it runs: it
+    /// is neither woken nor waited for, and its worker drops it, with anything else left, when it
+    /// returns from its poll (`worker::run_worker`). Every other task is in a queue drained here
+    /// (that worker's LIFO slot and local queue included) or, blocked, in the registry, whose
+    /// wake queues it.
     pub(crate) fn drop_remaining_tasks(&self) {
+        let running = crate::task::current::with_current(|h| match h {
+            Some(h) if self.registry.contains(h) => h as *const TaskHeader,
+            _ => std::ptr::null(),
+        });
+        let exempt = usize::from(!running.is_null());
         // Each round drops what is queued, then wakes what is registered (which queues it). A
         // future's destructor may wake other tasks, which the next round drops; the bound only
-        // guards against a destructor that keeps waking a task forever.
+        // guards against a destructor that keeps waking a task forever, or a local task whose
+        // home (a `block_on` on another thread) is still running.
         for _ in 0..1_000 {
             self.drain_queues();
-            if self.registry.len() == 0 {
+            if self.registry.len() <= exempt {
                 break;
             }
-            self.registry.wake_all();
+            self.registry.wake_all_except(running);
             self.drain_queues();
         }
     }
@@ -261,12 +278,18 @@ impl Shared {
                 drop_quietly(r);
             }
         }
-        // A `deinit` run by a task runs on a worker that is not joined: its local tasks are
-        // dropped here, on their thread (the others ended with their worker; `local.rs`).
+        // A `deinit` run by a task runs on a worker that is not joined: its LIFO slot and its
+        // local tasks are dropped here, on their thread (the others ended with their worker;
+        // `local.rs`).
+        if let Some(r) = worker::take_current_lifo(self) {
+            drop_quietly(r);
+        }
         local::drop_current_queued(self);
         for w in self.workers.iter() {
-            // SAFETY: this runs after every worker thread was joined (shutdown step 4), so no
-            // owner is left and this thread is the only one touching the queue.
+            // SAFETY: this runs after every other worker thread was joined (shutdown step 4), so
+            // each queue's owner is gone or is this thread (a `deinit` run by a task on that
+            // worker, inside its poll, where the worker touches no queue), and this thread is
+            // the only one touching the queue.
             while let Some(r) = unsafe { w.queue.pop() } {
                 drop_quietly(r);
             }

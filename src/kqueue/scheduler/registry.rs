@@ -77,18 +77,36 @@ impl Registry {
         }
     }
 
-    /// Wakes every registered task (see the module docs). Returns how many there were.
-    pub(crate) fn wake_all(&self) -> usize {
+    /// Wakes every registered task but `except` (see the module docs; `except` is the task that
+    /// runs a `deinit`, or null). Returns how many it woke.
+    pub(crate) fn wake_all_except(&self, except: *const TaskHeader) -> usize {
         let mut n = 0;
         for shard in self.shards.iter() {
             let shard = lock(shard);
             for Entry(header) in shard.entries.iter().flatten() {
+                if ptr::eq(*header, except) {
+                    continue;
+                }
                 // SAFETY: ground rule 1: the entry exists, so the header is valid.
                 unsafe { &**header }.wake();
                 n += 1;
             }
         }
         n
+    }
+
+    /// Whether `header` is registered here (rather than in another runtime's registry, or in
+    /// none).
+    pub(crate) fn contains(&self, header: &TaskHeader) -> bool {
+        let slot = header.slot();
+        if slot == usize::MAX {
+            return false;
+        }
+        let shard = lock(&self.shards[slot % SHARDS]);
+        shard
+            .entries
+            .get(slot / SHARDS)
+            .is_some_and(|e| e.as_ref().is_some_and(|Entry(p)| ptr::eq(*p, header)))
     }
 
     /// Wakes every registered task whose owner (its `Schedule`) is the object at `owner` (its

@@ -52,6 +52,9 @@ struct WorkerCtx {
     lifo: Cell<Option<Runnable>>,
     /// Set while this worker fires timers: a task woken then goes to the timed queue.
     firing_timers: Cell<bool>,
+    /// Set when a task on this worker began the runtime's shutdown (`deinit` called by a task):
+    /// the worker then drops the tasks left behind once its loop ends (`run_worker`).
+    ran_deinit: Cell<bool>,
 }
 
 thread_local! {
@@ -77,6 +80,21 @@ pub(super) fn current_index_hint() -> usize {
         Some(ctx) => ctx.index,
         None => WORKER.with(|c| c as *const _ as usize >> 6),
     }
+}
+
+/// For a shutdown begun on this thread: if it is one of `shared`'s workers (a task called
+/// `deinit`), marks it to drop the tasks left when its loop ends, which `deinit` itself cannot
+/// (the task running it, and whatever it wakes on the way out; see `run_worker`).
+pub(super) fn note_shutdown_here(shared: &Shared) {
+    if let Some(ctx) = local_ctx(shared) {
+        ctx.ran_deinit.set(true);
+    }
+}
+
+/// The task in the LIFO slot of this thread's worker, if it is one of `shared`'s: for a `deinit`
+/// run by a task, which drains the queues of its own worker too (`Shared::drain_queues`).
+pub(super) fn take_current_lifo(shared: &Shared) -> Option<Runnable> {
+    local_ctx(shared)?.lifo.take()
 }
 
 /// Schedules on this thread's worker if it is one of `shared`'s (ground rule 2 of `mod.rs`).
@@ -127,6 +145,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
         index,
         lifo: Cell::new(None),
         firing_timers: Cell::new(false),
+        ran_deinit: Cell::new(false),
     };
     WORKER.set(&ctx);
     let home = LocalHome::new(shared.clone(), HomeWake::Worker(index));
@@ -151,6 +170,15 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
         shared.push_shared(&shared.resumed, r);
     }
     WORKER.set(ptr::null());
+    if ctx.ran_deinit.get() {
+        // A task of this worker ran `deinit`, which joined every other worker and dropped every
+        // other task, but could not drop the task running it. That task has now returned from
+        // its poll: finished, blocked (still registered), or woken by a destructor (queued).
+        // Nobody else is left to drop it, and a runnable left in a queue would keep `Shared`
+        // alive through its own queue: shutdown step 4 again, from this thread, which is outside
+        // any task now, so nothing is exempt.
+        shared.drop_remaining_tasks();
+    }
 }
 
 struct Worker<'a> {
