@@ -9,8 +9,8 @@
 //! 1. returns its scheduler from [`Io::task_reserve`](crate::Io::task_reserve) (or
 //!    `ConcurrencyUnavailable` when it wants no more tasks);
 //! 2. gets each task as a [`Runnable`] in [`Schedule::schedule`] (at spawn and at every wake) and
-//!    calls `runnable.run()` on some thread, later; [`Schedule::task_started`] and
-//!    [`Schedule::task_finished`] tell it when a task's future starts and is dropped;
+//!    calls `runnable.run()` on some thread, later; [`Schedule::task_spawned`] and
+//!    [`Schedule::task_finished`] tell it when a task is spawned and when its future is dropped;
 //! 3. leaves the task-local vtable methods (`task_check_cancel`, `task_recancel`,
 //!    `task_swap_cancel_protection`) to their default bodies, which act on the current task's
 //!    header as [`check_cancel`], [`recancel`] and [`swap_cancel_protection`] do; its own

@@ -98,7 +98,8 @@ pub struct RuntimeMetrics {
     pub timers_pending: usize,
     /// Timers that have fired.
     pub timers_fired: u64,
-    /// Spawned tasks whose future has started and not yet been dropped.
+    /// Spawned tasks whose future has not yet been dropped, counted from their spawn (before
+    /// their first poll).
     pub live_tasks: usize,
 }
 
@@ -169,8 +170,8 @@ impl fmt::Display for TaskInfo {
 /// Every live task of a runtime: [`io.task_dump()`](crate::Io::task_dump). `Display` prints one
 /// line per task, in id (spawn) order.
 ///
-/// Lists the tasks whose future has started; a task spawned and not yet polled once is not in
-/// it.
+/// Lists every task from its spawn, a task not yet polled once included (its state
+/// [`Scheduled`](TaskState::Scheduled)), until its future is dropped.
 ///
 /// # Examples
 ///

@@ -69,7 +69,7 @@ impl Schedule for Queue {
         }
         self.runnables.lock().unwrap().push_back(runnable);
     }
-    fn task_started(&self, _task: &TaskHeader) {
+    fn task_spawned(&self, _task: &TaskHeader) {
         self.started.fetch_add(1, Ordering::Relaxed);
     }
     fn task_finished(&self, _task: &TaskHeader) {

@@ -171,3 +171,33 @@ fn group_members_are_located_where_the_group_spawned_them() {
     go.send(()).unwrap();
     rt.block_on(group.wait()).unwrap();
 }
+
+/// A task is in the dump, and counted live, from its spawn: a child spawned by the only worker's
+/// running task cannot have been polled yet (that worker is busy running its parent), and is
+/// listed, scheduled, with its name and spawn location.
+#[test]
+fn a_task_not_yet_polled_is_in_the_dump_and_counted_live() {
+    let rt = rt(1);
+    let io = rt.io();
+    let io2 = io.clone();
+    let parent = io.r#async(async move {
+        let polled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let p = polled.clone();
+        let here = Location::caller().line() + 1;
+        let child = io2.task().name("unpolled").r#async(async move {
+            p.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let dump = io2.task_dump();
+        let live = io2.metrics().live_tasks;
+        assert!(!polled.load(std::sync::atomic::Ordering::SeqCst), "the child has not run");
+        child.await;
+        (dump, live, here)
+    });
+    let (dump, live, here) = rt.block_on(parent);
+    assert_eq!(dump.tasks.len(), 2, "the parent and its child:\n{dump}");
+    assert_eq!(live, 2);
+    let t = dump.tasks.iter().find(|t| t.name.as_deref() == Some("unpolled")).expect("listed");
+    assert_eq!(t.state, TaskState::Scheduled);
+    assert_eq!(t.waiting_on, None);
+    assert_eq!((t.spawned_at.file(), t.spawned_at.line()), (file!(), here));
+}

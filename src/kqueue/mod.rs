@@ -327,7 +327,8 @@ fn awake_now_ns() -> i64 {
 pub struct Metrics {
     /// Worker threads.
     pub workers: usize,
-    /// Spawned tasks whose future has started and not yet been dropped.
+    /// Spawned tasks whose future has not yet been dropped, counted from their spawn (before
+    /// their first poll).
     pub live_tasks: usize,
     /// Timers in the timing wheel (pending sleeps and timeouts).
     pub timers: usize,

@@ -326,7 +326,7 @@ impl Schedule for HostSched {
         drop(rejected);
     }
 
-    fn task_started(&self, _task: &TaskHeader) {}
+    fn task_spawned(&self, _task: &TaskHeader) {}
 
     fn task_finished(&self, task: &TaskHeader) {
         let entry = self.world.lock().tasks.remove(&(task.slot() as u64));

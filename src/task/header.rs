@@ -37,8 +37,11 @@ pub trait Schedule: Send + Sync + 'static {
     /// spawned and every time it is woken.
     fn schedule(&self, runnable: Runnable, reason: ScheduleReason);
 
-    /// The task's future is about to be polled for the first time.
-    fn task_started(&self, task: &TaskHeader);
+    /// The task has just been spawned: its future exists, and will until
+    /// [`task_finished`](Self::task_finished). Called once per task, on the spawning thread,
+    /// before its first [`schedule`](Self::schedule), so that a backend can count it and list it
+    /// (a task dump) from its spawn, before its first poll.
+    fn task_spawned(&self, task: &TaskHeader);
 
     /// The task's future has been dropped (completed, canceled, or dropped by shutdown). Called
     /// exactly once for every task that was spawned, whether or not it started.

@@ -45,6 +45,7 @@ where
             async_task::WithInfo(schedule_woken),
         );
     let handle = JoinHandle::from_task(task);
+    first.task_spawned(runnable.metadata());
     first.schedule(runnable, ScheduleReason::Spawned);
     handle
 }

@@ -37,7 +37,7 @@ impl Schedule for Exec {
         self.cv.notify_one();
     }
 
-    fn task_started(&self, _task: &TaskHeader) {
+    fn task_spawned(&self, _task: &TaskHeader) {
         self.started.fetch_add(1, Ordering::SeqCst);
     }
 

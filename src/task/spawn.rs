@@ -101,9 +101,6 @@ impl<F: Future> Future for TaskFuture<F> {
         header.wakes.fetch_add(0, crate::loom::sync::atomic::Ordering::Acquire);
         if !*this.started {
             *this.started = true;
-            if let Some(owner) = header.owner() {
-                owner.task_started(header);
-            }
             header.register_waker(cx.waker());
         } else if !header.cancel.is_untouched() {
             // A cancellation request takes the waker out when it wakes the task; put it back so
@@ -228,6 +225,8 @@ where
         let h = runnable.metadata();
         tracing::debug!(parent: &h.span, task.id = h.id().as_u64(), "spawn");
     }
+    // Registered before its first schedule, after which it may run and end on another thread.
+    first.task_spawned(runnable.metadata());
     first.schedule(runnable, ScheduleReason::Spawned);
     handle
 }

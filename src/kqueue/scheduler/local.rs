@@ -251,8 +251,8 @@ impl Schedule for LocalQueue {
         }
     }
 
-    fn task_started(&self, task: &TaskHeader) {
-        self.shared.task_started(task);
+    fn task_spawned(&self, task: &TaskHeader) {
+        self.shared.task_spawned(task);
     }
 
     fn task_finished(&self, task: &TaskHeader) {

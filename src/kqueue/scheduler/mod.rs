@@ -331,8 +331,12 @@ impl Schedule for Shared {
     }
 
     #[inline]
-    fn task_started(&self, task: &TaskHeader) {
-        self.registry.insert(task, worker::current_index_hint());
+    fn task_spawned(&self, task: &TaskHeader) {
+        // A worker registers in its own shard. Any other thread spreads its tasks over the
+        // shards by id: a burst spawned from outside (registered here, removed by the workers
+        // that run them) would otherwise meet the workers on one shard lock.
+        let hint = worker::current_index(self).unwrap_or(task.id().as_u64() as usize);
+        self.registry.insert(task, hint);
     }
 
     #[inline]

@@ -1,11 +1,11 @@
-//! The registry of live tasks: every task whose future has started and not yet been dropped.
+//! The registry of live tasks: every task spawned whose future has not yet been dropped.
 //!
 //! `deinit` needs it: a task blocked forever is in no run queue, only its waker is somewhere (a
 //! reactor registration, a lock's wait list, a user's channel). Walking the registry and waking
 //! every task puts them all in the injection queue, where shutdown drops them.
 //!
 //! Ground rules:
-//! 1. An entry is a pointer to a `TaskHeader`, added by `task_started` (first poll) and removed
+//! 1. An entry is a pointer to a `TaskHeader`, added by `task_spawned` (at spawn) and removed
 //!    by `task_finished` (future dropped). While the entry exists the future exists, so the header
 //!    (in the same allocation) is valid.
 //! 2. The registry is sharded to keep spawn-heavy workloads off one lock; a task's slot records

@@ -71,15 +71,10 @@ fn local_ctx(shared: &Shared) -> Option<&WorkerCtx> {
     ptr::eq(ctx.shared, shared).then_some(ctx)
 }
 
-/// A hint for spreading per-thread data: the worker index, or a value from the thread's address
-/// of its TLS slot elsewhere.
-pub(super) fn current_index_hint() -> usize {
-    let p = WORKER.get();
-    // SAFETY: as in `local_ctx`.
-    match unsafe { p.as_ref() } {
-        Some(ctx) => ctx.index,
-        None => WORKER.with(|c| c as *const _ as usize >> 6),
-    }
+/// This thread's worker index if it is one of `shared`'s workers.
+#[inline]
+pub(super) fn current_index(shared: &Shared) -> Option<usize> {
+    local_ctx(shared).map(|ctx| ctx.index)
 }
 
 /// For a shutdown begun on this thread: if it is one of `shared`'s workers (a task called
