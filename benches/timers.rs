@@ -8,6 +8,10 @@
 //! - `insert_cancel_1m`: 1,000,000 timers created, registered (polled once) and dropped before
 //!   they fire, from one task: timer insert+cancel pairs per second.
 //!
+//! - `cascade`: the timing wheel alone (`kqio::kqueue::timer_cascade_cost`), the wall time of
+//!   each step that moves a level-1 slot's entries (about 16,000 with sleeps_100k's deadlines)
+//!   down to level 0: p50 and max over all such steps of `BENCH_ITERS` runs.
+//!
 //! The ratio column is kqio divided by tokio: below 1.0 means kqio is faster (for lateness:
 //! closer to the deadline). Memory: kqio's timer entry size is printed from `Kqueue::metrics`'s
 //! companion constant `kqio::kqueue::TIMER_ENTRY_BYTES`.
@@ -170,4 +174,18 @@ fn main() {
     }
     println!("(for M pairs/s, higher is better: a ratio above 1.0 means kqio is faster)");
     println!("kqio timer entry: {} bytes in the wheel's slab", kqio::kqueue::TIMER_ENTRY_BYTES);
+    // The wheel's cascade on its own: sleeps_100k's deadlines put about 16,000 entries in each
+    // level-1 slot; processing one moves them all to level 0.
+    let mut steps = Vec::new();
+    let mut entries = 0;
+    for _ in 0..iters {
+        let cost = kqio::kqueue::timer_cascade_cost(SLEEPS);
+        entries = entries.max(cost.entries.iter().copied().max().unwrap_or(0));
+        steps.extend(cost.step_ns.iter().map(|&ns| ns as f64 / 1e6));
+    }
+    let max = steps.iter().copied().fold(0.0, f64::max);
+    println!(
+        "kqio wheel cascade of a level-1 slot (up to {entries} entries): p50 {:.3} ms, max {max:.3} ms",
+        median(steps)
+    );
 }

@@ -316,6 +316,28 @@ impl Drop for Kqueue {
 /// 8-byte key). A million concurrent sleeps take about a million times this.
 pub const TIMER_ENTRY_BYTES: usize = timer::wheel::Wheel::ENTRY_BYTES;
 
+/// What [`timer_cascade_cost`] measured: the wall time of each wheel step that cascaded a
+/// level-1 slot (moved its entries down to level 0), in nanoseconds, in the order they ran, and
+/// the entries those slots held. For `benches/timers.rs`; not a stable interface.
+#[doc(hidden)]
+#[derive(Debug, Clone, Default)]
+pub struct CascadeCost {
+    /// Nanoseconds of each step that processed a level-1 slot.
+    pub step_ns: Vec<u64>,
+    /// Entries in each of those slots when it was processed (the same order as `step_ns`).
+    pub entries: Vec<usize>,
+}
+
+/// Measures the timing wheel's cascade on its own (no runtime, no lock): `timers` entries due
+/// 4..=400 ticks (1..=100 ms) ahead, pseudo-randomly as `benches/timers.rs`'s `sleeps_100k`,
+/// inserted into a slab whose free list was first scrambled by as many inserts and removals in
+/// random order (as a long-running runtime's slab is), then driven deadline by deadline until
+/// all have fired. For `benches/timers.rs`; not a stable interface.
+#[doc(hidden)]
+pub fn timer_cascade_cost(timers: usize) -> CascadeCost {
+    timer::wheel::cascade_cost(timers)
+}
+
 /// Nanoseconds on the awake clock: the timers' time base.
 fn awake_now_ns() -> i64 {
     crate::sys::clock::now(crate::time::Clock::Awake).as_nanos()

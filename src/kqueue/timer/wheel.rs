@@ -269,6 +269,17 @@ impl Wheel {
         Some(Expiration { level, slot, deadline })
     }
 
+    /// Entries waiting in a slot (for `cascade_cost`).
+    fn slot_len(&self, level: usize, slot: usize) -> usize {
+        let mut n = 0;
+        let mut index = self.heads[level][slot];
+        while index != NIL {
+            n += 1;
+            index = self.entries[index as usize].next;
+        }
+        n
+    }
+
     /// The first tick at which some entry may be due, if any entry waits.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         self.next_expiration().map(|e| e.deadline.max(self.elapsed))
@@ -634,4 +645,45 @@ mod model_tests {
             }
         }
     }
+}
+
+/// Backs `kqueue::timer_cascade_cost` (see there).
+pub(crate) fn cascade_cost(timers: usize) -> crate::kqueue::CascadeCost {
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let waker = futures::task::noop_waker();
+    let mut wheel = Wheel::new();
+    // Scramble the free list: insert twice as many, remove them in a random order.
+    let mut keys: Vec<Key> =
+        (0..2 * timers).filter_map(|_| wheel.insert(1 + rand() % 400, waker.clone())).collect();
+    for i in (1..keys.len()).rev() {
+        keys.swap(i, (rand() % (i as u64 + 1)) as usize);
+    }
+    for key in keys.drain(..) {
+        wheel.remove(key);
+    }
+    let keys: Vec<Key> =
+        (0..timers).filter_map(|_| wheel.insert(4 + rand() % 397, waker.clone())).collect();
+    let mut cost = crate::kqueue::CascadeCost::default();
+    let mut fired = Vec::with_capacity(timers);
+    while let Some(exp) = wheel.next_expiration() {
+        let entries = if exp.level == 1 { wheel.slot_len(exp.level, exp.slot) } else { 0 };
+        let started = std::time::Instant::now();
+        wheel.advance(exp.deadline, &mut fired);
+        let ns = started.elapsed().as_nanos() as u64;
+        if exp.level == 1 {
+            cost.step_ns.push(ns);
+            cost.entries.push(entries);
+        }
+        fired.clear();
+    }
+    for key in keys {
+        wheel.remove(key);
+    }
+    cost
 }
