@@ -106,8 +106,8 @@ impl Timers {
             return 0;
         }
         let ticks = (since + RESOLUTION_NS as i128 - 1) / RESOLUTION_NS as i128;
-        // Far beyond any real deadline but still far from overflow in the wheel's arithmetic.
-        u64::try_from(ticks).unwrap_or(u64::MAX).min(u64::MAX >> 2)
+        // The wheel's latest tick, about 285,000 years: far beyond any real deadline.
+        u64::try_from(ticks).unwrap_or(u64::MAX).min(wheel::MAX_WHEN)
     }
 
     /// Polls a sleep until `deadline_ns`. `slot` starts at 0 and is owned by the sleeping future.

@@ -11,11 +11,20 @@
 //!    lowest non-empty level (`occupied` bitmaps, one `u64` per level).
 //! 3. Processing a slot fires the entries whose deadline has come and moves the others down
 //!    (cascade) to the level their deadline now calls for.
-//! 4. Deadlines beyond the top level's span (about 2.2 years) sit in the top level and cascade
-//!    again when their slot comes round, so far deadlines never overflow.
+//! 4. Deadlines beyond the top level's span (about 199 days) sit in the top level and cascade
+//!    again when their slot comes round, so far deadlines never overflow. Deadlines are capped
+//!    at `MAX_WHEN` ticks (about 285,000 years).
 //! 5. Entries live in a slab; a key is `(generation << 32) | index`, so a stale key (of an entry
-//!    that fired and was reused) is recognised and ignored. Each slot is a doubly linked list
-//!    threaded through the slab by index.
+//!    that fired and was reused) is recognised and ignored.
+//! 6. Each slot is a `Vec<u32>` of slab indices, and a waiting entry records its slot (in the
+//!    top bits of its deadline word) and its position in that vector. Cancel is a
+//!    `swap_remove` that updates the position of the entry moved into the hole: O(1), touching
+//!    at most two entries. A cascade walks the slot's vector in batches of `BATCH`, reading the
+//!    batch's deadlines first in one pass of independent loads (the cache misses overlap)
+//!    instead of chasing a linked list one dependent miss at a time.
+//! 7. Entries are 32 bytes, 32-aligned (two per cache line, none straddling two). The vectors
+//!    (slab, free list, slots) grow to the peak number of timers and keep their capacity, so a
+//!    steady state allocates nothing; a slot's vector keeps its capacity across a cascade too.
 
 use std::task::Waker;
 
@@ -26,30 +35,39 @@ pub(crate) const LEVELS: usize = 6;
 /// The largest delay a level holds before the top level wraps.
 const MAX_DELAY: u64 = (1 << (6 * LEVELS)) - 1;
 
-const NIL: u32 = u32::MAX;
+/// Bits of an entry's deadline word that hold the deadline; the bits above hold its slot.
+const WHEN_BITS: u32 = 55;
+/// The latest deadline tick the wheel keeps (ground rule 4): later ones are taken as this.
+/// 2^55 ticks of 250 µs is about 285,000 years.
+pub(crate) const MAX_WHEN: u64 = (1 << WHEN_BITS) - 1;
+const _: () = assert!(LEVELS * SLOTS <= 1 << (64 - WHEN_BITS), "a slot id fits above the deadline");
+
+/// `Entry::pos` of a free slab entry.
+const FREE: u32 = u32::MAX;
+/// `Entry::pos` of an entry that fired and waits for its owner to remove it.
+const FIRED: u32 = u32::MAX - 1;
+
+/// Entries whose deadlines a cascade reads in one pass before acting on them (ground rule 6).
+const BATCH: usize = 64;
 
 /// A timer key handed to the owner of an entry.
 pub(crate) type Key = u64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Free,
-    /// In a slot list, not yet due.
-    Waiting,
-    /// Fired: the owner sees it on its next poll and removes it.
-    Fired,
-}
-
+/// A slab entry (ground rule 7: 32 bytes, 32-aligned).
+#[repr(C, align(32))]
 struct Entry {
-    when: u64,
+    /// The deadline tick (low `WHEN_BITS` bits) and, while waiting, the slot it waits in
+    /// (`level * SLOTS + slot`, the bits above).
+    word: u64,
+    /// The task to wake; `None` once fired or freed.
     waker: Option<Waker>,
-    prev: u32,
-    next: u32,
-    level: u8,
-    slot: u8,
-    state: State,
+    /// Waiting: the entry's position in its slot's vector. Otherwise `FIRED` or `FREE`.
+    pos: u32,
+    /// Bumped when the entry is freed, so that old keys no longer match (ground rule 5).
     generation: u32,
 }
+
+const _: () = assert!(std::mem::size_of::<Entry>() == 32 && std::mem::align_of::<Entry>() == 32);
 
 /// What `poll_entry` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +81,8 @@ pub(crate) enum EntryState {
 /// The timing wheel. Not synchronised: the backend keeps it behind a lock.
 pub(crate) struct Wheel {
     elapsed: u64,
-    heads: [[u32; SLOTS]; LEVELS],
+    /// `LEVELS * SLOTS` vectors of slab indices, slot `s` of level `l` at `l * SLOTS + s`.
+    slots: Box<[Vec<u32>]>,
     occupied: [u64; LEVELS],
     entries: Vec<Entry>,
     free: Vec<u32>,
@@ -106,7 +125,7 @@ impl Wheel {
     pub(crate) fn new() -> Self {
         Wheel {
             elapsed: 0,
-            heads: [[NIL; SLOTS]; LEVELS],
+            slots: (0..LEVELS * SLOTS).map(|_| Vec::new()).collect(),
             occupied: [0; LEVELS],
             entries: Vec::new(),
             free: Vec::new(),
@@ -125,45 +144,39 @@ impl Wheel {
         self.len
     }
 
-    /// Bytes of memory per slab entry (for reports).
+    /// Bytes of memory per slab entry (for reports). A waiting entry also takes a `u32` index
+    /// in its slot's vector.
     pub(crate) const ENTRY_BYTES: usize = std::mem::size_of::<Entry>();
 
-    /// Adds an entry due at tick `when`. Returns `None` if `when` has already elapsed (the caller
-    /// completes at once).
+    /// Adds an entry due at tick `when` (capped at `MAX_WHEN`). Returns `None` if `when` has
+    /// already elapsed (the caller completes at once).
     pub(crate) fn insert(&mut self, when: u64, waker: Waker) -> Option<Key> {
         if when <= self.elapsed {
             return None;
         }
+        let when = when.min(MAX_WHEN);
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.entries.push(Entry {
-                    when: 0,
-                    waker: None,
-                    prev: NIL,
-                    next: NIL,
-                    level: 0,
-                    slot: 0,
-                    state: State::Free,
-                    generation: 0,
-                });
-                u32::try_from(self.entries.len() - 1).expect("fewer than 2^32 timers")
+                // Below `FIRED`: a slot's vector then never holds more, so every position is
+                // below the `pos` markers.
+                assert!(self.entries.len() < FIRED as usize, "fewer than 2^32 - 2 timers");
+                self.entries.push(Entry { word: 0, waker: None, pos: FREE, generation: 0 });
+                (self.entries.len() - 1) as u32
             }
         };
         let e = &mut self.entries[index as usize];
-        e.when = when;
         e.waker = Some(waker);
-        e.state = State::Waiting;
         let generation = e.generation;
         self.len += 1;
-        self.link(index);
+        self.link(index, when);
         Some(((generation as u64) << 32) | index as u64)
     }
 
     fn lookup(&self, key: Key) -> Option<u32> {
         let index = (key & 0xFFFF_FFFF) as u32;
         let e = self.entries.get(index as usize)?;
-        (e.generation == (key >> 32) as u32 && e.state != State::Free).then_some(index)
+        (e.generation == (key >> 32) as u32 && e.pos != FREE).then_some(index)
     }
 
     /// The entry's state; while it waits, its waker is replaced by `waker` if it would not wake
@@ -173,15 +186,15 @@ impl Wheel {
             return EntryState::Gone;
         };
         let e = &mut self.entries[index as usize];
-        match e.state {
-            State::Fired => EntryState::Fired,
-            State::Waiting => {
+        match e.pos {
+            FREE => EntryState::Gone,
+            FIRED => EntryState::Fired,
+            _ => {
                 if !e.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
                     e.waker = Some(waker.clone());
                 }
                 EntryState::Waiting
             }
-            State::Free => EntryState::Gone,
         }
     }
 
@@ -190,51 +203,42 @@ impl Wheel {
         let Some(index) = self.lookup(key) else {
             return;
         };
-        if self.entries[index as usize].state == State::Waiting {
-            self.unlink(index);
-        }
         let e = &mut self.entries[index as usize];
-        e.state = State::Free;
+        let (word, pos) = (e.word, e.pos);
+        e.pos = FREE;
         e.waker = None;
         e.generation = e.generation.wrapping_add(1);
         self.free.push(index);
         self.len -= 1;
+        if pos < FIRED {
+            self.unlink((word >> WHEN_BITS) as usize, pos as usize);
+        }
     }
 
-    fn link(&mut self, index: u32) {
-        let when = self.entries[index as usize].when;
+    /// Puts entry `index` in the slot its deadline `when` calls for (ground rule 2).
+    fn link(&mut self, index: u32, when: u64) {
         let level = level_for(self.elapsed, when);
         let slot = slot_for(when, level);
-        let head = self.heads[level][slot];
-        {
-            let e = &mut self.entries[index as usize];
-            e.level = level as u8;
-            e.slot = slot as u8;
-            e.prev = NIL;
-            e.next = head;
-        }
-        if head != NIL {
-            self.entries[head as usize].prev = index;
-        }
-        self.heads[level][slot] = index;
+        let id = level * SLOTS + slot;
+        let list = &mut self.slots[id];
+        let pos = list.len() as u32;
+        list.push(index);
         self.occupied[level] |= 1 << slot;
+        let e = &mut self.entries[index as usize];
+        e.word = when | (id as u64) << WHEN_BITS;
+        e.pos = pos;
     }
 
-    fn unlink(&mut self, index: u32) {
-        let (prev, next, level, slot) = {
-            let e = &self.entries[index as usize];
-            (e.prev, e.next, e.level as usize, e.slot as usize)
-        };
-        if prev == NIL {
-            self.heads[level][slot] = next;
-            if next == NIL {
-                self.occupied[level] &= !(1 << slot);
-            }
-        } else {
-            self.entries[prev as usize].next = next;
+    /// Takes the index at `pos` out of slot `id`: the last index moves into the hole (ground
+    /// rule 6).
+    fn unlink(&mut self, id: usize, pos: usize) {
+        let list = &mut self.slots[id];
+        list.swap_remove(pos);
+        if let Some(&moved) = list.get(pos) {
+            self.entries[moved as usize].pos = pos as u32;
         }
-        if next != NIL {
-            self.entries[next as usize].prev = prev;
+        if list.is_empty() {
+            self.occupied[id / SLOTS] &= !(1 << (id % SLOTS));
         }
     }
 
@@ -271,13 +275,7 @@ impl Wheel {
 
     /// Entries waiting in a slot (for `cascade_cost`).
     fn slot_len(&self, level: usize, slot: usize) -> usize {
-        let mut n = 0;
-        let mut index = self.heads[level][slot];
-        while index != NIL {
-            n += 1;
-            index = self.entries[index as usize].next;
-        }
-        n
+        self.slots[level * SLOTS + slot].len()
     }
 
     /// The first tick at which some entry may be due, if any entry waits.
@@ -299,26 +297,66 @@ impl Wheel {
     }
 
     fn process(&mut self, exp: Expiration, fired: &mut Vec<Waker>) {
-        // Detach the whole slot list, then fire or re-link each entry (ground rule 3).
-        let mut index = self.heads[exp.level][exp.slot];
-        self.heads[exp.level][exp.slot] = NIL;
+        // Detach the whole slot, then fire or re-link each entry (ground rule 3).
+        let id = exp.level * SLOTS + exp.slot;
+        let mut list = std::mem::take(&mut self.slots[id]);
         self.occupied[exp.level] &= !(1 << exp.slot);
         if exp.deadline > self.elapsed {
             self.elapsed = exp.deadline;
         }
-        while index != NIL {
-            let next = self.entries[index as usize].next;
-            let e = &mut self.entries[index as usize];
-            if e.when <= self.elapsed {
-                e.state = State::Fired;
-                if let Some(w) = e.waker.take() {
-                    fired.push(w);
-                }
-            } else {
-                self.link(index);
+        let elapsed = self.elapsed;
+        let mut words = [0u64; BATCH];
+        for batch in list.chunks(BATCH) {
+            // Ground rule 6: the batch's deadlines in one pass of independent loads...
+            for (word, &index) in words.iter_mut().zip(batch) {
+                *word = self.entries[index as usize].word;
             }
-            index = next;
+            // ...then each entry, now in cache, fires or moves down.
+            for (&word, &index) in words.iter().zip(batch) {
+                let when = word & MAX_WHEN;
+                if when <= elapsed {
+                    let e = &mut self.entries[index as usize];
+                    e.pos = FIRED;
+                    if let Some(w) = e.waker.take() {
+                        fired.push(w);
+                    }
+                } else {
+                    self.link(index, when);
+                }
+            }
         }
+        // Give the slot its vector back, capacity kept (ground rule 7), unless entries a lap
+        // away were re-linked into this very slot (the top level only, ground rule 4): those
+        // now sit in a fresh vector, and the old one goes.
+        if self.slots[id].is_empty() {
+            list.clear();
+            self.slots[id] = list;
+        }
+    }
+
+    /// Checks the structure: each waiting entry is at its recorded position in its recorded
+    /// slot, each slot lists only waiting entries that say they are there, the occupancy bits
+    /// match the non-empty slots, and the count matches the slab.
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        let mut listed = 0;
+        for (id, list) in self.slots.iter().enumerate() {
+            let bit = self.occupied[id / SLOTS] >> (id % SLOTS) & 1;
+            assert_eq!(bit == 1, !list.is_empty(), "occupancy of slot {id}");
+            for (pos, &index) in list.iter().enumerate() {
+                let e = &self.entries[index as usize];
+                assert_eq!(e.pos as usize, pos, "position of entry {index} in slot {id}");
+                assert_eq!((e.word >> WHEN_BITS) as usize, id, "slot of entry {index}");
+                assert!(e.word & MAX_WHEN > self.elapsed, "a waiting entry is due later");
+                assert!(e.waker.is_some(), "a waiting entry has a waker");
+            }
+            listed += list.len();
+        }
+        let fired = self.entries.iter().filter(|e| e.pos == FIRED).count();
+        let free = self.entries.iter().filter(|e| e.pos == FREE).count();
+        assert_eq!(listed + fired, self.len);
+        assert_eq!(free, self.free.len());
+        assert_eq!(self.len + free, self.entries.len());
     }
 }
 
@@ -401,6 +439,88 @@ mod tests {
     }
 
     #[test]
+    fn entries_are_32_bytes_two_per_cache_line() {
+        assert_eq!(Wheel::ENTRY_BYTES, 32);
+        assert_eq!(std::mem::align_of::<Entry>(), 32);
+        let mut wheel = Wheel::new();
+        for when in 1..100 {
+            wheel.insert(when, noop()).unwrap();
+        }
+        assert_eq!(wheel.entries.as_ptr() as usize % 32, 0, "no entry straddles a cache line");
+    }
+
+    /// Cancel takes an entry out of the middle, the start and the end of a shared slot: the
+    /// entries moved into the holes still fire, each at its own deadline, and none of the
+    /// canceled ones does.
+    #[test]
+    fn cancel_swaps_the_last_entry_into_the_hole() {
+        let mut wheel = Wheel::new();
+        // Ticks 64..128 share level 1's slot 1.
+        let keys: Vec<(Key, u64)> =
+            (0..64).map(|i| (wheel.insert(64 + i, noop()).unwrap(), 64 + i)).collect();
+        assert_eq!(wheel.slot_len(1, 1), 64);
+        let canceled = [10usize, 0, 63, 62, 31, 1];
+        for &i in &canceled {
+            wheel.remove(keys[i].0);
+            wheel.check_invariants();
+        }
+        assert_eq!(wheel.slot_len(1, 1), 64 - canceled.len());
+        assert_eq!(wheel.len(), 64 - canceled.len());
+        let mut fired = Vec::new();
+        for (i, &(key, when)) in keys.iter().enumerate() {
+            wheel.advance(when, &mut fired);
+            wheel.check_invariants();
+            let expected = if canceled.contains(&i) { EntryState::Gone } else { EntryState::Fired };
+            assert_eq!(wheel.poll_entry(key, &noop()), expected, "entry {i} at {when}");
+            if let Some(&(next, _)) = keys.get(i + 1) {
+                if !canceled.contains(&(i + 1)) {
+                    assert_eq!(wheel.poll_entry(next, &noop()), EntryState::Waiting);
+                }
+            }
+        }
+        assert_eq!(fired.len(), 64 - canceled.len());
+    }
+
+    /// The same load twice: the second round allocates nothing (every vector kept the capacity
+    /// the first round gave it, a cascaded slot's included).
+    #[test]
+    fn a_steady_state_keeps_capacity() {
+        fn round(wheel: &mut Wheel, fired: &mut Vec<Waker>) {
+            let start = wheel.elapsed();
+            let keys: Vec<Key> = (0..5_000u64)
+                .map(|i| wheel.insert(start + 1 + (i * 7_919) % 10_000, noop()).unwrap())
+                .collect();
+            for key in keys.iter().step_by(3) {
+                wheel.remove(*key);
+            }
+            while wheel.next_deadline().is_some() {
+                let next = wheel.next_deadline().unwrap();
+                wheel.advance(next, fired);
+            }
+            for key in keys {
+                wheel.remove(key);
+            }
+            fired.clear();
+            assert_eq!(wheel.len(), 0);
+        }
+        fn capacities(wheel: &Wheel) -> Vec<usize> {
+            let mut c: Vec<usize> = wheel.slots.iter().map(Vec::capacity).collect();
+            c.extend([wheel.entries.capacity(), wheel.free.capacity()]);
+            c
+        }
+        let mut wheel = Wheel::new();
+        let mut fired = Vec::new();
+        round(&mut wheel, &mut fired);
+        let after_one = capacities(&wheel);
+        // Same offsets from the same slot phase: the same slots fill to the same sizes.
+        let lap = level_range(2);
+        let mut fired2 = Vec::new();
+        wheel.advance(lap, &mut fired2);
+        round(&mut wheel, &mut fired);
+        assert_eq!(capacities(&wheel), after_one);
+    }
+
+    #[test]
     fn past_deadline_and_stale_keys() {
         let mut wheel = Wheel::new();
         let mut fired = Vec::new();
@@ -459,6 +579,7 @@ mod model_tests {
             2 => 0..(1u64 << 18),
             2 => 0..(1u64 << 30),
             1 => 0..MAX_DELAY * 3,
+            1 => Just(MAX_WHEN),
             1 => Just(u64::MAX >> 2),
         ];
         let step = prop_oneof![
@@ -516,6 +637,7 @@ mod model_tests {
         }
 
         fn check(&mut self) -> Result<(), TestCaseError> {
+            self.wheel.check_invariants();
             prop_assert_eq!(self.wheel.len(), self.pending.len() + self.fired.len());
             let earliest = self.pending.first_key_value().map(|(&(when, _), _)| when);
             match (self.wheel.next_deadline(), earliest) {
@@ -537,7 +659,8 @@ mod model_tests {
         fn run(&mut self, op: Op) -> Result<(), TestCaseError> {
             match op {
                 Op::Insert(delay) => {
-                    let when = self.now.saturating_add(delay);
+                    // The wheel keeps later deadlines as `MAX_WHEN` (ground rule 4).
+                    let when = self.now.saturating_add(delay).min(MAX_WHEN);
                     let id = self.next_id;
                     self.next_id += 1;
                     let waker = Waker::from(Arc::new(Record { id, woken: self.woken.clone() }));
