@@ -26,7 +26,7 @@ use crate::IoRef;
 
 /// How late a tick may be observed and still count as on time (ground rule 2 of
 /// `src/interval.rs`). Tokio uses the same 5 ms: several times the kqueue backend's timer
-/// lateness (1 ms resolution plus a reactor turn), far below any period worth an interval.
+/// lateness (250 µs resolution plus a reactor turn), far below any period worth an interval.
 pub const MISSED_TICK_TOLERANCE: Duration = Duration::from_millis(5);
 
 /// What an [`Interval`] does after missing ticks (its task ran too late to take them on time),
