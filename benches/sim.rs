@@ -38,11 +38,12 @@ fn main() {
     let took = wall.elapsed();
     assert_eq!(c.output(), Some(TASKS * SLEEPS_PER_TASK));
     println!(
-        "sim: {} sleeps up to a day: {:.3} s wall, {} steps, {:.1} simulated days, {:.3e} simulated s per wall s (goal: under 2 s)",
+        "sim: {} sleeps up to a day: {:.3} s wall, {} steps, {:.1} simulated days, {:.3e} simulated s per wall s (goal: under 2 s; log hash {:#x})",
         TASKS * SLEEPS_PER_TASK,
         took.as_secs_f64(),
         report.steps,
         report.elapsed.as_secs_f64() / 86_400.0,
         report.elapsed.as_secs_f64() / took.as_secs_f64(),
+        report.log_hash,
     );
 }

@@ -80,14 +80,22 @@ fn measure(think_ms: u64) {
     println!(
         "sim_kv: 3 servers, {CLIENTS} clients, think time 0..{think_ms} ms: {writes} acknowledged \
          writes in {:.1} simulated s, {} steps, {took:.3} s wall: {speed:.0} simulated s per wall \
-         s ({:.2}x the goal of {GOAL:.0}x)",
+         s ({:.2}x the goal of {GOAL:.0}x; log hash {:#x})",
         report.elapsed.as_secs_f64(),
         report.steps,
         speed / GOAL,
+        report.log_hash,
     );
 }
 
 fn main() {
-    measure(2_000);
-    measure(100);
+    // `cargo bench --bench sim_kv -- light` (or `heavy`) runs one of the two (for a profiler).
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wants = |name: &str| only.is_empty() || only.iter().any(|a| a == name);
+    if wants("light") {
+        measure(2_000);
+    }
+    if wants("heavy") {
+        measure(100);
+    }
 }
