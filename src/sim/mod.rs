@@ -15,6 +15,8 @@
 //! | `world.rs` | hosts, the seeded scheduler, virtual clocks, the timer queue, the event log |
 //! | `host_io.rs` | `impl Io` for a simulated host: one-line delegations to the world and models |
 //! | `env.rs` | what the world lends its models (`SimEnv`) |
+//! | `timers.rs` | the timer queue: a heap of `(deadline, seq)`, sleeps cancelled lazily |
+//! | `idmap.rs` | a hash map by id with a fixed hasher, for the hot tables (never iterated to decide) |
 //! | `rng.rs` | the seeded generator |
 //! | `process.rs` | programs registered with the world, run as simulated processes |
 //! | `runner.rs` | seeds from the environment, many seeds, replay commands |
@@ -54,10 +56,12 @@
 pub mod disk;
 pub(crate) mod env;
 mod host_io;
+mod idmap;
 pub(crate) mod net;
 mod process;
 mod rng;
 mod runner;
+mod timers;
 mod world;
 
 use std::fmt;

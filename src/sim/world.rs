@@ -9,12 +9,9 @@
 //! 2. The next task to run is drawn by the seed from the ready set (`State::ready`, a `Vec`
 //!    indexed by the draw), never taken in FIFO order. Time does not pass while a task is ready;
 //!    when none is, it jumps to the earliest timer.
-//! 3. Timers are a `BTreeMap<(deadline, seq), Due>`, not the kqueue backend's timing wheel: the
-//!    wheel counts whole milliseconds from a real origin and is driven by a thread parked in the
-//!    poller; here time jumps straight to the next deadline (nanosecond exact, possibly a day
-//!    ahead), which an ordered map answers directly with `first_key_value`, at O(log n) per
-//!    insert and removal (the bench `benches/sim.rs`: a million sleeps). `seq` keeps equal
-//!    deadlines in insertion order, so the map's order, and the log, are fixed by the seed.
+//! 3. Timers are a binary heap of `(deadline, seq)` with lazy cancellation (timers.rs): time
+//!    jumps straight to the earliest deadline, and `seq` keeps equal deadlines in insertion
+//!    order, so the order, and the log, are fixed by the seed.
 //! 4. A task belongs to one host and to one *epoch* of it: a crash bumps the epoch, and every
 //!    task of an older epoch is dropped when it is next scheduled (its scheduler,
 //!    [`HostSched`], refuses it). Tasks are registered by id (their header's slot) with their
@@ -31,7 +28,9 @@ use futures::FutureExt;
 
 use super::env::{Env, HostId, SimEnv};
 use super::host_io::SimIo;
+use super::idmap::{sorted_ids, IdMap};
 use super::rng::Rng;
+use super::timers::{Due, Timers};
 use super::{BlockedTask, Host, SimOptions};
 use crate::io::IoRef;
 use crate::task::current::{set_thread_kind, ThreadKind};
@@ -51,16 +50,6 @@ pub(crate) enum WorldEvent {
     Pause(HostId),
     Resume(HostId),
     Signal(HostId, crate::signal::Signal),
-}
-
-/// What a timer entry does when its time comes.
-enum Due {
-    /// Wake a task (a sleep, or a model's `wake_at`).
-    Wake(Waker),
-    /// Run a blocking job (blocking jobs complete inline after a simulated latency).
-    Job(Box<dyn FnOnce() + Send>),
-    /// A world event (crash, restart, pause, resume, signal).
-    Event(WorldEvent),
 }
 
 /// What one step of the world did.
@@ -250,13 +239,12 @@ pub(crate) struct State {
     rng: Rng,
     /// Virtual nanoseconds since the world began (the awake clock, less its start).
     now: u64,
-    ready: Vec<Runnable>,
-    timers: BTreeMap<(u64, u64), Due>,
-    /// The deadline and host of each pending sleep, by its sequence number (its `TimerSlot`).
-    sleeps: BTreeMap<u64, (u64, HostId)>,
-    next_seq: u64,
+    /// The ready tasks, each with its host.
+    ready: Vec<(Runnable, HostId)>,
+    timers: Timers,
     next_task: u64,
-    tasks: BTreeMap<u64, TaskEntry>,
+    /// The live tasks by id (an [`IdMap`]: iterated only through `task_ids`, in id order).
+    tasks: IdMap<TaskEntry>,
     hosts: Vec<HostState>,
     steps: u64,
     polls: u64,
@@ -316,7 +304,7 @@ impl Schedule for HostSched {
                 if h.status == Status::Paused {
                     h.parked.push(runnable);
                 } else {
-                    st.ready.push(runnable);
+                    st.ready.push((runnable, self.host));
                 }
                 None
             }
@@ -355,11 +343,9 @@ impl World {
                 rng,
                 now: 0,
                 ready: Vec::new(),
-                timers: BTreeMap::new(),
-                sleeps: BTreeMap::new(),
-                next_seq: 1,
+                timers: Timers::new(),
                 next_task: 0,
-                tasks: BTreeMap::new(),
+                tasks: IdMap::default(),
                 hosts: Vec::new(),
                 steps: 0,
                 polls: 0,
@@ -534,23 +520,15 @@ impl World {
                 let h = &mut st.hosts[host as usize];
                 let mut runnables = std::mem::take(&mut h.parked);
                 let signals = std::mem::take(&mut h.signals);
-                let tasks = &st.tasks;
-                let mut i = 0;
-                while i < st.ready.len() {
-                    let id = st.ready[i].metadata().slot() as u64;
-                    if tasks.get(&id).is_some_and(|t| t.host == host) {
-                        // `remove`, not `swap_remove`: the ready set's order stays as it was
-                        // for the tasks that remain (only the draw decides).
-                        runnables.push(st.ready.remove(i));
-                    } else {
-                        i += 1;
-                    }
-                }
-                let wakers: Vec<Waker> = st
-                    .tasks
-                    .values()
-                    .filter(|t| t.host == host)
-                    .map(|t| t.waker.clone())
+                // A stable partition: the ready set's order stays as it was for the tasks that
+                // remain (only the draw decides).
+                let (mine, rest) =
+                    std::mem::take(&mut st.ready).into_iter().partition(|(_, h)| *h == host);
+                st.ready = rest;
+                runnables.extend(mine.into_iter().map(|(r, _): (Runnable, HostId)| r));
+                let wakers: Vec<Waker> = sorted_ids(&st.tasks, |t| t.host == host)
+                    .into_iter()
+                    .map(|id| st.tasks[&id].waker.clone())
                     .chain(signals.into_values().flat_map(|s| s.waiters))
                     .collect();
                 (runnables, wakers)
@@ -591,20 +569,12 @@ impl World {
         if st.hosts[host as usize].status != Status::Up {
             return;
         }
-        let tasks = &st.tasks;
-        let mut i = 0;
-        let mut parked = Vec::new();
-        while i < st.ready.len() {
-            let id = st.ready[i].metadata().slot() as u64;
-            if tasks.get(&id).is_some_and(|t| t.host == host) {
-                parked.push(st.ready.remove(i));
-            } else {
-                i += 1;
-            }
-        }
+        let (parked, rest): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut st.ready).into_iter().partition(|(_, h)| *h == host);
+        st.ready = rest;
         let h = &mut st.hosts[host as usize];
         h.status = Status::Paused;
-        h.parked.extend(parked);
+        h.parked.extend(parked.into_iter().map(|(r, _)| r));
         let now = st.now;
         st.log_line(format_args!("{now} host {host} paused"));
     }
@@ -618,7 +588,7 @@ impl World {
         }
         h.status = Status::Up;
         let parked = std::mem::take(&mut h.parked);
-        st.ready.extend(parked);
+        st.ready.extend(parked.into_iter().map(|r| (r, host)));
         let now = st.now;
         st.log_line(format_args!("{now} host {host} resumed"));
     }
@@ -748,20 +718,16 @@ impl World {
             return Poll::Ready(());
         }
         if *slot != 0 {
-            if let Some(&(at, _)) = st.sleeps.get(slot) {
-                if let Some(Due::Wake(w)) = st.timers.get_mut(&(at, *slot)) {
-                    if !w.will_wake(cx.waker()) {
-                        *w = cx.waker().clone();
-                    }
+            if let Some(sleep) = st.timers.sleep_mut(*slot) {
+                if !sleep.waker.will_wake(cx.waker()) {
+                    sleep.waker = cx.waker().clone();
                 }
                 return Poll::Pending;
             }
             // Not pending: it fired, so its deadline has passed and `at <= now` above returned
             // already; a slot reused for a later deadline is armed anew below.
         }
-        let seq = st.insert_timer(at, Due::Wake(cx.waker().clone()));
-        st.sleeps.insert(seq, (at, host));
-        *slot = seq;
+        *slot = st.timers.insert_sleep(at, host, cx.waker().clone());
         Poll::Pending
     }
 
@@ -816,13 +782,11 @@ impl World {
         if !st.ready.is_empty() {
             let n = st.ready.len() as u64;
             let i = st.rng.below(n) as usize;
-            let runnable = st.ready.swap_remove(i);
+            let (runnable, host) = st.ready.swap_remove(i);
             st.steps += 1;
             st.polls += 1;
             let (now, id) = (st.now, runnable.metadata().slot());
-            if let Some(host) = st.tasks.get(&(id as u64)).map(|t| t.host) {
-                st.hosts[host as usize].polls += 1;
-            }
+            st.hosts[host as usize].polls += 1;
             // "{now} run {id}", the most frequent line, without `core::fmt`.
             st.log.num(now);
             st.log.text(" run ");
@@ -834,7 +798,7 @@ impl World {
             runnable.run();
             return Stepped::Ran;
         }
-        let next = st.timers.first_key_value().map(|(k, _)| k.0);
+        let next = st.timers.next_at();
         let at = match next {
             Some(at) if at <= limit => at,
             _ => {
@@ -850,17 +814,11 @@ impl World {
         }
         let now = st.now;
         let mut due = Vec::new();
-        while let Some(entry) = st.timers.first_entry() {
-            if entry.key().0 > now {
-                break;
+        while let Some(fired) = st.timers.pop_due(now) {
+            if let Some(host) = fired.sleep_of {
+                st.hosts[host as usize].timers_fired += 1;
             }
-            let ((_, seq), d) = entry.remove_entry();
-            if matches!(d, Due::Wake(_)) {
-                if let Some((_, host)) = st.sleeps.remove(&seq) {
-                    st.hosts[host as usize].timers_fired += 1;
-                }
-            }
-            due.push(d);
+            due.push(fired.due);
         }
         // "{now} fire {n}", without `core::fmt`.
         st.log.num(now);
@@ -878,6 +836,7 @@ impl World {
                     let _ = catch_unwind(AssertUnwindSafe(job));
                 }
                 Due::Event(e) => self.run_event(e),
+                Due::Sleep => unreachable!("a fired sleep is a `Wake`"),
             }
         }
         Stepped::Fired
@@ -923,10 +882,11 @@ impl World {
     /// The tasks alive now, for the deadlock report.
     pub(crate) fn blocked_tasks(&self) -> Vec<BlockedTask> {
         let st = self.lock();
-        st.tasks
-            .iter()
+        sorted_ids(&st.tasks, |_| true)
+            .into_iter()
+            .map(|id| (id, &st.tasks[&id]))
             .map(|(id, t)| BlockedTask {
-                id: *id,
+                id,
                 host: Host(t.host),
                 host_name: st.hosts[t.host as usize].name.clone(),
                 task: t.info(),
@@ -938,19 +898,16 @@ impl World {
     pub(crate) fn metrics(&self, host: HostId) -> crate::observe::RuntimeMetrics {
         let st = self.lock();
         let h = &st.hosts[host as usize];
-        let of_host = |r: &Runnable| {
-            st.tasks.get(&(r.metadata().slot() as u64)).is_some_and(|t| t.host == host)
-        };
         let worker = crate::observe::WorkerMetrics {
             polls: h.polls,
             busy: std::time::Duration::from_nanos(h.polls.saturating_mul(CPU_NS_PER_POLL as u64)),
-            local_queue_depth: st.ready.iter().filter(|r| of_host(r)).count() + h.parked.len(),
+            local_queue_depth: st.ready.iter().filter(|(_, h)| *h == host).count() + h.parked.len(),
             ..Default::default()
         };
         crate::observe::RuntimeMetrics {
             provided: true,
             workers: vec![worker],
-            timers_pending: st.sleeps.values().filter(|(_, h)| *h == host).count(),
+            timers_pending: st.timers.sleeps_of(host),
             timers_fired: h.timers_fired,
             live_tasks: st.tasks.values().filter(|t| t.host == host).count(),
             ..Default::default()
@@ -967,7 +924,10 @@ impl World {
     pub(crate) fn task_dump(&self, host: HostId) -> crate::observe::TaskDump {
         let st = self.lock();
         crate::observe::TaskDump::new(
-            st.tasks.values().filter(|t| t.host == host).map(TaskEntry::info).collect(),
+            sorted_ids(&st.tasks, |t| t.host == host)
+                .into_iter()
+                .map(|id| st.tasks[&id].info())
+                .collect(),
         )
     }
 
@@ -979,8 +939,7 @@ impl World {
         }
         let (timers, ready) = {
             let mut st = self.lock();
-            st.sleeps.clear();
-            (std::mem::take(&mut st.timers), std::mem::take(&mut st.ready))
+            (st.timers.take(), std::mem::take(&mut st.ready))
         };
         drop(ready);
         drop(timers);
@@ -989,15 +948,11 @@ impl World {
 
 impl State {
     fn insert_timer(&mut self, at: u64, due: Due) -> u64 {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.timers.insert((at, seq), due);
-        seq
+        self.timers.insert(at, due)
     }
 
-    fn remove_sleep(&mut self, seq: u64) -> Option<Due> {
-        let (at, _) = self.sleeps.remove(&seq)?;
-        self.timers.remove(&(at, seq))
+    fn remove_sleep(&mut self, seq: u64) -> Option<Waker> {
+        self.timers.cancel_sleep(seq)
     }
 
     fn log_line(&mut self, args: fmt::Arguments<'_>) {
@@ -1019,20 +974,8 @@ impl State {
     /// spurious wake, which `Io::time_poll_sleep` allows; they re-arm their timer).
     fn wake_sleeps(&mut self, host: HostId) {
         let now = self.now;
-        let moved: Vec<(u64, u64)> = self
-            .sleeps
-            .iter()
-            .filter(|(_, &(at, h))| h == host && at > now)
-            .map(|(&seq, &(at, _))| (seq, at))
-            .collect();
-        for &(seq, at) in &moved {
-            if let Some(due) = self.timers.remove(&(at, seq)) {
-                self.timers.insert((now, seq), due);
-                self.sleeps.insert(seq, (now, host));
-            }
-        }
-        if !moved.is_empty() {
-            let n = moved.len();
+        let n = self.timers.move_sleeps_to(host, now);
+        if n > 0 {
             self.log_line(format_args!("{now} host {host} sleeps woken {n}"));
         }
     }
