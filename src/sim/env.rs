@@ -13,6 +13,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::Waker;
 
+use super::log::EventLog;
+
 /// A host of the simulated world (its index in the world's host table).
 pub(crate) type HostId = u32;
 
@@ -34,4 +36,14 @@ pub(crate) trait SimEnv: Send + Sync + 'static {
 
     /// Appends one line to the world's event log (hashed to check that a replay is exact).
     fn log(&self, event: fmt::Arguments<'_>);
+
+    /// Appends one line written as tokens by `event` (sim/log.rs): what hot call sites use, so
+    /// that nothing is formatted unless the log's lines are kept. By default the line is
+    /// rendered and given to [`log`](Self::log) (for the models' test doubles).
+    fn log_with(&self, event: &mut dyn FnMut(&mut EventLog)) {
+        let mut line = EventLog::new(Some(Vec::new()));
+        event(&mut line);
+        let line = line.take_line();
+        self.log(format_args!("{line}"));
+    }
 }

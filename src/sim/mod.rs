@@ -57,6 +57,7 @@ pub mod disk;
 pub(crate) mod env;
 mod host_io;
 mod idmap;
+mod log;
 pub(crate) mod net;
 mod process;
 mod rng;

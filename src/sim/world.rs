@@ -29,6 +29,7 @@ use futures::FutureExt;
 use super::env::{Env, HostId, SimEnv};
 use super::host_io::SimIo;
 use super::idmap::{sorted_ids, IdMap};
+use super::log::EventLog;
 use super::rng::Rng;
 use super::timers::{Due, Timers};
 use super::{BlockedTask, Host, SimOptions};
@@ -145,96 +146,6 @@ impl Drop for Driving {
     }
 }
 
-/// The event log's hash, over each line as a sequence of tokens: text (the bytes as kept lines
-/// read them, hashed eight at a time with FNV-1a's step, then their count) and numbers (hashed
-/// as one word, without formatting them: `num`). Each line's tokens come from one call site in
-/// a fixed order, so the hash is stable (the same on every machine and build, however the
-/// formatter splits its output, and with `keep_log` or without), which the standard library's
-/// hashers do not promise. Lines are rendered only with `keep_log`.
-struct LogHash {
-    hash: u64,
-    lines: Option<Vec<String>>,
-    /// Text not yet hashed.
-    pending: String,
-    /// The line so far, when lines are kept.
-    line: String,
-}
-
-const LOG_PRIME: u64 = 0x0000_0100_0000_01B3;
-
-impl fmt::Write for LogHash {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.text(s);
-        Ok(())
-    }
-}
-
-impl LogHash {
-    fn new(lines: Option<Vec<String>>) -> LogHash {
-        LogHash { hash: 0xCBF2_9CE4_8422_2325, lines, pending: String::new(), line: String::new() }
-    }
-
-    fn mix(&mut self, w: u64) {
-        self.hash = (self.hash ^ w).wrapping_mul(LOG_PRIME).rotate_left(29);
-    }
-
-    fn text(&mut self, s: &str) {
-        self.pending.push_str(s);
-        if self.lines.is_some() {
-            self.line.push_str(s);
-        }
-    }
-
-    /// Hashes the pending text (nothing when there is none).
-    fn flush_text(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let pending = std::mem::take(&mut self.pending);
-        let bytes = pending.as_bytes();
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            self.mix(u64::from_le_bytes(w.try_into().expect("eight bytes")));
-        }
-        let mut last = [0u8; 8];
-        last[..words.remainder().len()].copy_from_slice(words.remainder());
-        self.mix(u64::from_le_bytes(last));
-        self.mix(bytes.len() as u64);
-        self.pending = pending;
-        self.pending.clear();
-    }
-
-    /// Appends `n`, rendered in decimal (as `Display` does) only when lines are kept.
-    fn num(&mut self, n: u64) {
-        self.flush_text();
-        // A tag no text token's length can take, then the number.
-        self.mix(u64::MAX);
-        self.mix(n);
-        if self.lines.is_some() {
-            let mut digits = [0u8; 20];
-            let (mut i, mut n) = (digits.len(), n);
-            loop {
-                i -= 1;
-                digits[i] = b'0' + (n % 10) as u8;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
-            self.line.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
-        }
-    }
-
-    fn end_line(&mut self) {
-        self.flush_text();
-        self.mix(u64::MAX - 1);
-        if let Some(lines) = &mut self.lines {
-            lines.push(self.line.trim_end().to_owned());
-            self.line.clear();
-        }
-    }
-}
-
 pub(crate) struct State {
     rng: Rng,
     /// Virtual nanoseconds since the world began (the awake clock, less its start).
@@ -248,7 +159,7 @@ pub(crate) struct State {
     hosts: Vec<HostState>,
     steps: u64,
     polls: u64,
-    log: LogHash,
+    log: EventLog,
     unfinished_clients: usize,
     /// The first panic of a host's program: host name and message.
     panicked: Option<(String, String)>,
@@ -349,7 +260,7 @@ impl World {
                 hosts: Vec::new(),
                 steps: 0,
                 polls: 0,
-                log: LogHash::new(lines),
+                log: EventLog::new(lines),
                 unfinished_clients: 0,
                 panicked: None,
             }),
@@ -872,11 +783,11 @@ impl World {
     }
 
     pub(crate) fn log_hash(&self) -> u64 {
-        self.lock().log.hash
+        self.lock().log.hash()
     }
 
     pub(crate) fn log_lines(&self) -> Vec<String> {
-        self.lock().log.lines.clone().unwrap_or_default()
+        self.lock().log.lines()
     }
 
     /// The tasks alive now, for the deadlock report.
@@ -1020,16 +931,15 @@ impl SimEnv for World {
     }
 
     fn log(&self, event: fmt::Arguments<'_>) {
+        self.log_with(&mut |line| line.args(event));
+    }
+
+    fn log_with(&self, event: &mut dyn FnMut(&mut EventLog)) {
         let mut st = self.lock();
         let now = st.now;
         st.log.num(now);
         st.log.text(" ");
-        match event.as_str() {
-            Some(s) => st.log.text(s),
-            None => {
-                let _ = st.log.write_fmt(event);
-            }
-        }
+        event(&mut st.log);
         st.log.end_line();
     }
 }
@@ -1043,37 +953,4 @@ impl fmt::Debug for World {
 /// A duration option as nanoseconds, negative as zero.
 pub(crate) fn nanos(d: Duration) -> u64 {
     d.as_nanos().max(0) as u64
-}
-
-#[cfg(test)]
-mod tests {
-    use std::fmt::Write;
-
-    use super::LogHash;
-
-    fn feed(log: &mut LogHash, now: u64, id: u64) {
-        log.num(now);
-        log.text(" run ");
-        log.num(id);
-        log.end_line();
-        log.num(now);
-        log.text(" ");
-        let _ = write!(log, "disk h{id} sync: ok");
-        log.end_line();
-    }
-
-    #[test]
-    fn the_log_hash_is_the_same_with_lines_kept_or_not_and_lines_read_as_formatted() {
-        let (mut kept, mut bare) = (LogHash::new(Some(Vec::new())), LogHash::new(None));
-        feed(&mut kept, 1_234_567_890, 0);
-        feed(&mut bare, 1_234_567_890, 0);
-        assert_eq!(kept.hash, bare.hash);
-        assert_eq!(
-            kept.lines.as_deref(),
-            Some(&["1234567890 run 0".to_owned(), "1234567890 disk h0 sync: ok".to_owned()][..])
-        );
-        let mut other = LogHash::new(None);
-        feed(&mut other, 1_234_567_890, 1);
-        assert_ne!(other.hash, bare.hash, "another number, another hash");
-    }
 }

@@ -124,6 +124,7 @@ pub use self::options::{DirDurability, DiskOptions, Latency};
 use self::tree::{errno, Cred, ROOT};
 use self::wait::{check_cancel, Delay, LockWait};
 use super::env::{Env, HostId};
+use super::log::EventLog;
 use crate::fs::{
     Access, DirEntry, DirHandle, EntriesHandle, FileHandle, FileKind, FsFuture, Lock, MapHandle,
     MapOptions, Metadata, Offset, OpenOptions, Permissions, SetTimestamp, StdStream,
@@ -165,6 +166,59 @@ fn outcome<T>(r: &io::Result<T>) -> String {
     match r {
         Ok(_) => "ok".to_owned(),
         Err(e) => format!("error {e}"),
+    }
+}
+
+/// Appends an operation's outcome to a log line, as [`outcome`] renders it.
+fn log_outcome<T>(line: &mut EventLog, r: &io::Result<T>) {
+    match r {
+        Ok(_) => line.text("ok"),
+        Err(e) => line.args(format_args!("error {e}")),
+    }
+}
+
+/// What a mutating operation logs: the frequent ones as tokens (nothing is formatted unless the
+/// log's lines are kept), the others as text formatted when the operation is made.
+enum What {
+    Text(String),
+    /// `write {at:?} len={len}`.
+    Write {
+        at: Option<u64>,
+        len: usize,
+    },
+    /// `sync data_only={data_only}`.
+    Sync {
+        data_only: bool,
+    },
+}
+
+impl From<String> for What {
+    fn from(s: String) -> What {
+        What::Text(s)
+    }
+}
+
+impl What {
+    fn log(&self, line: &mut EventLog) {
+        match self {
+            What::Text(s) => line.text(s),
+            What::Write { at, len } => {
+                match at {
+                    Some(at) => {
+                        line.text("write Some(");
+                        line.num(*at);
+                        line.text(")");
+                    }
+                    None => line.text("write None"),
+                }
+                line.text(" len=");
+                line.num(*len as u64);
+            }
+            What::Sync { data_only } => {
+                line.text("sync data_only=");
+                line.bool(*data_only);
+            }
+        }
     }
 }
 
@@ -257,13 +311,15 @@ impl SimDisk {
     /// One operation on `host`'s disk (module docs, "Faults and latency"): waits the latency
     /// of `class`, maybe fails with `EIO`, else runs `f` under the lock; logs `what` (mutating
     /// operations) with the outcome. `keep` (the handles involved) lives until the end, and is
-    /// dropped after the lock is released.
+    /// dropped after the lock is released. `desc` is the descriptor logged after `what`.
+    #[allow(clippy::too_many_arguments)]
     fn job<T, K, F>(
         &self,
         env: &Env,
         host: HostId,
         class: Class,
-        what: Option<String>,
+        what: Option<What>,
+        desc: Option<u64>,
         keep: K,
         f: F,
     ) -> FsFuture<T>
@@ -293,7 +349,18 @@ impl SimDisk {
                 f(host_mut(&mut inner, host), now)
             };
             if let Some(what) = what {
-                env.log(format_args!("disk h{host} {what}: {}", outcome(&r)));
+                env.log_with(&mut |line| {
+                    line.text("disk h");
+                    line.num(u64::from(host));
+                    line.text(" ");
+                    what.log(line);
+                    if let Some(desc) = desc {
+                        line.text(" desc=");
+                        line.num(desc);
+                    }
+                    line.text(": ");
+                    log_outcome(line, &r);
+                });
             }
             drop(keep);
             r
@@ -375,7 +442,7 @@ impl SimDisk {
         let what = format!("open {path:?} {o:?}");
         let weak = Arc::downgrade(&self.shared);
         let class = if o.create || o.truncate { Class::Write } else { Class::Read };
-        self.job(env, host, class, Some(what), (), move |h, now| {
+        self.job(env, host, class, Some(what.into()), None, (), move |h, now| {
             let id = h.open_file(&d, &path, &o, now)?;
             Ok((h.gen, id))
         })
@@ -398,7 +465,7 @@ impl SimDisk {
             Err(e) => return ready(Err(e)),
         };
         let path = path.to_path_buf();
-        self.job(env, host, Class::Read, None, (), move |h, _| {
+        self.job(env, host, Class::Read, None, None, (), move |h, _| {
             let ino = h.open_dir(&d, &path, follow_symlinks)?;
             Ok(DirHandle::new(Arc::new(SimDir { host, dir: DirRef { gen: h.gen, ino, ..d } })))
         })
@@ -412,7 +479,7 @@ impl SimDisk {
         host: HostId,
         dir: &DirHandle,
         class: Class,
-        what: Option<String>,
+        what: Option<What>,
         f: F,
     ) -> FsFuture<T>
     where
@@ -420,7 +487,7 @@ impl SimDisk {
         F: FnOnce(&mut HostDisk, &DirRef, i64) -> io::Result<T> + Send + 'static,
     {
         match self.dir(host, dir) {
-            Ok(d) => self.job(env, host, class, what, (), move |h, now| f(h, &d, now)),
+            Ok(d) => self.job(env, host, class, what, None, (), move |h, now| f(h, &d, now)),
             Err(e) => ready(Err(e)),
         }
     }
@@ -436,7 +503,7 @@ impl SimDisk {
     ) -> FsFuture<()> {
         let path = path.to_path_buf();
         let what = format!("create_dir {path:?} {perms:?}");
-        self.on_dir(env, host, dir, Class::Write, Some(what), move |h, d, now| {
+        self.on_dir(env, host, dir, Class::Write, Some(what.into()), move |h, d, now| {
             h.create_dir(d, &path, perms, now)
         })
     }
@@ -452,7 +519,7 @@ impl SimDisk {
     ) -> FsFuture<bool> {
         let path = path.to_path_buf();
         let what = format!("create_dir_path {path:?} {perms:?}");
-        self.on_dir(env, host, dir, Class::Write, Some(what), move |h, d, now| {
+        self.on_dir(env, host, dir, Class::Write, Some(what.into()), move |h, d, now| {
             h.create_dir_path(d, &path, perms, now)
         })
     }
@@ -516,7 +583,7 @@ impl SimDisk {
     ) -> FsFuture<()> {
         let path = path.to_path_buf();
         let what = format!("write_file {path:?} len={} {perms:?}", data.len());
-        self.on_dir(env, host, dir, Class::Write, Some(what), move |h, d, now| {
+        self.on_dir(env, host, dir, Class::Write, Some(what.into()), move |h, d, now| {
             h.write_file(d, &path, &data, perms, now)
         })
     }
@@ -570,7 +637,7 @@ impl SimDisk {
     ) -> FsFuture<()> {
         let path = path.to_path_buf();
         let what = format!("delete_file {path:?}");
-        self.on_dir(env, host, dir, Class::Write, Some(what), move |h, d, now| {
+        self.on_dir(env, host, dir, Class::Write, Some(what.into()), move |h, d, now| {
             h.delete_file(d, &path, now)
         })
     }
@@ -585,7 +652,7 @@ impl SimDisk {
     ) -> FsFuture<()> {
         let path = path.to_path_buf();
         let what = format!("delete_dir {path:?}");
-        self.on_dir(env, host, dir, Class::Write, Some(what), move |h, d, now| {
+        self.on_dir(env, host, dir, Class::Write, Some(what.into()), move |h, d, now| {
             h.delete_dir(d, &path, now)
         })
     }
@@ -600,7 +667,7 @@ impl SimDisk {
     ) -> FsFuture<()> {
         let path = path.to_path_buf();
         let what = format!("delete_tree {path:?}");
-        self.on_dir(env, host, dir, Class::Write, Some(what), move |h, d, now| {
+        self.on_dir(env, host, dir, Class::Write, Some(what.into()), move |h, d, now| {
             h.delete_tree(d, &path, now)
         })
     }
@@ -621,7 +688,7 @@ impl SimDisk {
         };
         let (old, new) = (old.to_path_buf(), new.to_path_buf());
         let what = format!("rename {old:?} {new:?}");
-        self.on_dir(env, host, old_dir, Class::Write, Some(what), move |h, od, now| {
+        self.on_dir(env, host, old_dir, Class::Write, Some(what.into()), move |h, od, now| {
             h.rename(od, &old, &nd, &new, now)
         })
     }
@@ -637,7 +704,7 @@ impl SimDisk {
     ) -> FsFuture<()> {
         let (target, link) = (target.to_path_buf(), link.to_path_buf());
         let what = format!("symlink {target:?} {link:?}");
-        self.on_dir(env, host, dir, Class::Write, Some(what), move |h, d, now| {
+        self.on_dir(env, host, dir, Class::Write, Some(what.into()), move |h, d, now| {
             h.symlink(d, &target, &link, now)
         })
     }
@@ -670,7 +737,7 @@ impl SimDisk {
         };
         let (old, new) = (old.to_path_buf(), new.to_path_buf());
         let what = format!("hard_link {old:?} {new:?}");
-        self.on_dir(env, host, old_dir, Class::Write, Some(what), move |h, od, now| {
+        self.on_dir(env, host, old_dir, Class::Write, Some(what.into()), move |h, od, now| {
             h.hard_link(od, &old, &nd, &new, now)
         })
     }
@@ -686,7 +753,7 @@ impl SimDisk {
     ) -> FsFuture<()> {
         let path = path.to_path_buf();
         let what = format!("set_permissions {path:?} {perms:?}");
-        self.on_dir(env, host, dir, Class::Write, Some(what), move |h, d, now| {
+        self.on_dir(env, host, dir, Class::Write, Some(what.into()), move |h, d, now| {
             h.set_permissions(d, &path, perms, now)
         })
     }
@@ -705,7 +772,7 @@ impl SimDisk {
     ) -> FsFuture<()> {
         let path = path.to_path_buf();
         let what = format!("set_owner {path:?} {owner:?} {group:?}");
-        self.on_dir(env, host, dir, Class::Write, Some(what), move |h, d, now| {
+        self.on_dir(env, host, dir, Class::Write, Some(what.into()), move |h, d, now| {
             h.set_owner(d, &path, (owner, group), follow_symlinks, now)
         })
     }
@@ -724,7 +791,7 @@ impl SimDisk {
     ) -> FsFuture<()> {
         let path = path.to_path_buf();
         let what = format!("set_timestamps {path:?} {atime:?} {mtime:?}");
-        self.on_dir(env, host, dir, Class::Write, Some(what), move |h, d, now| {
+        self.on_dir(env, host, dir, Class::Write, Some(what.into()), move |h, d, now| {
             h.set_timestamps(d, &path, (atime, mtime), follow_symlinks, now)
         })
     }
@@ -741,7 +808,7 @@ impl SimDisk {
         file: &FileHandle,
         not_disk: i32,
         class: Class,
-        what: Option<String>,
+        what: Option<What>,
         f: F,
     ) -> FsFuture<T>
     where
@@ -750,8 +817,7 @@ impl SimDisk {
     {
         match self.disk_file(host, file, not_disk) {
             Ok((gen, id, keep)) => {
-                let what = what.map(|w| format!("{w} desc={id}"));
-                self.job(env, host, class, what, keep, move |h, now| f(h, gen, id, now))
+                self.job(env, host, class, what, Some(id), keep, move |h, now| f(h, gen, id, now))
             }
             Err(e) => ready(Err(e)),
         }
@@ -814,7 +880,7 @@ impl SimDisk {
             file,
             libc::EINVAL,
             Class::Write,
-            Some(what),
+            Some(what.into()),
             move |h, g, id, now| h.set_length(g, id, len, now),
         )
     }
@@ -887,7 +953,7 @@ impl SimDisk {
         match &*f {
             SimFile::Disk(_) => {
                 let at = self::offset(offset);
-                let what = format!("write {at:?} len={}", data.len());
+                let what = What::Write { at, len: data.len() };
                 self.on_file(
                     env,
                     host,
@@ -956,7 +1022,7 @@ impl SimDisk {
         file: &FileHandle,
         data_only: bool,
     ) -> FsFuture<()> {
-        let what = format!("sync data_only={data_only}");
+        let what = What::Sync { data_only };
         self.on_file(env, host, file, libc::EINVAL, Class::Sync, Some(what), move |h, g, id, _| {
             h.sync(g, id, data_only)
         })
@@ -977,7 +1043,7 @@ impl SimDisk {
             file,
             libc::EINVAL,
             Class::Write,
-            Some(what),
+            Some(what.into()),
             move |h, g, id, now| h.file_set_permissions(g, id, perms, now),
         )
     }
@@ -998,7 +1064,7 @@ impl SimDisk {
             file,
             libc::EINVAL,
             Class::Write,
-            Some(what),
+            Some(what.into()),
             move |h, g, id, now| h.file_set_owner(g, id, (owner, group), now),
         )
     }
@@ -1019,7 +1085,7 @@ impl SimDisk {
             file,
             libc::EINVAL,
             Class::Write,
-            Some(what),
+            Some(what.into()),
             move |h, g, id, now| h.file_set_timestamps(g, id, (atime, mtime), now),
         )
     }
@@ -1090,7 +1156,8 @@ impl SimDisk {
             let (gen, to_id, from_id) = (td.gen, td.id, fd.id);
             let (ta, fa) = (offset(to_offset), offset(from_offset));
             let what = format!("copy desc={from_id} {fa:?} to desc={to_id} {ta:?} len={len}");
-            return self.job(env, host, Class::Write, Some(what), (t, f), move |h, now| {
+            let what = Some(what.into());
+            return self.job(env, host, Class::Write, what, None, (t, f), move |h, now| {
                 h.copy(gen, (to_id, ta), (from_id, fa), len, now)
             });
         }

@@ -228,6 +228,26 @@ fn write_then_read_back() {
 }
 
 #[test]
+fn writes_and_syncs_log_their_offset_length_and_descriptor() {
+    let fx = Fx::new(1, DiskOptions::default());
+    let f = fx.open("a.txt", rw_create()).unwrap();
+    fx.write(&f, b"abc", Offset::At(5)).unwrap();
+    fx.write(&f, b"de", Offset::Current).unwrap();
+    fx.sync(&f);
+    let log = fx.log();
+    let tail: Vec<&str> = log.iter().rev().take(3).rev().map(|l| l.as_str()).collect();
+    let desc = tail[0].rsplit("desc=").next().unwrap().trim_end_matches(": ok");
+    assert_eq!(
+        tail,
+        [
+            format!("disk h0 write Some(5) len=3 desc={desc}: ok"),
+            format!("disk h0 write None len=2 desc={desc}: ok"),
+            format!("disk h0 sync data_only=false desc={desc}: ok"),
+        ]
+    );
+}
+
+#[test]
 fn a_crash_keeps_what_was_synced_and_drops_the_rest() {
     let options = DiskOptions { torn_write_probability: 0.0, ..DiskOptions::default() };
     let fx = Fx::new(2, options);
