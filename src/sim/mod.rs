@@ -56,7 +56,7 @@
 pub mod disk;
 pub(crate) mod env;
 mod host_io;
-mod idmap;
+pub(crate) mod idmap;
 mod log;
 pub(crate) mod net;
 mod process;

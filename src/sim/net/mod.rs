@@ -80,6 +80,7 @@ use crate::net::{
     SocketHandle, SocketKind, SocketOption, SocketOptionKind,
 };
 use crate::sim::env::{Env, HostId};
+use crate::sim::idmap::sorted_ids;
 use crate::task::current;
 use state::{os, pair, Fx, Kind, Net, SockId};
 
@@ -147,8 +148,7 @@ impl SimNet {
     /// gracefully (its peer reads end of stream instead of `ConnectionReset`).
     pub(crate) fn crash_host(&self, env: &Env, host: HostId) {
         self.run(env, |net, fx| {
-            let ids: Vec<SockId> =
-                net.socks.iter().filter(|(_, s)| s.host == host).map(|(id, _)| *id).collect();
+            let ids: Vec<SockId> = sorted_ids(&net.socks, |s| s.host == host);
             fx.logs.push(format!("net h{host}: crash, {} sockets dropped", ids.len()));
             for id in ids {
                 net.close(env, fx, id, true);

@@ -10,7 +10,8 @@
 //! 3. Wakers are never woken, nor dropped, and `env.log` never called, under the lock: they go
 //!    into [`Fx`], flushed by the caller after unlocking (a woken or dropped task may drop a
 //!    socket handle, whose `Drop` takes the lock again).
-//! 4. Only `BTreeMap`, `BTreeSet`, `Vec` and `VecDeque`: iteration order is part of the replay.
+//! 4. Only `BTreeMap`, `BTreeSet`, `Vec` and `VecDeque`, and the socket table, an `IdMap` (a
+//!    fixed hasher) walked only in id order: iteration order is part of the replay.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
@@ -21,6 +22,7 @@ use std::task::{Context, Waker};
 use super::options::{LinkOptions, NetOptions};
 use crate::net::{SocketAddress, SocketOption, UnixAddress};
 use crate::sim::env::{Env, HostId};
+use crate::sim::idmap::{sorted_ids, IdMap};
 
 /// A socket's identity in [`Net::socks`]; never reused.
 pub(super) type SockId = u64;
@@ -281,7 +283,8 @@ impl Datagram {
 pub(super) struct Net {
     pub(super) options: NetOptions,
     pub(super) hosts: Vec<Option<Host>>,
-    pub(super) socks: BTreeMap<SockId, Sock>,
+    /// By id; an [`IdMap`], walked only in id order (`sorted_ids`).
+    pub(super) socks: IdMap<Sock>,
     next_id: SockId,
     /// Directed partitions: `(from, to)` loses everything from `from` to `to`.
     pub(super) cut: BTreeSet<(HostId, HostId)>,
@@ -297,7 +300,7 @@ impl Net {
         Net {
             options,
             hosts: Vec::new(),
-            socks: BTreeMap::new(),
+            socks: IdMap::default(),
             next_id: 1,
             cut: BTreeSet::new(),
             clogged: BTreeSet::new(),
@@ -432,7 +435,7 @@ impl Net {
     /// leave now, in order. Wakes whoever waits on them.
     pub(super) fn retime(&mut self, env: &Env, fx: &mut Fx) {
         let now = env.now();
-        let ids: Vec<SockId> = self.socks.keys().copied().collect();
+        let ids: Vec<SockId> = sorted_ids(&self.socks, |_| true);
         for id in ids {
             let to = self.socks[&id].host;
             match &self.socks[&id].kind {
