@@ -127,10 +127,30 @@ fn put_entries(out: &mut Vec<u8>, entries: &[Entry]) {
     }
 }
 
+fn entries_len(entries: &[Entry]) -> usize {
+    8 + entries.iter().map(Entry::encoded_len).sum::<usize>()
+}
+
 impl Msg {
+    /// The length of the frame [`encode`](Self::encode) makes (its 4-byte length included).
+    pub fn encoded_len(&self) -> usize {
+        4 + 1
+            + match self {
+                Msg::Put { entry, .. } => 8 + entry.encoded_len(),
+                Msg::Get { key, .. } => 8 + 4 + key.len(),
+                Msg::PutOk { .. } => 8,
+                Msg::GetOk { found: None, .. } => 8 + 1,
+                Msg::GetOk { found: Some((_, value)), .. } => 8 + 1 + 8 + 4 + value.len(),
+                Msg::Reset { entries } => entries_len(entries),
+                Msg::Append { entries, .. } => 8 + entries_len(entries),
+                Msg::Ack { .. } => 8,
+            }
+    }
+
     /// The message as one frame.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![0u8; 4];
+        let mut out = Vec::with_capacity(self.encoded_len());
+        out.extend_from_slice(&[0u8; 4]);
         match self {
             Msg::Put { id, entry } => {
                 out.push(1);
@@ -172,6 +192,7 @@ impl Msg {
                 out.extend_from_slice(&count.to_le_bytes());
             }
         }
+        debug_assert_eq!(out.len(), self.encoded_len());
         let len = (out.len() - 4) as u32;
         out[..4].copy_from_slice(&len.to_le_bytes());
         out

@@ -40,6 +40,11 @@ pub fn checksum(bytes: &[u8]) -> u64 {
 
 impl Entry {
     /// Appends the entry's encoding (without the record header) to `out`.
+    /// The length of [`encode`](Self::encode)'s output.
+    pub fn encoded_len(&self) -> usize {
+        4 + self.key.len() + 8 + 4 + self.value.len()
+    }
+
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&(self.key.len() as u32).to_le_bytes());
         out.extend_from_slice(self.key.as_bytes());
@@ -60,6 +65,11 @@ impl Entry {
         let value = buf.get(at..at + vlen)?.to_vec();
         Some((Entry { key, version, value }, at + vlen))
     }
+}
+
+/// The length of `entries` as log records.
+pub fn records_len(entries: &[Entry]) -> usize {
+    entries.iter().map(|e| HEADER + e.encoded_len()).sum()
 }
 
 /// Appends `entry` as one log record to `out`.
@@ -140,7 +150,7 @@ pub async fn replace(dir: &Dir, entries: &[Entry]) -> io::Result<Log> {
     let tmp = "wal.tmp";
     let flags = CreateFlags { read: true, truncate: true, ..Default::default() };
     let file = dir.create_file(tmp, flags).await?;
-    let mut buf = Vec::new();
+    let mut buf = Vec::with_capacity(records_len(entries));
     for e in entries {
         encode_record(e, &mut buf);
     }
@@ -154,7 +164,7 @@ pub async fn replace(dir: &Dir, entries: &[Entry]) -> io::Result<Log> {
 impl Log {
     /// Appends `entries` (not yet durable: call [`sync`](Self::sync)).
     pub async fn append(&mut self, entries: &[Entry]) -> io::Result<()> {
-        let mut buf = Vec::new();
+        let mut buf = Vec::with_capacity(records_len(entries));
         for e in entries {
             encode_record(e, &mut buf);
         }
