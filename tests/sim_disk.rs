@@ -123,3 +123,40 @@ fn the_same_seed_gives_the_same_log() {
     assert_eq!(run(7), run(7));
     assert_ne!(run(7).0, run(8).0);
 }
+
+#[test]
+fn file_times_come_from_the_hosts_real_clock() {
+    use kqio::sim::ClockOptions;
+    use kqio::time::{Clock, Timestamp};
+    // A real clock that starts in 2030, with this host's own offset (up to an hour).
+    let clock = ClockOptions {
+        real_start: Timestamp::from_nanos(1_893_456_000 * 1_000_000_000),
+        max_offset: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let mut sim = Sim::new(SimOptions { seed: 3, clock, ..Default::default() });
+    let c = sim.client("c", |io: IoRef| async move {
+        let cwd = Dir::cwd(&io);
+        let mut seen = Vec::new();
+        for name in ["a", "b"] {
+            let before = io.now(Clock::Real);
+            cwd.write_file(name, b"x").await.unwrap();
+            let after = io.now(Clock::Real);
+            seen.push((before, cwd.stat_file(name).await.unwrap().mtime, after));
+            // Between the two files the host's real clock is stepped a day ahead.
+            io.sleep(Timeout::after(Duration::from_secs(10))).await.unwrap();
+        }
+        seen
+    });
+    sim.run_for(Duration::from_secs(5)).unwrap();
+    sim.step_real_clock(c.host(), Duration::DAY);
+    sim.run().unwrap();
+    let seen = c.output().unwrap();
+    for (before, mtime, after) in &seen {
+        assert!(before <= mtime && mtime <= after, "{before:?} <= {mtime:?} <= {after:?}");
+    }
+    let (_, first, _) = seen[0];
+    assert!(first >= Timestamp::from_nanos(1_893_456_000 * 1_000_000_000 - 3_600_000_000_000));
+    let (_, second, _) = seen[1];
+    assert!(second - first >= Duration::DAY, "the step shows in the second file's time");
+}

@@ -71,6 +71,31 @@ fn registered_programs_run_as_processes_and_can_be_killed() {
 }
 
 #[test]
+fn restarting_a_client_panics_at_the_call_and_leaves_it_running() {
+    let mut sim = sim(1);
+    let c = sim.client("c", |io: IoRef| async move {
+        io.sleep(Timeout::after(Duration::from_secs(1))).await.unwrap();
+        7
+    });
+    sim.run_for(Duration::from_millis(10)).unwrap();
+    for restart_at in [false, true] {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if restart_at {
+                sim.restart_at(c.host(), Duration::from_millis(500));
+            } else {
+                sim.restart(c.host());
+            }
+        }));
+        let payload = r.expect_err("a client cannot be restarted");
+        let msg = payload.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("client host \"c\" cannot be restarted"), "{msg}");
+        assert!(sim.is_up(c.host()), "the client was not crashed on the way");
+    }
+    sim.run().expect("the client runs to its end");
+    assert_eq!(c.output(), Some(7));
+}
+
+#[test]
 fn task_dump_lists_the_hosts_tasks() {
     let mut sim = sim(3);
     let c = sim.client("c", |io: IoRef| async move {

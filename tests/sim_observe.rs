@@ -62,6 +62,37 @@ fn metrics_count_the_hosts_tasks_polls_timers_and_ready_queue() {
 }
 
 #[test]
+fn metrics_start_again_when_a_host_restarts() {
+    use std::sync::{Arc, Mutex};
+    // What the program saw at each start: (polls, timers fired); then it sleeps 1 ms ten times.
+    let starts: Arc<Mutex<Vec<(u64, u64)>>> = Arc::default();
+    let mut sim = Sim::new(SimOptions { seed: 1, ..Default::default() });
+    let s = starts.clone();
+    let h = sim.host("server", move |io: IoRef| {
+        let s = s.clone();
+        async move {
+            let m = io.metrics();
+            s.lock().unwrap().push((m.total_polls(), m.timers_fired));
+            for _ in 0..10 {
+                io.sleep(Timeout::after(Duration::from_millis(1))).await.unwrap();
+            }
+            let _ = io.sleep(Timeout::after(Duration::from_secs(3600))).await;
+        }
+    });
+    sim.run_for(Duration::from_secs(1)).unwrap();
+    let before = sim.io(h).metrics();
+    assert_eq!(before.timers_fired, 10, "{before:?}");
+    assert!(before.total_polls() >= 11, "{before:?}");
+    sim.restart(h);
+    sim.run_for(Duration::from_secs(1)).unwrap();
+    let starts = starts.lock().unwrap().clone();
+    assert_eq!(starts, vec![(1, 0), (1, 0)], "the restarted program starts from zero");
+    let after = sim.io(h).metrics();
+    assert_eq!(after.timers_fired, 10, "this run's sleeps only: {after:?}");
+    assert_eq!(after.total_polls(), before.total_polls(), "the same program, the same polls");
+}
+
+#[test]
 fn spawn_local_runs_rc_tasks_on_the_simulator() {
     for seed in 1..=5 {
         let mut sim = Sim::new(SimOptions { seed, ..Default::default() });

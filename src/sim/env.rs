@@ -27,6 +27,11 @@ pub(crate) trait SimEnv: Send + Sync + 'static {
     /// Simulated monotonic time, in nanoseconds since the world began.
     fn now(&self) -> u64;
 
+    /// `host`'s real clock now (`Clock::Real`: the world's real start plus the time elapsed,
+    /// with the host's offset, drift, steps and suspends), in nanoseconds since the Unix epoch:
+    /// what file times read.
+    fn real_now(&self, host: HostId) -> i64;
+
     /// The next draw of the world's seeded generator.
     fn random_u64(&self) -> u64;
 

@@ -107,7 +107,8 @@ impl Io for SimIo {
     /// paused host included); no steals or parks. `timers_pending` and `timers_fired` count the
     /// host's sleeps and timeouts (not the models' internal timers); `live_tasks` its tasks
     /// spawned and not yet finished. No reactor, no blocking pool (jobs are the world's timers):
-    /// those fields are zero. Counters run since the host was added, across restarts.
+    /// those fields are zero. Counters run since the host's program last
+    /// started: a restart resets them, as a restarted process starts with a new runtime.
     fn metrics(&self) -> crate::observe::RuntimeMetrics {
         self.world.metrics(self.host)
     }

@@ -565,7 +565,8 @@ impl Sim {
     ///
     /// # Panics
     ///
-    /// For a client host (its program is `FnOnce`).
+    /// For a client host (its program is `FnOnce`), before anything is done (the host is not
+    /// crashed).
     #[track_caller]
     pub fn restart(&mut self, host: Host) {
         self.world.restart(host.0)
@@ -620,7 +621,13 @@ impl Sim {
     }
 
     /// Restarts `host` when virtual time reaches `at`.
+    ///
+    /// # Panics
+    ///
+    /// At once for a client host (its program is `FnOnce`), not when `at` comes.
+    #[track_caller]
     pub fn restart_at(&mut self, host: Host, at: Duration) {
+        self.world.assert_restartable(host.0);
         self.world.event_at(nanos(at), WorldEvent::Restart(host.0))
     }
 

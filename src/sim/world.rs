@@ -89,8 +89,8 @@ struct HostState {
     suspended_ns: u64,
     /// Signal deliveries per signal number: count and the waiters.
     signals: BTreeMap<i32, SignalState>,
-    /// `Io::metrics`: polls of the host's tasks and sleeps of them that fired, since the host
-    /// was added (across restarts).
+    /// `Io::metrics`: polls of the host's tasks and sleeps of them that fired, since the host's
+    /// program last started (`start` resets them).
     polls: u64,
     timers_fired: u64,
 }
@@ -318,7 +318,7 @@ impl World {
         st.log_line(format_args!("{now} host {id} {name} added"));
         drop(st);
         self.net.add_host(id, name);
-        self.disk.add_host(id);
+        self.disk.add_host(id, self.clock(id, Clock::Real).as_nanos());
         id
     }
 
@@ -348,6 +348,8 @@ impl World {
             h.epoch += 1;
             h.status = Status::Up;
             h.finished = false;
+            h.polls = 0;
+            h.timers_fired = 0;
             let epoch = h.epoch;
             st.log_line(format_args!("{now} host {host} up epoch {epoch}"));
         }
@@ -465,6 +467,7 @@ impl World {
     /// For a client, whose program ran once.
     #[track_caller]
     pub(crate) fn restart(&self, host: HostId) {
+        self.assert_restartable(host);
         if self.lock().hosts[host as usize].status != Status::Down {
             self.crash(host);
         }
@@ -472,6 +475,23 @@ impl World {
         let factory =
             factory.expect("kqio::sim: a client cannot be restarted (its program is FnOnce)");
         self.start(host, move |io| factory(io), |()| {});
+    }
+
+    /// Panics, with a message that says why, if `host` is a client: its program is `FnOnce`
+    /// and ran once, so it cannot run again. Called where a restart is asked for (`restart`,
+    /// `restart_at`), before anything is done.
+    #[track_caller]
+    pub(crate) fn assert_restartable(&self, host: HostId) {
+        let st = self.lock();
+        let h = &st.hosts[host as usize];
+        if h.client {
+            let name = h.name.clone();
+            drop(st);
+            panic!(
+                "kqio::sim: client host {name:?} cannot be restarted: its program (sim.client) \
+                 is FnOnce and runs once; add it with sim.host to restart it, or crash it"
+            );
+        }
     }
 
     pub(crate) fn pause(&self, host: HostId) {
@@ -918,6 +938,10 @@ impl State {
 impl SimEnv for World {
     fn now(&self) -> u64 {
         World::now(self)
+    }
+
+    fn real_now(&self, host: HostId) -> i64 {
+        self.clock(host, Clock::Real).as_nanos()
     }
 
     fn random_u64(&self) -> u64 {

@@ -22,10 +22,10 @@
 //! - Who asks: one user and group per host ([`DiskOptions::uid`], `gid`; 1000 by default, not
 //!   the superuser, so permission bits are enforced; uid 0 bypasses them as root does) with a
 //!   umask ([`DiskOptions::umask`], `0o022`).
-//! - Times: the real clock is the virtual monotonic time plus [`DiskOptions::epoch`]
-//!   (2026-01-01T00:00:00Z by default, where the world's real clock starts; the hosts' clock
-//!   offsets, drift and steps are not seen here). `atime` changes only through
-//!   `set_timestamps` (as a `noatime` mount).
+//! - Times: file times are read from the host's real clock (`Clock::Real`: the world's
+//!   `ClockOptions::real_start` plus the time elapsed, with the host's offset, drift, steps and
+//!   suspends), as a kernel reads its own. `atime` changes only through `set_timestamps` (as a
+//!   `noatime` mount).
 //! - Listing: `SimDisk::dir_entries` takes a snapshot of the directory, in byte order of
 //!   the names; `dir_entries_next` hands it out in batches.
 //! - `fs_stdio`: standard input is empty (reads end at once); standard output and error are
@@ -256,9 +256,9 @@ impl SimDisk {
         }
     }
 
-    /// Gives `host` an empty disk (a root directory made at virtual time 0). Adding a host
-    /// twice keeps its disk.
-    pub(crate) fn add_host(&self, host: HostId) {
+    /// Gives `host` an empty disk (a root directory made at `real_now`, the host's real clock
+    /// now). Adding a host twice keeps its disk.
+    pub(crate) fn add_host(&self, host: HostId, real_now: i64) {
         let o = &self.options;
         let cfg = Config {
             cred: Cred { uid: o.uid, gid: o.gid },
@@ -266,10 +266,7 @@ impl SimDisk {
             capacity: o.capacity,
             dir_durability: o.dir_durability,
         };
-        lock(&self.shared)
-            .hosts
-            .entry(host)
-            .or_insert_with(|| HostDisk::new(cfg, o.epoch.as_nanos()));
+        lock(&self.shared).hosts.entry(host).or_insert_with(|| HostDisk::new(cfg, real_now));
     }
 
     /// Crashes `host`'s disk (see the module docs, "Durability"): its live image becomes the
@@ -302,10 +299,6 @@ impl SimDisk {
     /// Bytes of file data on `host`'s live disk.
     pub(crate) fn used(&self, host: HostId) -> u64 {
         host_mut(&mut lock(&self.shared), host).used()
-    }
-
-    fn real_now(&self, env: &Env) -> i64 {
-        self.options.epoch.as_nanos().saturating_add(env.now().min(i64::MAX as u64) as i64)
     }
 
     /// One operation on `host`'s disk (module docs, "Faults and latency"): waits the latency
@@ -344,7 +337,7 @@ impl SimDisk {
             let r = if chance(&env, me.options.eio_probability) {
                 Err(errno(libc::EIO))
             } else {
-                let now = me.real_now(&env);
+                let now = env.real_now(host);
                 let mut inner = lock(&me.shared);
                 f(host_mut(&mut inner, host), now)
             };
@@ -849,7 +842,7 @@ impl SimDisk {
             SimFile::Pipe(end) => (FileKind::NamedPipe, end.buffered() as u64),
             SimFile::Stdio { .. } => (FileKind::CharacterDevice, 0),
         };
-        let now = Timestamp::from_nanos(self.real_now(env));
+        let now = Timestamp::from_nanos(env.real_now(host));
         let o = &self.options;
         ready(Ok(Metadata::new(
             0,

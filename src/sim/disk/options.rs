@@ -7,7 +7,7 @@
 //!    turning a fault off does not shift the draws of the rest of the run more than needed.
 
 use super::Env;
-use crate::time::{Duration, Timestamp};
+use crate::time::Duration;
 
 /// A latency distribution: uniform between `min` and `max` (inclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,9 +79,6 @@ pub struct DiskOptions {
     pub umask: u32,
     /// Bytes a pipe buffers before a writer waits. Default 65,536 (Linux's).
     pub pipe_capacity: usize,
-    /// The real-clock time at virtual time 0, for file times. Default 2026-01-01T00:00:00Z,
-    /// the world's default `ClockOptions::real_start`.
-    pub epoch: Timestamp,
 }
 
 impl Default for DiskOptions {
@@ -98,7 +95,6 @@ impl Default for DiskOptions {
             gid: 1000,
             umask: 0o022,
             pipe_capacity: 65_536,
-            epoch: Timestamp::from_nanos(1_767_225_600 * 1_000_000_000),
         }
     }
 }

@@ -15,6 +15,9 @@ use crate::sim::env::SimEnv;
 
 const H: HostId = 0;
 
+/// The test double's real clock at virtual time 0 (2026-01-01T00:00:00Z).
+const REAL_START: i64 = 1_767_225_600 * 1_000_000_000;
+
 struct EnvState {
     now: u64,
     rng: u64,
@@ -27,6 +30,10 @@ struct TestEnv(Mutex<EnvState>);
 impl SimEnv for TestEnv {
     fn now(&self) -> u64 {
         self.0.lock().unwrap().now
+    }
+
+    fn real_now(&self, _host: HostId) -> i64 {
+        REAL_START + self.now() as i64
     }
 
     fn random_u64(&self) -> u64 {
@@ -108,7 +115,7 @@ fn kind<T: fmt::Debug>(r: io::Result<T>) -> ErrorKind {
 
 fn disk(options: DiskOptions) -> SimDisk {
     let d = SimDisk::new(options);
-    d.add_host(H);
+    d.add_host(H, REAL_START);
     d
 }
 

@@ -28,6 +28,10 @@ impl SimEnv for TestEnv {
     fn now(&self) -> u64 {
         *self.now.lock().unwrap()
     }
+    fn real_now(&self, _host: HostId) -> i64 {
+        self.now() as i64
+    }
+
     fn random_u64(&self) -> u64 {
         let mut s = self.rng.lock().unwrap();
         *s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
