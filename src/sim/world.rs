@@ -744,20 +744,25 @@ impl World {
             st.advance_to(at, &self.options);
         }
         let now = st.now;
-        let mut due = Vec::new();
+        // Usually one entry is due: it is kept apart, so that a `Vec` is allocated only for more.
+        let (mut first, mut more, mut n) = (None, Vec::new(), 0u64);
         while let Some(fired) = st.timers.pop_due(now) {
             if let Some(host) = fired.sleep_of {
                 st.hosts[host as usize].timers_fired += 1;
             }
-            due.push(fired.due);
+            n += 1;
+            match first {
+                None => first = Some(fired.due),
+                Some(_) => more.push(fired.due),
+            }
         }
         // "{now} fire {n}", without `core::fmt`.
         st.log.num(now);
         st.log.text(" fire ");
-        st.log.num(due.len() as u64);
+        st.log.num(n);
         st.log.end_line();
         drop(st);
-        for d in due {
+        for d in first.into_iter().chain(more) {
             match d {
                 Due::Wake(w) => w.wake(),
                 Due::Job(job) => {
