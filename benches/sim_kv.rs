@@ -8,12 +8,17 @@
 //! clients that write about 20 times a second (0..100 ms: about 1,300 writes per second, each
 //! logged, synced and replicated twice).
 //!
-//! Measured (release, seed 1, 2 cores shared with other builds, so wall times vary 2x between
-//! runs): light load 340 to 520 simulated s per wall s (0.34x to 0.52x the goal; 3,854 writes,
-//! 148,526 steps in 0.12 to 0.18 s); heavy load 8x to 12x (69,089 writes, 1.2 million steps in
-//! 5 to 8 s). The heavy figure is dominated by the simulated disk: each `sync` copies the whole
-//! file into the durable image, so a log that grows to megabytes makes syncs cost more
-//! and more (about 70% of the time in `memmove`).
+//! `cargo bench --bench sim_kv` runs both; `-- light` or `-- heavy` runs one (for a profiler:
+//! `valgrind --tool=callgrind target/release/deps/sim_kv-<hash> light`). Each prints the event
+//! log's hash: a change meant only to make the simulator faster must leave it as it was.
+//!
+//! Measured (release, seed 1, median of 5 runs on 2 cores shared with other builds, so single
+//! runs vary up to 2x): light load about 1,300 simulated s per wall s (1.3x the goal; 3,854
+//! writes, 148,526 steps in about 0.047 s; was about 1,030 before issue 14's speed work:
+//! timers in a heap, tokens in the event log, hashed tables, sized buffers), heavy load about
+//! 143x (69,089 writes, 1.23 million steps in about 0.42 s; was about 97x). Instructions
+//! (callgrind): light 545M -> 396M, heavy 4,841M -> 3,623M. What is left is spread thin: the
+//! application's own futures, the stream model's reads and writes, the timer heap, malloc.
 
 #[path = "../examples/kv/service.rs"]
 mod kv;

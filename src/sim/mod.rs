@@ -12,9 +12,10 @@
 //! | file | what |
 //! | --- | --- |
 //! | `mod.rs` | the public API: `Sim`, `SimOptions`, `SimReport`, `SimError`, `Client`, the runner |
-//! | `world.rs` | hosts, the seeded scheduler, virtual clocks, the timer queue, the event log |
+//! | `world.rs` | hosts, the seeded scheduler, virtual clocks, the world's side of the timers and log |
 //! | `host_io.rs` | `impl Io` for a simulated host: one-line delegations to the world and models |
 //! | `env.rs` | what the world lends its models (`SimEnv`) |
+//! | `log.rs` | the event log: tokens hashed as they come, lines rendered only when kept |
 //! | `timers.rs` | the timer queue: a heap of `(deadline, seq)`, sleeps cancelled lazily |
 //! | `idmap.rs` | a hash map by id with a fixed hasher, for the hot tables (never iterated to decide) |
 //! | `rng.rs` | the seeded generator |
