@@ -152,6 +152,26 @@ mod tests {
     }
 
     #[test]
+    fn text_hashes_the_same_however_it_is_split() {
+        let text = "disk h12 write Some(4096) len=17 desc=3: ok";
+        let mut whole = EventLog::new(None);
+        whole.text(text);
+        whole.end_line();
+        for cut in [(1, 2), (3, 11), (8, 16), (7, 30), (0, 43)] {
+            let mut split = EventLog::new(None);
+            split.text(&text[..cut.0]);
+            split.text(&text[cut.0..cut.1]);
+            split.text(&text[cut.1..]);
+            split.end_line();
+            assert_eq!(split.hash(), whole.hash(), "cut at {cut:?}");
+        }
+        let mut other = EventLog::new(None);
+        other.text("disk h12 write Some(4096) len=17 desc=4: ok");
+        other.end_line();
+        assert_ne!(other.hash(), whole.hash());
+    }
+
+    #[test]
     fn the_log_hash_is_the_same_with_lines_kept_or_not_and_lines_read_as_formatted() {
         let (mut kept, mut bare) = (EventLog::new(Some(Vec::new())), EventLog::new(None));
         feed(&mut kept, 1_234_567_890, 0);
