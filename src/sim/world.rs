@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 
@@ -175,6 +176,9 @@ pub(crate) struct World {
     /// The disk model (every host's file system).
     pub(crate) disk: super::disk::SimDisk,
     me: Weak<World>,
+    /// `State::now`, mirrored (written under the lock, at each move of time) so that reading
+    /// the clock, which the models do on every operation, takes no lock.
+    now: AtomicU64,
 }
 
 /// The scheduler of one epoch of one host: what `task_reserve` returns.
@@ -269,6 +273,7 @@ impl World {
             net,
             disk,
             me: me.clone(),
+            now: AtomicU64::new(0),
         })
     }
 
@@ -599,7 +604,7 @@ impl World {
     // ----- time -----
 
     pub(crate) fn now(&self) -> u64 {
-        self.lock().now
+        self.now.load(Ordering::Relaxed)
     }
 
     /// The reading of `clock` on `host`.
@@ -735,6 +740,7 @@ impl World {
             _ => {
                 if jump_to_limit && limit > st.now {
                     st.advance_to(limit, &self.options);
+                    self.now.store(st.now, Ordering::Relaxed);
                 }
                 return Stepped::Idle;
             }
@@ -742,6 +748,7 @@ impl World {
         st.steps += 1;
         if at > st.now {
             st.advance_to(at, &self.options);
+            self.now.store(st.now, Ordering::Relaxed);
         }
         let now = st.now;
         // Usually one entry is due: it is kept apart, so that a `Vec` is allocated only for more.
