@@ -3,9 +3,9 @@
 //! that the timer queue holds about 1,000 timers at a time, across about 1,000 days of virtual
 //! time. Prints the wall time, the steps, and simulated seconds per wall second.
 //!
-//! Measured (`cargo bench --bench sim`, release, median of 5 runs on 2 shared cores): 0.27 s
-//! wall for 2,001,007 steps over 529 simulated days (was 0.49 s with timers in a `BTreeMap`,
-//! before the binary heap of `sim/timers.rs`).
+//! Measured (`cargo bench --bench sim`, release, median of 10 runs on 2 shared cores): about
+//! 0.29 s wall for 2,001,007 steps over 529 simulated days (was about 0.52 s with timers in a
+//! `BTreeMap`, before the binary heap of `sim/timers.rs`).
 
 use std::time::Instant;
 

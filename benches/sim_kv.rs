@@ -12,12 +12,13 @@
 //! `valgrind --tool=callgrind target/release/deps/sim_kv-<hash> light`). Each prints the event
 //! log's hash: a change meant only to make the simulator faster must leave it as it was.
 //!
-//! Measured (release, seed 1, median of 5 runs on 2 cores shared with other builds, so single
-//! runs vary up to 2x): light load about 1,300 simulated s per wall s (1.3x the goal; 3,854
-//! writes, 148,526 steps in about 0.047 s; was about 1,030 before issue 14's speed work:
-//! timers in a heap, tokens in the event log, hashed tables, sized buffers), heavy load about
-//! 143x (69,089 writes, 1.23 million steps in about 0.42 s; was about 97x). Instructions
-//! (callgrind): light 545M -> 396M, heavy 4,841M -> 3,623M. What is left is spread thin: the
+//! Measured (release, seed 1, median of 10 runs interleaved with the build before issue 14's
+//! speed work, on 2 cores shared with other builds, so single runs vary up to 2x): light load
+//! about 1,300 simulated s per wall s (1.3x the goal; 3,854 writes, 148,526 steps in about
+//! 0.048 s; was about 970x before the speed work: timers in a heap, tokens in the event log,
+//! hashed tables, sized buffers), heavy load about 140x (69,089 writes, 1.23 million steps in
+//! about 0.43 s; was about 92x). Instructions (callgrind, deterministic): light 545M -> 391M,
+//! heavy 4,841M -> 3,585M. What is left is spread thin: the
 //! application's own futures, the stream model's reads and writes, the timer heap, malloc.
 
 #[path = "../examples/kv/service.rs"]
