@@ -159,6 +159,17 @@ pub trait Io: Send + Sync + 'static {
     /// Frees the timer recorded in `timer` (if any) and resets it to `TimerSlot::default()`.
     fn time_cancel_sleep(&self, timer: &mut TimerSlot);
 
+    /// How long, on the awake clock, until `clock` reads `deadline` if nothing steps it; zero or
+    /// negative once it does. A sleep to a deadline on another clock arms its awake-clock timer this far
+    /// ahead (and a real-clock one checks the real clock again when it fires).
+    ///
+    /// The default assumes that `clock` ticks at the awake clock's rate: the distance from
+    /// `clock`'s present. A backend whose clocks run at different rates overrides it (the
+    /// simulator's drifting real clocks), so that a deadline on a fast clock is not reached late.
+    fn time_until(&self, clock: Clock, deadline: Timestamp) -> Duration {
+        deadline.saturating_duration_since(self.time_now(clock))
+    }
+
     // ----- blocking -----
 
     /// Runs `job` on a thread where blocking is allowed (the backend's blocking pool), soon or
@@ -942,7 +953,8 @@ impl dyn Io {
 
     /// Zig `random`: fills `buf` with random bytes from a fast cryptographically strong
     /// generator (on the kqueue backend: ChaCha12 per thread, seeded from the OS; no lock).
-    /// Cannot fail. A simulated backend may make it deterministic.
+    /// Cannot fail. Under the simulator ([`kqio::sim`](crate::sim)) the bytes are drawn from the
+    /// world's seed: reproducible, and not secret.
     ///
     /// # Examples
     ///
@@ -960,6 +972,9 @@ impl dyn Io {
     /// Zig `randomSecure`: fills `buf` straight from the operating system's entropy source
     /// (`getrandom(2)`, `getentropy(2)`, ...). Slower than [`random`](#method.random); for keys
     /// and anything a forked child must not share with its parent.
+    ///
+    /// Under the simulator ([`kqio::sim`](crate::sim)) the bytes come from the world's seed like
+    /// [`random`](#method.random)'s, so that a run replays exactly: they are not secret there.
     ///
     /// # Errors
     ///

@@ -48,7 +48,7 @@ pub(crate) fn awake_deadline(io: &dyn Io, timeout: Timeout) -> Option<(Timestamp
         }
         Timeout::Deadline { deadline, clock: Clock::Awake } => Some((deadline, Timestamp::MIN)),
         Timeout::Deadline { deadline, clock } => {
-            let remaining = deadline.saturating_duration_since(io.time_now(clock));
+            let remaining = io.time_until(clock, deadline);
             let now = io.time_now(Clock::Awake);
             Some((now.saturating_add(remaining), now))
         }
@@ -112,7 +112,7 @@ impl SleepDeadline {
                 return Poll::Ready(());
             }
             let now = io.time_now(Clock::Awake);
-            let due = now.saturating_add(target.saturating_duration_since(real_now));
+            let due = now.saturating_add(io.time_until(Clock::Real, target));
             // Moved earlier only past a slack, so that two clocks ticking apart by a little do
             // not re-arm the timer on every poll.
             if due.saturating_add(REARM_SLACK) < awake || awake <= now {

@@ -114,3 +114,25 @@ fn task_dump_lists_the_hosts_tasks() {
     assert_eq!(dump.tasks.len(), 2, "{dump}");
     assert!(dump.tasks.iter().any(|t| t.name.as_deref() == Some("sleeper")), "{dump}");
 }
+
+/// Each host has its own process table: ids count up from 100 per host, so two hosts' first
+/// children have the same id, and a host's ids are never reused while it lives.
+#[test]
+fn each_host_numbers_its_processes_from_100() {
+    let mut sim = sim(3);
+    sim.program("noop", |_io: IoRef, _args| async move { 0 });
+    let spawn_three = |io: IoRef| async move {
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let mut child = Command::new("noop").spawn(&io).unwrap();
+            ids.push(child.id());
+            assert!(child.wait().await.unwrap().success());
+        }
+        ids
+    };
+    let a = sim.client("a", spawn_three);
+    let b = sim.client("b", spawn_three);
+    sim.run().unwrap();
+    assert_eq!(a.output().unwrap(), [100, 101, 102]);
+    assert_eq!(b.output().unwrap(), [100, 101, 102]);
+}

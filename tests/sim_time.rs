@@ -131,3 +131,35 @@ fn run_for_moves_time_to_its_end_with_nothing_to_do() {
     assert_eq!(report.elapsed, Duration::DAY);
     assert_eq!(sim.elapsed(), Duration::DAY);
 }
+
+/// A deadline on a drifting real clock fires when that clock reaches it: not late on a fast
+/// clock (a timer armed for the distance on the awake clock would fire an hour x drift late)
+/// and not early on a slow one. Each seed draws each host's drift in -500..=500 ppm.
+#[test]
+fn a_real_clock_deadline_fires_when_a_drifting_clock_reaches_it() {
+    let clock = ClockOptions { max_drift_ppm: 500, ..Default::default() };
+    let (mut fast, mut slow) = (0, 0);
+    for seed in 0..16 {
+        let mut sim = sim_with(seed, clock.clone());
+        let c = sim.client("c", |io: IoRef| async move {
+            let (real0, awake0) = (io.now(Clock::Real), io.now(Clock::Awake));
+            let deadline = real0.saturating_add(Duration::HOUR);
+            io.sleep(Timeout::Deadline { deadline, clock: Clock::Real }).await.unwrap();
+            let (real1, awake1) = (io.now(Clock::Real), io.now(Clock::Awake));
+            (
+                real1.saturating_duration_since(deadline),
+                awake1.saturating_duration_since(awake0),
+            )
+        });
+        sim.run().unwrap();
+        let (late, slept) = c.output().unwrap();
+        assert!(!late.is_negative(), "seed {seed}: woke {late:?} before the deadline");
+        assert!(late <= Duration::from_nanos(2), "seed {seed}: woke {late:?} after the deadline");
+        match slept.cmp(&Duration::HOUR) {
+            std::cmp::Ordering::Less => fast += 1,
+            std::cmp::Ordering::Greater => slow += 1,
+            std::cmp::Ordering::Equal => {}
+        }
+    }
+    assert!(fast > 0 && slow > 0, "the seeds drew fast and slow clocks: {fast} fast, {slow} slow");
+}

@@ -94,6 +94,9 @@ impl Io for SimIo {
     fn time_cancel_sleep(&self, t: &mut TimerSlot) {
         self.world.cancel_sleep(&mut t.0)
     }
+    fn time_until(&self, clock: Clock, deadline: Timestamp) -> Duration {
+        self.world.until(self.host, clock, deadline)
+    }
 
     // ----- blocking -----
     fn blocking_submit(&self, job: Box<dyn FnOnce() + Send>) {

@@ -139,7 +139,8 @@ pub struct ClockOptions {
     /// `-max_offset..=max_offset`. Default zero.
     pub max_offset: Duration,
     /// Each host's real clock drifts by a seeded rate in `-max_drift_ppm..=max_drift_ppm`
-    /// parts per million. Default 0.
+    /// parts per million (at most 999,999: a clock that never goes backwards). Default 0. A
+    /// deadline on a drifting real clock fires when that clock reaches it, fast or slow.
     pub max_drift_ppm: u32,
     /// At each jump of virtual time, the probability that a host's real clock steps (NTP, an
     /// administrator), by a seeded amount in `-max_step..=max_step`. Default 0.

@@ -9,7 +9,9 @@
 //!    `SIGKILL`, `SIGINT` does: its task is dropped and it exits "killed by" that signal.
 //! 3. Standard streams are not simulated: `std::process::Command` does not tell how they were
 //!    configured, so a simulated child has no pipes (`Command::output` collects nothing).
-//! 4. Process ids count up from 100 per world, in spawn order.
+//! 4. Each host has its own process ids: they count up from 100 in the host's spawn order (a
+//!    restart does not reset them, so an id is never reused on a host), and two hosts' children
+//!    may have the same id, as on two machines.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -17,7 +19,6 @@ use std::future::Future;
 use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -46,17 +47,15 @@ pub struct ProgramArgs {
 
 type Program = Arc<dyn Fn(IoRef, ProgramArgs) -> BoxFuture<'static, i32> + Send + Sync>;
 
-/// The world's registered programs and its process-id counter.
+/// The world's registered programs and each host's next process id.
+#[derive(Default)]
 pub(crate) struct Programs {
     by_name: Mutex<BTreeMap<OsString, Program>>,
-    next_pid: AtomicU32,
+    next_pid: Mutex<BTreeMap<HostId, u32>>,
 }
 
-impl Default for Programs {
-    fn default() -> Self {
-        Programs { by_name: Mutex::default(), next_pid: AtomicU32::new(100) }
-    }
-}
+/// A host's first process id.
+const FIRST_PID: u32 = 100;
 
 impl Programs {
     pub(crate) fn register<F, Fut>(&self, name: &str, program: F)
@@ -127,7 +126,12 @@ pub(crate) fn spawn(
         env: command.get_envs().map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned()))).collect(),
         current_dir: command.get_current_dir().map(|d| d.to_owned()),
     };
-    let pid = world.programs.next_pid.fetch_add(1, Ordering::Relaxed);
+    let pid = {
+        let mut next = world.programs.next_pid.lock().unwrap_or_else(|e| e.into_inner());
+        let next = next.entry(host).or_insert(FIRST_PID);
+        *next += 1;
+        *next - 1
+    };
     let proc = Arc::new(SimProcess { pid, state: Mutex::default() });
     let io = world.io(host);
     let future = program(io.clone(), args);

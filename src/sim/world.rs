@@ -298,7 +298,8 @@ impl World {
         let max = self.options.clock.max_offset.as_nanos().max(0) as u64;
         let real_offset_ns =
             if max > 0 { st.rng.between(0, 2 * max) as i64 - max as i64 } else { 0 };
-        let dmax = i64::from(self.options.clock.max_drift_ppm);
+        // Below 1e6 ppm, so that a slow clock still moves forward.
+        let dmax = i64::from(self.options.clock.max_drift_ppm.min(999_999));
         let drift_ppm = if dmax > 0 { st.rng.between(0, 2 * dmax as u64) as i64 - dmax } else { 0 };
         let client = factory.is_none();
         st.hosts.push(HostState {
@@ -616,22 +617,65 @@ impl World {
         match clock {
             Clock::Awake => Timestamp::from_nanos(now),
             Clock::Boot => Timestamp::from_nanos(boot),
-            Clock::Real => {
-                let drift = (i128::from(now) * i128::from(h.drift_ppm) / 1_000_000) as i64;
-                Timestamp::from_nanos(
-                    self.options
-                        .clock
-                        .real_start
-                        .as_nanos()
-                        .saturating_add(boot)
-                        .saturating_add(drift)
-                        .saturating_add(h.real_offset_ns),
-                )
-            }
+            Clock::Real => self.real_at(h, now),
             Clock::CpuProcess | Clock::CpuThread => {
                 Timestamp::from_nanos((st.polls as i64).saturating_mul(CPU_NS_PER_POLL))
             }
         }
+    }
+
+    /// What `h`'s real clock reads at virtual time `at`, if it does not step meanwhile.
+    fn real_at(&self, h: &HostState, at: i64) -> Timestamp {
+        let boot = at.saturating_add(h.suspended_ns as i64);
+        let drift = (i128::from(at) * i128::from(h.drift_ppm) / 1_000_000) as i64;
+        Timestamp::from_nanos(
+            self.options
+                .clock
+                .real_start
+                .as_nanos()
+                .saturating_add(boot)
+                .saturating_add(drift)
+                .saturating_add(h.real_offset_ns),
+        )
+    }
+
+    /// How long in virtual (awake) time until `host`'s `clock` reads `deadline`, if nothing
+    /// steps it (`Io::time_until`). Only the real clock runs at another rate (its drift): the
+    /// others are their distance from the present.
+    pub(crate) fn until(&self, host: HostId, clock: Clock, deadline: Timestamp) -> Duration {
+        if clock != Clock::Real {
+            return deadline.saturating_duration_since(self.clock(host, clock));
+        }
+        let st = self.lock();
+        let start = st.now as i64;
+        let h = &st.hosts[host as usize];
+        let remaining = deadline.saturating_duration_since(self.real_at(h, start));
+        if h.drift_ppm == 0 || remaining.as_nanos() <= 0 {
+            return remaining;
+        }
+        // The real clock gains `drift_ppm` ns per 1e6 ns of virtual time (a drift is between
+        // -1e6 and 1e6 ppm exclusive, so it still moves forward): it covers `remaining` in
+        // about remaining * 1e6 / (1e6 + drift). The drift's rounding to whole nanoseconds
+        // makes that a nanosecond or two off: step to the first virtual nanosecond at which the
+        // real clock has reached `deadline`.
+        let room = i64::MAX - start;
+        let guess = i128::from(remaining.as_nanos()) * 1_000_000 / (1_000_000 + i128::from(h.drift_ppm));
+        let reads = |ahead: i64| self.real_at(h, start.saturating_add(ahead));
+        let mut ahead = guess.clamp(0, i128::from(room)) as i64;
+        // (Bounded: near the ends of the time range the readings saturate.)
+        for _ in 0..64 {
+            if ahead >= room || reads(ahead) >= deadline {
+                break;
+            }
+            ahead += 1;
+        }
+        for _ in 0..64 {
+            if ahead <= 0 || reads(ahead - 1) < deadline {
+                break;
+            }
+            ahead -= 1;
+        }
+        Duration::from_nanos(ahead)
     }
 
     /// Polls a sleep until `deadline` on the awake clock (see `Io::time_poll_sleep`).

@@ -70,7 +70,10 @@
 //! `EIO` on a sync makes nothing durable). The effect happens when the latency ends: an
 //! operation whose future is dropped before that did nothing. File data counts against
 //! [`DiskOptions::capacity`] (logical sizes, holes included): a write that does not fit writes
-//! what fits and reports the count, or fails with `NoSpace` if nothing fits.
+//! what fits and reports the count, or fails with `NoSpace` if nothing fits. Independently of
+//! the capacity, a write of at least one byte fails with `NoSpace` (`ENOSPC`), having written
+//! nothing, with probability [`DiskOptions::enospc_probability`] (a disk that other programs
+//! fill and empty).
 //!
 //! # `flock`
 //!
@@ -83,7 +86,8 @@
 //!
 //! # Not simulated
 //!
-//! - Memory maps: `file_map`, `map_flush`, `map_set_length` return `Unsupported` (the bytes of
+//! - Memory maps: `file_map`, `map_flush`, `map_set_length` return `Unsupported` with a
+//!   [`SimUnsupported`](crate::sim::SimUnsupported) naming the method inside (the bytes of
 //!   a map are read and written by plain memory accesses the model cannot see or order).
 //! - Pipes and standard streams are not disk files: `file_seek` on them says `ESPIPE`,
 //!   `file_sync`, `file_set_length`, `file_lock` and the `file_set_*` methods `EINVAL`.
@@ -156,10 +160,6 @@ fn foreign() -> io::Error {
 
 fn ready<T: Send + 'static>(r: io::Result<T>) -> FsFuture<T> {
     Box::pin(std::future::ready(r))
-}
-
-fn unsupported_map() -> io::Error {
-    io::Error::new(io::ErrorKind::Unsupported, "kqio::sim: memory maps are not simulated")
 }
 
 fn outcome<T>(r: &io::Result<T>) -> String {
@@ -334,8 +334,11 @@ impl SimDisk {
                 Delay { at: env.now().saturating_add(wait), env: env.clone(), registered: None }
                     .await?;
             }
+            let writes_data = matches!(what, Some(What::Write { len, .. }) if len > 0);
             let r = if chance(&env, me.options.eio_probability) {
                 Err(errno(libc::EIO))
+            } else if writes_data && chance(&env, me.options.enospc_probability) {
+                Err(errno(libc::ENOSPC))
             } else {
                 let now = env.real_now(host);
                 let mut inner = lock(&me.shared);
@@ -1194,7 +1197,7 @@ impl SimDisk {
         _file: &FileHandle,
         _options: MapOptions,
     ) -> FsFuture<MapHandle> {
-        ready(Err(unsupported_map()))
+        ready(Err(crate::sim::unsupported("file_map")))
     }
 
     /// `Io::map_flush`: `Unsupported` (no map is ever made).
@@ -1206,7 +1209,7 @@ impl SimDisk {
         _offset: usize,
         _len: usize,
     ) -> FsFuture<()> {
-        ready(Err(unsupported_map()))
+        ready(Err(crate::sim::unsupported("map_flush")))
     }
 
     /// `Io::map_set_length`: `Unsupported` (no map is ever made).
@@ -1217,7 +1220,7 @@ impl SimDisk {
         _map: &MapHandle,
         _len: usize,
     ) -> FsFuture<MapHandle> {
-        ready(Err(unsupported_map()))
+        ready(Err(crate::sim::unsupported("map_set_length")))
     }
 
     /// `Io::fs_stdio`: standard input empty, output and error captured per host.

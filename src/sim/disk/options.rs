@@ -59,6 +59,10 @@ pub struct DiskOptions {
     pub capacity: Option<u64>,
     /// The chance that an operation on the disk fails with `EIO` and does nothing. Default 0.
     pub eio_probability: f64,
+    /// The chance that a write of at least one byte fails with `NoSpace` (`ENOSPC`) and writes
+    /// nothing, whatever the [`capacity`](Self::capacity) (a disk that other programs fill).
+    /// Default 0.
+    pub enospc_probability: f64,
     /// The chance that a crash tears the last un-synced write (a prefix of it survives).
     /// Default 0.5.
     pub torn_write_probability: f64,
@@ -86,6 +90,7 @@ impl Default for DiskOptions {
         DiskOptions {
             capacity: None,
             eio_probability: 0.0,
+            enospc_probability: 0.0,
             torn_write_probability: 0.5,
             read_latency: Latency::uniform(Duration::from_micros(10), Duration::from_micros(100)),
             write_latency: Latency::uniform(Duration::from_micros(10), Duration::from_micros(100)),

@@ -432,6 +432,37 @@ fn an_open_file_outlives_its_name() {
     assert_eq!(fx.disk.used(H), 0, "freed with its last handle");
 }
 
+/// Seeded `ENOSPC`: a failing write writes nothing (the file keeps its old bytes and length),
+/// an empty write never fails, and the rate is the configured one.
+#[test]
+fn enospc_comes_at_the_configured_rate_and_writes_nothing() {
+    let options = DiskOptions { enospc_probability: 0.2, ..DiskOptions::default() };
+    let (mut failed, mut written) = (0usize, 0usize);
+    for seed in 0..4 {
+        let fx = Fx::new(seed, options.clone());
+        let f = fx.open("f", rw_create()).unwrap();
+        let mut expect: Vec<u8> = Vec::new();
+        for i in 0..300u32 {
+            let byte = [i as u8];
+            assert_eq!(fx.write(&f, &[], Offset::Current).unwrap(), 0, "an empty write");
+            match fx.write(&f, &byte, Offset::Current) {
+                Ok(n) => {
+                    assert_eq!(n, 1);
+                    expect.push(byte[0]);
+                    written += 1;
+                }
+                Err(e) => {
+                    assert_eq!(ErrorKind::from_io(&e), ErrorKind::NoSpace);
+                    failed += 1;
+                }
+            }
+        }
+        assert_eq!(fx.read(&f, 1000, Offset::At(0)).unwrap(), expect, "seed {seed}");
+    }
+    let rate = failed as f64 / (failed + written) as f64;
+    assert!((0.15..0.25).contains(&rate), "rate {rate}");
+}
+
 #[test]
 fn eio_comes_at_the_configured_rate() {
     let p = 0.1;
@@ -627,7 +658,10 @@ fn stdio_is_captured_per_host() {
         &out,
         MapOptions { offset: 0, len: 1, writable: false },
     ));
-    assert_eq!(kind(map), ErrorKind::Unsupported);
+    let err = map.unwrap_err();
+    assert_eq!(ErrorKind::from_io(&err), ErrorKind::Unsupported);
+    let inner = err.get_ref().and_then(|e| e.downcast_ref::<crate::sim::SimUnsupported>());
+    assert_eq!(inner, Some(&crate::sim::SimUnsupported { operation: "file_map" }));
 }
 
 #[test]
