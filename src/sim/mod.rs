@@ -662,7 +662,14 @@ impl Sim {
         self.world.net.partition(&self.world.env(), a.0, b.0)
     }
 
-    /// Cuts the link from `from` to `to` only.
+    /// Cuts the link from `from` to `to` only. Datagrams from `from` to `to` are lost while
+    /// those from `to` reach `from`. A connect between the two fails either way (a handshake
+    /// needs both): it retries and times out. On an established connection, stream data (and
+    /// FIN, RST) from `from` is held until healed, its writes returning while the send buffer
+    /// and the peer's receive window have room and waiting after; data from `to` flows with the
+    /// link's latency (the model has no acknowledgements to lose). Undone by
+    /// [`heal_one_way`](Self::heal_one_way), [`heal_link`](Self::heal_link) or
+    /// [`heal`](Self::heal).
     pub fn partition_one_way(&mut self, from: Host, to: Host) {
         self.world.net.partition_one_way(&self.world.env(), from.0, to.0)
     }
@@ -672,9 +679,17 @@ impl Sim {
         self.world.net.heal(&self.world.env())
     }
 
-    /// Heals the partition between `a` and `b`.
+    /// Heals the partition between `a` and `b` (both ways).
     pub fn heal_link(&mut self, a: Host, b: Host) {
         self.world.net.heal_link(&self.world.env(), a.0, b.0)
+    }
+
+    /// Heals the link from `from` to `to` only, the inverse of
+    /// [`partition_one_way`](Self::partition_one_way): traffic from `from` reaches `to` again
+    /// (held stream data leaves now, with fresh latencies), while a cut from `to` to `from`, if
+    /// any, stays.
+    pub fn heal_one_way(&mut self, from: Host, to: Host) {
+        self.world.net.heal_one_way(&self.world.env(), from.0, to.0)
     }
 
     /// Clogs `host`: everything to or from it is delayed until [`unclog`](Self::unclog).

@@ -44,8 +44,8 @@
 //! method here with `(&env, host, ..)`; on a crash, [`SimNet::crash_host`] *before* the host's
 //! tasks are dropped (else their sockets close gracefully, and peers read end of stream
 //! instead of `ConnectionReset`), and [`SimNet::restart_host`] at its restart; the fault
-//! controls (`partition`, `partition_one_way`, `heal`, `heal_link`, `clog`, `unclog`,
-//! `set_link`) forwarded from `Sim`.
+//! controls (`partition`, `partition_one_way`, `heal`, `heal_link`, `heal_one_way`, `clog`,
+//! `unclog`, `set_link`) forwarded from `Sim`.
 //!
 //! Ground rules:
 //! 1. One `Mutex` around the state; no `env` call, wake or waker drop under it (state.rs,
@@ -619,6 +619,15 @@ impl SimNet {
         self.control(env, format!("heal h{a} <-> h{b}"), |net| {
             net.cut.remove(&(a, b));
             net.cut.remove(&(b, a));
+        })
+    }
+
+    /// Heals the partition from `from` to `to` only (the inverse of
+    /// [`partition_one_way`](Self::partition_one_way)); a cut from `to` to `from` stays. Held
+    /// stream data from `from` to `to` leaves now, with fresh latencies, in order.
+    pub(crate) fn heal_one_way(&self, env: &Env, from: HostId, to: HostId) {
+        self.control(env, format!("heal h{from} -> h{to}"), |net| {
+            net.cut.remove(&(from, to));
         })
     }
 
