@@ -1,6 +1,6 @@
 //! `io.task_dump()`: every live task with its name, spawn location, state and what it waits on
-//! (a socket read, an accept, a sleep, a mutex, a join, a blocking job, a file lock, a child's exit,
-//! a signal).
+//! (a socket read, an accept, a sleep, a mutex, a join, a blocking job, a file lock, a child's
+//! exit, a signal).
 
 use std::net::SocketAddr;
 use std::panic::Location;

@@ -3,8 +3,8 @@
 //! disk).
 //!
 //! Ground rules:
-//! 1. Every method is one line into the world or a model, as the kqueue backend's table is; the
-//!    logic lives there.
+//! 1. Every method is one line into the world or a model, as the kqueue backend's table is (with
+//!    the wait's record of rule 2 around it); the logic lives there.
 //! 2. A method that may return `Pending` on the simulated world records what its task waits on
 //!    (`pending_on`, one store on the pending path), with the variant the kqueue backend records
 //!    for the same wait: read/write readiness for socket transfers, accept, connect, a signal.
