@@ -1,5 +1,6 @@
 //! `io.task_dump()`: every live task with its name, spawn location, state and what it waits on
-//! (a socket read, a sleep, a mutex, a join, a blocking job).
+//! (a socket read, an accept, a sleep, a mutex, a join, a blocking job, a file lock, a child's
+//! exit, a signal).
 
 use std::net::SocketAddr;
 use std::panic::Location;
@@ -200,4 +201,64 @@ fn a_task_not_yet_polled_is_in_the_dump_and_counted_live() {
     assert_eq!(t.state, TaskState::Scheduled);
     assert_eq!(t.waiting_on, None);
     assert_eq!((t.spawned_at.file(), t.spawned_at.line()), (file!(), here));
+}
+
+#[test]
+fn the_dump_says_accept_signal_process_exit_and_file_lock_as_the_simulator_does() {
+    use kqio::fs::{Dir, Lock, OpenFlags};
+    use kqio::process::Command;
+    use kqio::signal::{Signal, Signals};
+
+    let rt = rt(2);
+    let io = rt.io();
+    let setup_io = io.clone();
+    let path = std::env::temp_dir().join(format!("kqio-task-dump-lock-{}", std::process::id()));
+    std::fs::write(&path, b"").unwrap();
+    let p2 = path.clone();
+    let (listener, held, waiting, mut child, signals) = rt.block_on(async move {
+        let io = setup_io;
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let l = TcpListener::bind(&io, any).await.unwrap();
+        let cwd = Dir::cwd(&io);
+        let held = cwd.open_file(&p2, OpenFlags::default()).await.unwrap();
+        held.lock(Lock::Exclusive).await.unwrap();
+        let waiting = cwd.open_file(&p2, OpenFlags::default()).await.unwrap();
+        let child = Command::new("sleep").arg("60").spawn(&io).unwrap();
+        let signals = Signals::new(&io, Signal::USER2).unwrap();
+        (l, held, waiting, child, signals)
+    });
+    let pid = child.id();
+    let mut signals = signals;
+    let accept = io.task().name("accept").r#async(async move { listener.accept().await.map(drop) });
+    let lock = io.task().name("lock").r#async(async move { waiting.lock(Lock::Exclusive).await });
+    let signal = io.task().name("signal").r#async(async move { signals.recv().await });
+    let wait = io.task().name("wait").r#async(async move {
+        let r = child.wait().await;
+        (child, r)
+    });
+    let want = [
+        ("accept", WaitingOn::Accept),
+        ("lock", WaitingOn::FileLock),
+        ("signal", WaitingOn::Signal { signal: Signal::USER2 }),
+        ("wait", WaitingOn::Process { pid }),
+    ];
+    let d = dump_until(&io, "the four waits", |d| {
+        want.iter().all(|(name, on)| {
+            d.tasks.iter().any(|t| t.name.as_deref() == Some(*name) && t.waiting_on == Some(*on))
+        })
+    });
+    let text = d.to_string();
+    assert!(text.contains("waiting on accept (a connection to a listener)"), "{text}");
+    assert!(text.contains("waiting on file lock (flock)"), "{text}");
+    assert!(text.contains(&format!("waiting on exit of process {pid}")), "{text}");
+    // Release everything.
+    rt.block_on(accept.cancel()).unwrap_err();
+    rt.block_on(signal.cancel()).unwrap_err();
+    rt.block_on(held.unlock()).unwrap();
+    rt.block_on(lock).unwrap();
+    // SIGKILL through `kill(1)`, as the child handle is in the waiting task.
+    std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+    let (_child, status) = rt.block_on(wait);
+    assert!(!status.unwrap().success());
+    let _ = std::fs::remove_file(&path);
 }

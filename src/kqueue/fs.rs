@@ -1072,7 +1072,7 @@ impl Fs {
         if !wait {
             op |= libc::LOCK_NB;
         }
-        self.on_file(f, move |f| {
+        let mut job = self.on_file(f, move |f| {
             // SAFETY: `flock` only reads its arguments.
             match retry(|| unsafe { libc::flock(f.as_raw_fd(), op) }) {
                 Ok(_) => Ok(true),
@@ -1080,7 +1080,16 @@ impl Fs {
                 Err(e) if !wait && e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
                 Err(e) => Err(e),
             }
-        })
+        });
+        if !wait || lock == Lock::None {
+            return job;
+        }
+        // The pool job records a blocking job; the wait is a file lock (the simulator's record
+        // too), recorded over it on the pending path.
+        Box::pin(std::future::poll_fn(move |cx| {
+            let r = std::future::Future::poll(job.as_mut(), cx);
+            crate::task::activity::pending_on(r, crate::task::WaitingOn::FileLock)
+        }))
     }
 
     pub(crate) fn file_is_tty(&self, f: &FileHandle) -> bool {

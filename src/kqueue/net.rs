@@ -36,7 +36,8 @@ use crate::net::{
     UnixAddress,
 };
 use crate::sys::net::SEND_FLAGS;
-use crate::task::current;
+use crate::task::activity::pending_on;
+use crate::task::{current, WaitingOn};
 
 /// The most bytes one read or write asks for: Linux's `MAX_RW_COUNT` (below `INT_MAX`, which
 /// macOS enforces).
@@ -250,7 +251,9 @@ pub(crate) fn poll_accept(
         Ok(l) => l,
         Err(e) => return Poll::Ready(Err(e)),
     };
-    let (s, addr) = std::task::ready!(l.poll_io(cx, Direction::Read, |s| s.accept()))?;
+    // The reactor records read readiness; the wait is an accept (the simulator's record too).
+    let r = l.poll_io(cx, Direction::Read, |s| s.accept());
+    let (s, addr) = std::task::ready!(pending_on(r, WaitingOn::Accept))?;
     let addr = socket_address(&addr);
     Poll::Ready(register(reactor, s).map(|h| (h, addr)))
 }
@@ -272,8 +275,9 @@ pub(crate) fn poll_connect(cx: &mut Context<'_>, socket_h: &SocketHandle) -> Pol
         Err(e) => return Poll::Ready(Err(e)),
     };
     // Writable means the attempt ended; `SO_ERROR` says how. A writable report without a peer
-    // (spurious, or before the handshake finished) is treated as `WouldBlock`: wait again.
-    s.poll_io(cx, Direction::Write, |s| {
+    // (spurious, or before the handshake finished) is treated as `WouldBlock`: wait again. The
+    // reactor records write readiness; the wait is a connect (the simulator's record too).
+    let r = s.poll_io(cx, Direction::Write, |s| {
         if let Some(e) = s.take_error()? {
             return Err(e);
         }
@@ -284,7 +288,8 @@ pub(crate) fn poll_connect(cx: &mut Context<'_>, socket_h: &SocketHandle) -> Pol
             }
             Err(e) => Err(e),
         }
-    })
+    });
+    pending_on(r, WaitingOn::Connect)
 }
 
 pub(crate) fn bind(

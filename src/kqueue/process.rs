@@ -232,7 +232,10 @@ pub(crate) fn poll_wait(cx: &mut Context<'_>, h: &ProcessHandle) -> Poll<io::Res
         return Poll::Ready(Err(c.into()));
     }
     let mut reaper = lock(&p.reaper);
-    reaper.as_mut().expect("present until drop").poll_exit(cx)
+    let r = reaper.as_mut().expect("present until drop").poll_exit(cx);
+    // Over the reactor's or the signal's record (the exit descriptor, `SIGCHLD`): what the task
+    // awaits is the child's exit (the simulator's record too).
+    crate::task::activity::pending_on(r, crate::task::WaitingOn::Process { pid: p.pid })
 }
 
 pub(crate) fn try_wait(h: &ProcessHandle) -> io::Result<Option<ExitStatus>> {

@@ -80,6 +80,9 @@ impl SignalDriver {
                         *seen = count;
                         return Poll::Ready(Ok(()));
                     }
+                    // Over the reactor's read readiness (of the signal source): what the task
+                    // awaits is the signal (the simulator's record too).
+                    crate::task::activity::wait_on(crate::task::WaitingOn::Signal { signal });
                     return Poll::Pending;
                 }
             }

@@ -3,9 +3,14 @@
 //! disk).
 //!
 //! Ground rules:
-//! 1. Every method is one line into the world or a model, as the kqueue backend's table is; the
-//!    logic lives there.
-//! 2. A `SimIo` belongs to one epoch of one host: after the host crashes it reports itself shut
+//! 1. Every method is one line into the world or a model, as the kqueue backend's table is (with
+//!    the wait's record of rule 2 around it); the logic lives there.
+//! 2. A method that may return `Pending` on the simulated world records what its task waits on
+//!    (`pending_on`, one store on the pending path), with the variant the kqueue backend records
+//!    for the same wait: read/write readiness for socket transfers, accept, connect, a signal.
+//!    (A process wait records in `process.rs`, the disk's futures in `disk/wait.rs` and
+//!    `disk/pipe.rs`, a sleep in `sleep.rs`, above the backends.)
+//! 3. A `SimIo` belongs to one epoch of one host: after the host crashes it reports itself shut
 //!    down, and the tasks it spawns are dropped unrun.
 
 use std::io::{self, IoSlice, IoSliceMut, SeekFrom};
@@ -32,7 +37,8 @@ use crate::net::{
 use crate::process::{PipeHandle, ProcessHandle, SpawnedProcess};
 use crate::signal::Signal;
 use crate::sleep::TimerSlot;
-use crate::task::Schedule;
+use crate::task::activity::pending_on;
+use crate::task::{Schedule, WaitingOn};
 use crate::time::{Clock, Duration, Timestamp};
 
 /// The `Io` object of one epoch of one simulated host.
@@ -133,13 +139,16 @@ impl Io for SimIo {
         cx: &mut Context<'_>,
         listener: &SocketHandle,
     ) -> Poll<io::Result<(SocketHandle, SocketAddress)>> {
-        self.world.net.poll_accept(&self.env, self.host, cx, listener)
+        pending_on(
+            self.world.net.poll_accept(&self.env, self.host, cx, listener),
+            WaitingOn::Accept,
+        )
     }
     fn net_connect(&self, a: &SocketAddress) -> io::Result<SocketHandle> {
         self.world.net.connect(&self.env, self.host, a)
     }
     fn net_poll_connect(&self, cx: &mut Context<'_>, s: &SocketHandle) -> Poll<io::Result<()>> {
-        self.world.net.poll_connect(&self.env, self.host, cx, s)
+        pending_on(self.world.net.poll_connect(&self.env, self.host, cx, s), WaitingOn::Connect)
     }
     fn net_bind(&self, a: &SocketAddress, o: &BindOptions) -> io::Result<SocketHandle> {
         self.world.net.bind(&self.env, self.host, a, o)
@@ -157,7 +166,10 @@ impl Io for SimIo {
         buf: &mut [u8],
         peek: bool,
     ) -> Poll<io::Result<usize>> {
-        self.world.net.poll_read(&self.env, self.host, cx, s, buf, peek)
+        pending_on(
+            self.world.net.poll_read(&self.env, self.host, cx, s, buf, peek),
+            WaitingOn::Read,
+        )
     }
     fn net_poll_read_vectored(
         &self,
@@ -165,7 +177,8 @@ impl Io for SimIo {
         s: &SocketHandle,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.world.net.poll_read_vectored(&self.env, self.host, cx, s, bufs)
+        let r = self.world.net.poll_read_vectored(&self.env, self.host, cx, s, bufs);
+        pending_on(r, WaitingOn::Read)
     }
     fn net_poll_write(
         &self,
@@ -173,7 +186,7 @@ impl Io for SimIo {
         s: &SocketHandle,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.world.net.poll_write(&self.env, self.host, cx, s, buf)
+        pending_on(self.world.net.poll_write(&self.env, self.host, cx, s, buf), WaitingOn::Write)
     }
     fn net_poll_write_vectored(
         &self,
@@ -181,7 +194,8 @@ impl Io for SimIo {
         s: &SocketHandle,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.world.net.poll_write_vectored(&self.env, self.host, cx, s, bufs)
+        let r = self.world.net.poll_write_vectored(&self.env, self.host, cx, s, bufs);
+        pending_on(r, WaitingOn::Write)
     }
     fn net_poll_receive_from(
         &self,
@@ -190,7 +204,8 @@ impl Io for SimIo {
         buf: &mut [u8],
         peek: bool,
     ) -> Poll<io::Result<(usize, SocketAddress)>> {
-        self.world.net.poll_receive_from(&self.env, self.host, cx, s, buf, peek)
+        let r = self.world.net.poll_receive_from(&self.env, self.host, cx, s, buf, peek);
+        pending_on(r, WaitingOn::Read)
     }
     fn net_poll_send_to(
         &self,
@@ -199,7 +214,10 @@ impl Io for SimIo {
         buf: &[u8],
         a: &SocketAddress,
     ) -> Poll<io::Result<usize>> {
-        self.world.net.poll_send_to(&self.env, self.host, cx, s, buf, a)
+        pending_on(
+            self.world.net.poll_send_to(&self.env, self.host, cx, s, buf, a),
+            WaitingOn::Write,
+        )
     }
     fn net_shutdown(&self, s: &SocketHandle, how: Shutdown) -> io::Result<()> {
         self.world.net.shutdown(&self.env, self.host, s, how)
@@ -239,7 +257,8 @@ impl Io for SimIo {
         if self.sched.is_shut_down() {
             return Poll::Ready(Err(Canceled.into()));
         }
-        self.world.signal_poll(cx, self.host, sig, seen).map(Ok)
+        let r = self.world.signal_poll(cx, self.host, sig, seen).map(Ok);
+        pending_on(r, WaitingOn::Signal { signal: sig })
     }
 
     // ----- process -----

@@ -247,6 +247,13 @@ impl fmt::Display for BlockedTask {
 #[non_exhaustive]
 pub enum SimError {
     /// No task is ready, no timer or message is pending, and a client has not finished.
+    ///
+    /// Each blocked task says where it was spawned and, in
+    /// [`TaskInfo::waiting_on`](crate::observe::TaskInfo::waiting_on), what it waits on, as a
+    /// `Kqueue` task dump would: a socket's read or write readiness (TCP, UDP, Unix; an `fs`
+    /// pipe), an accept, a connect, a file lock, a child's exit, a signal, a sleep, a sync
+    /// primitive, a join; a disk operation's or name lookup's latency as a blocking-pool job.
+    /// `None` for a future kqio does not know (a user's channel).
     Deadlock {
         /// The run's seed.
         seed: u64,

@@ -174,6 +174,7 @@ pub(crate) fn poll_wait(cx: &mut Context<'_>, h: &ProcessHandle) -> Poll<io::Res
     if !st.waiters.iter().any(|w| w.will_wake(cx.waker())) {
         st.waiters.push(cx.waker().clone());
     }
+    crate::task::activity::wait_on(crate::task::WaitingOn::Process { pid: p.pid });
     Poll::Pending
 }
 

@@ -125,8 +125,25 @@ pub enum WaitingOn {
         task: TaskId,
     },
     /// A job on the blocking pool ([`spawn_blocking`](crate::Io#method.spawn_blocking), file
-    /// work, a name lookup).
+    /// work, a name lookup). Under the simulator, a file operation's or name lookup's simulated
+    /// latency (the work a pool thread does on `Kqueue`).
     Blocking,
+    /// A connection to accept on a listener (TCP or Unix).
+    Accept,
+    /// A connection attempt's end (its handshake, a refusal or a timeout).
+    Connect,
+    /// A file lock ([`File::lock`](crate::fs::File::lock), `flock`) held elsewhere.
+    FileLock,
+    /// A child process's exit ([`Child::wait`](crate::process::Child::wait)).
+    Process {
+        /// The child's process id.
+        pid: u32,
+    },
+    /// A signal's delivery ([`Signals::recv`](crate::signal::Signals::recv)).
+    Signal {
+        /// The awaited signal.
+        signal: crate::signal::Signal,
+    },
 }
 
 impl fmt::Display for WaitingOn {
@@ -149,6 +166,11 @@ impl fmt::Display for WaitingOn {
             WaitingOn::QueueGet { addr } => write!(f, "queue {addr:#x} (get)"),
             WaitingOn::Join { task } => write!(f, "task {task}"),
             WaitingOn::Blocking => f.write_str("a blocking-pool job"),
+            WaitingOn::Accept => f.write_str("accept (a connection to a listener)"),
+            WaitingOn::Connect => f.write_str("connect (the handshake's end)"),
+            WaitingOn::FileLock => f.write_str("file lock (flock)"),
+            WaitingOn::Process { pid } => write!(f, "exit of process {pid}"),
+            WaitingOn::Signal { signal } => write!(f, "delivery of {signal}"),
         }
     }
 }
@@ -157,9 +179,18 @@ impl fmt::Display for WaitingOn {
 const PAYLOAD_BITS: u32 = 60;
 const PAYLOAD_MASK: u64 = (1 << PAYLOAD_BITS) - 1;
 
+/// The kind of the waits without a payload of their own beyond the first twelve kinds: their
+/// payload says which (`PLAIN_*`). New payload-less waits take the next number here; the 16
+/// kinds are spent.
+const PLAIN: u64 = 15;
+const PLAIN_ACCEPT: u64 = 1;
+const PLAIN_CONNECT: u64 = 2;
+const PLAIN_FILE_LOCK: u64 = 3;
+
 impl WaitingOn {
-    /// One word: the kind (1..=12) in the top four bits, a payload (a deadline in nanoseconds, an
-    /// address, a task id) in the other 60. 0 is "nothing recorded".
+    /// One word: the kind (1..=15) in the top four bits, a payload (a deadline in nanoseconds, an
+    /// address, a task id, a process id, a signal number; for kind 15 which payload-less wait)
+    /// in the other 60. 0 is "nothing recorded".
     fn pack(self) -> u64 {
         let (kind, payload) = match self {
             // 2^60 ns is 36 years of awake time: beyond it (`Timestamp::MAX`, a sleep without
@@ -178,6 +209,12 @@ impl WaitingOn {
             WaitingOn::QueueGet { addr } => (10, addr as u64),
             WaitingOn::Join { task } => (11, task.0),
             WaitingOn::Blocking => (12, 0),
+            WaitingOn::Process { pid } => (13, u64::from(pid)),
+            // The number's bits (a signal number is small and positive; any i32 survives).
+            WaitingOn::Signal { signal } => (14, u64::from(signal.as_raw() as u32)),
+            WaitingOn::Accept => (PLAIN, PLAIN_ACCEPT),
+            WaitingOn::Connect => (PLAIN, PLAIN_CONNECT),
+            WaitingOn::FileLock => (PLAIN, PLAIN_FILE_LOCK),
         };
         (kind << PAYLOAD_BITS) | (payload & PAYLOAD_MASK)
     }
@@ -204,6 +241,16 @@ impl WaitingOn {
             10 => WaitingOn::QueueGet { addr },
             11 => WaitingOn::Join { task: TaskId(payload) },
             12 => WaitingOn::Blocking,
+            13 => WaitingOn::Process { pid: payload as u32 },
+            14 => {
+                WaitingOn::Signal { signal: crate::signal::Signal::from_raw(payload as u32 as i32) }
+            }
+            PLAIN => match payload {
+                PLAIN_ACCEPT => WaitingOn::Accept,
+                PLAIN_CONNECT => WaitingOn::Connect,
+                PLAIN_FILE_LOCK => WaitingOn::FileLock,
+                _ => return None,
+            },
             _ => return None,
         })
     }
@@ -305,11 +352,29 @@ mod tests {
             WaitingOn::QueueGet { addr: 48 },
             WaitingOn::Join { task: TaskId(99) },
             WaitingOn::Blocking,
+            WaitingOn::Accept,
+            WaitingOn::Connect,
+            WaitingOn::FileLock,
+            WaitingOn::Process { pid: u32::MAX },
+            WaitingOn::Process { pid: 4242 },
+            WaitingOn::Signal { signal: crate::signal::Signal::HANGUP },
+            WaitingOn::Signal { signal: crate::signal::Signal::from_raw(-1) },
         ];
         for on in all {
             assert_eq!(WaitingOn::unpack(on.pack()), Some(on));
         }
         assert_eq!(WaitingOn::unpack(0), None);
+        assert_eq!(WaitingOn::unpack(PLAIN << PAYLOAD_BITS), None);
+    }
+
+    #[test]
+    fn the_world_waits_say_what_they_wait_on() {
+        assert_eq!(WaitingOn::Accept.to_string(), "accept (a connection to a listener)");
+        assert_eq!(WaitingOn::Connect.to_string(), "connect (the handshake's end)");
+        assert_eq!(WaitingOn::FileLock.to_string(), "file lock (flock)");
+        assert_eq!(WaitingOn::Process { pid: 7 }.to_string(), "exit of process 7");
+        let hup = WaitingOn::Signal { signal: crate::signal::Signal::HANGUP };
+        assert_eq!(hup.to_string(), format!("delivery of signal {}", libc::SIGHUP));
     }
 
     #[test]

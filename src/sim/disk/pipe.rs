@@ -11,6 +11,8 @@
 //!    puts what fits and waits for room until all is written; with no reader left it fails
 //!    with `EPIPE` if nothing was written yet, else reports the count. A write dropped while
 //!    waiting leaves what it wrote in the pipe (a real pipe's partial write does the same).
+//! 4. A read or write that waits records read or write readiness for its task, as a pipe on
+//!    `Kqueue` does (the reactor's record).
 
 use std::collections::VecDeque;
 use std::io;
@@ -111,6 +113,7 @@ impl PipeEnd {
         if ready {
             Poll::Ready(Ok(()))
         } else {
+            crate::task::activity::wait_on(crate::task::WaitingOn::Read);
             Poll::Pending
         }
     }
@@ -137,6 +140,7 @@ impl PipeEnd {
                 (Poll::Ready(Ok(*done)), wakers)
             } else {
                 park(&mut s.write_waiters, cx.waker());
+                crate::task::activity::wait_on(crate::task::WaitingOn::Write);
                 (Poll::Pending, wakers)
             }
         };

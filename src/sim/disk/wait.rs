@@ -7,6 +7,8 @@
 //! 2. Canceled (the task's request seen at a poll), a wait returns `Canceled` and leaves
 //!    nothing behind: no lock taken, no waiter queued (`Drop` forgets it).
 //! 3. Wakers are woken after the disk's lock is released.
+//! 4. A pending poll records what its task waits on: a [`Delay`] a blocking-pool job (what the
+//!    operation is on `Kqueue`), a [`LockWait`] a file lock.
 
 use std::future::Future;
 use std::io;
@@ -42,6 +44,8 @@ impl Future for Delay {
             self.env.wake_at(self.at, cx.waker().clone());
             self.registered = Some(cx.waker().clone());
         }
+        // The work a pool thread does on `Kqueue`: the same record.
+        crate::task::activity::wait_on(crate::task::WaitingOn::Blocking);
         Poll::Pending
     }
 }
@@ -86,6 +90,7 @@ impl Future for LockWait {
                 Ok((false, wakers)) => match h.wait_lock(this.gen, this.id, this.key, cx.waker()) {
                     Ok(key) => {
                         this.key = Some(key);
+                        crate::task::activity::wait_on(crate::task::WaitingOn::FileLock);
                         (Poll::Pending, wakers)
                     }
                     Err(e) => (Poll::Ready(Err(e)), wakers),

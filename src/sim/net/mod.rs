@@ -719,6 +719,8 @@ impl Future for Until {
             return Poll::Ready(());
         }
         self.env.wake_at(self.at, cx.waker().clone());
+        // A name lookup is a blocking-pool job on `Kqueue`: the same record.
+        crate::task::activity::wait_on(crate::task::WaitingOn::Blocking);
         Poll::Pending
     }
 }
