@@ -146,10 +146,7 @@ fn a_real_clock_deadline_fires_when_a_drifting_clock_reaches_it() {
             let deadline = real0.saturating_add(Duration::HOUR);
             io.sleep(Timeout::Deadline { deadline, clock: Clock::Real }).await.unwrap();
             let (real1, awake1) = (io.now(Clock::Real), io.now(Clock::Awake));
-            (
-                real1.saturating_duration_since(deadline),
-                awake1.saturating_duration_since(awake0),
-            )
+            (real1.saturating_duration_since(deadline), awake1.saturating_duration_since(awake0))
         });
         sim.run().unwrap();
         let (late, slept) = c.output().unwrap();

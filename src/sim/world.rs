@@ -659,7 +659,8 @@ impl World {
         // makes that a nanosecond or two off: step to the first virtual nanosecond at which the
         // real clock has reached `deadline`.
         let room = i64::MAX - start;
-        let guess = i128::from(remaining.as_nanos()) * 1_000_000 / (1_000_000 + i128::from(h.drift_ppm));
+        let guess =
+            i128::from(remaining.as_nanos()) * 1_000_000 / (1_000_000 + i128::from(h.drift_ppm));
         let reads = |ahead: i64| self.real_at(h, start.saturating_add(ahead));
         let mut ahead = guess.clamp(0, i128::from(room)) as i64;
         // (Bounded: near the ends of the time range the readings saturate.)
