@@ -20,7 +20,7 @@
 //! | `idmap.rs` | a hash map by id with a fixed hasher, for the hot tables (never iterated to decide) |
 //! | `rng.rs` | the seeded generator |
 //! | `process.rs` | programs registered with the world, run as simulated processes |
-//! | `runner.rs` | seeds from the environment, many seeds, replay commands |
+//! | `runner.rs` | seeds from the environment, many seeds, replay checks, replay commands |
 //!
 //! # Using it
 //!
@@ -77,7 +77,7 @@ use crate::time::{Duration, Timestamp};
 pub use disk::{DirDurability, DiskOptions};
 pub use net::{Latency, LinkOptions, NetOptions, SocketGone};
 pub use process::ProgramArgs;
-pub use runner::{replay_command, run_seeds, seed_from_env};
+pub use runner::{check_replay, replay_command, replay_twice, run_seeds, seed_from_env, seeds};
 
 use env::{Env, HostId};
 use world::{nanos, Stepped, World, WorldEvent};
@@ -433,6 +433,12 @@ impl Sim {
     /// Virtual time since the world began.
     pub fn elapsed(&self) -> Duration {
         Duration::from_nanos(self.world.now() as i64)
+    }
+
+    /// The hash of the event log so far (what [`SimReport::log_hash`] reports at the end of a
+    /// run): readable after a run that ended in a [`SimError`] too, or between steps.
+    pub fn log_hash(&self) -> u64 {
+        self.world.log_hash()
     }
 
     fn fail<T>(&self, e: SimError) -> Result<T, SimError> {
