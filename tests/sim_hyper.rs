@@ -24,7 +24,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use kqio::compat::hyper::{Executor, Timer};
 use kqio::net::{TcpListener, TcpStream};
-use kqio::sim::{Sim, SimError, SimOptions, SimReport};
+use kqio::sim::{check_replay, seeds, SimError, SimOptions, SimReport};
 use kqio::time::{Clock, Duration, Timeout};
 use kqio::IoRef;
 
@@ -91,8 +91,8 @@ async fn client(io: IoRef) -> Outcome {
 
 #[test]
 fn hyper_serves_and_times_out_on_simulated_time() {
-    for seed in kqio::sim::seeds(1..6) {
-        kqio::sim::check_replay(SimOptions { seed, ..Default::default() }, |sim| {
+    for seed in seeds(1..6) {
+        check_replay(SimOptions { seed, ..Default::default() }, |sim| {
             let wall = std::time::Instant::now();
             sim.host("server", server);
             let c = sim.client("client", client);
