@@ -40,6 +40,13 @@
 //! println!("seed {} log hash {:#x}", report.seed, report.log_hash);
 //! ```
 //!
+//! Tests take their seeds and check their replays through the runner: [`run_seeds`] runs a
+//! function of the seed over many seeds; [`seeds`] gives the seeds of a hand-written loop; and
+//! [`check_replay`] runs a whole scenario (hosts, runs, crashes between steps) on a fresh `Sim`.
+//! Under `KQIO_SIM_CHECK_REPLAY=1` both run each seed twice and compare the two event logs'
+//! hashes (and [`check_replay`] the scenario's outputs); a failure prints the seed with the
+//! command that replays it ([`replay_command`]).
+//!
 //! # What differs from the kqueue backend
 //!
 //! - Time is virtual: it stands still while a task runs and jumps to the next timer when no
