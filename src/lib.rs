@@ -147,8 +147,9 @@ pub use io::{Io, IoRef};
 /// `KQIO_SIM_SEED=s` only seed `s`), a fresh [`Sim`](crate::sim::Sim) runs the body as its
 /// client program (`sim.client("test", |io| body(io))`, then `sim.run()`), on the test's thread
 /// and virtual time. A seed fails when the body panics, returns `Err`, deadlocks or hits a
-/// limit; the failure names the seed and prints the command that replays it. `seeds` defaults
-/// to 1. The body's future must be `Send` (it is a task of the simulated host); the options that
+/// limit; the failure names the seed and prints the command that replays it. Under
+/// `KQIO_SIM_CHECK_REPLAY=1` each seed runs twice and the two event logs must match. `seeds`
+/// defaults to 1. The body's future must be `Send` (it is a task of the simulated host); the options that
 /// size a kqueue runtime (`worker_threads`, `max_tasks`, `max_blocking_threads`,
 /// `thread_name`) are compile errors with `sim`.
 ///

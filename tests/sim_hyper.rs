@@ -24,7 +24,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use kqio::compat::hyper::{Executor, Timer};
 use kqio::net::{TcpListener, TcpStream};
-use kqio::sim::{Sim, SimError, SimOptions, SimReport};
+use kqio::sim::{check_replay, seeds, SimError, SimOptions, SimReport};
 use kqio::time::{Clock, Duration, Timeout};
 use kqio::IoRef;
 
@@ -91,27 +91,30 @@ async fn client(io: IoRef) -> Outcome {
 
 #[test]
 fn hyper_serves_and_times_out_on_simulated_time() {
-    for seed in 1..=5 {
-        let wall = std::time::Instant::now();
-        let mut sim = Sim::new(SimOptions { seed, ..Default::default() });
-        sim.host("server", server);
-        let c = sim.client("client", client);
-        let report = sim.run().expect("the run ends");
-        let wall = wall.elapsed();
-        let out = c.output().expect("the client ended");
-        assert_eq!(out.body, "Hello, simulated world!", "seed {seed}");
-        let after = out.half_request_closed_after;
-        let timeout = Duration::from_secs(HEADER_TIMEOUT as i64);
-        assert!(
-            after >= timeout - Duration::from_secs(1) && after <= timeout + Duration::from_secs(1),
-            "seed {seed}: the server closed after {after:?} of simulated time, not about 30 s"
-        );
-        // hyper ends a timed-out connection without a reply, or with an error status.
-        let text = String::from_utf8_lossy(&out.half_request_reply);
-        assert!(text.is_empty() || !text.starts_with("HTTP/1.1 200"), "seed {seed}: {text}");
-        assert!(report.elapsed >= timeout, "seed {seed}: {:?}", report.elapsed);
-        // 30 simulated seconds, not 30 real ones: generous for a loaded machine.
-        assert!(wall < std::time::Duration::from_secs(1), "seed {seed}: wall time {wall:?}");
+    for seed in seeds(1..6) {
+        check_replay(SimOptions { seed, ..Default::default() }, |sim| {
+            let wall = std::time::Instant::now();
+            sim.host("server", server);
+            let c = sim.client("client", client);
+            let report = sim.run().expect("the run ends");
+            let wall = wall.elapsed();
+            let out = c.output().expect("the client ended");
+            assert_eq!(out.body, "Hello, simulated world!", "seed {seed}");
+            let after = out.half_request_closed_after;
+            let timeout = Duration::from_secs(HEADER_TIMEOUT as i64);
+            assert!(
+                after >= timeout - Duration::from_secs(1)
+                    && after <= timeout + Duration::from_secs(1),
+                "seed {seed}: the server closed after {after:?} of simulated time, not about 30 s"
+            );
+            // hyper ends a timed-out connection without a reply, or with an error status.
+            let text = String::from_utf8_lossy(&out.half_request_reply);
+            assert!(text.is_empty() || !text.starts_with("HTTP/1.1 200"), "seed {seed}: {text}");
+            assert!(report.elapsed >= timeout, "seed {seed}: {:?}", report.elapsed);
+            // 30 simulated seconds, not 30 real ones: generous for a loaded machine.
+            assert!(wall < std::time::Duration::from_secs(1), "seed {seed}: wall time {wall:?}");
+            report
+        });
     }
 }
 

@@ -15,9 +15,11 @@
 //! the first 1,000 seeds find it); 1,000 seeds take 1.6 s of wall time with or without the bug,
 //! and the 10,000 seeds of the passing run 20 to 26 s.
 //!
-//! Sizes: `KQIO_SIM_SEEDS` sets the number of seeds of the passing run (default
-//! [`DEFAULT_SEEDS`]); `KQIO_SIM_SEED` runs one seed (as the replay command printed on a failure
-//! says).
+//! Sizes: `KQIO_SIM_SEEDS` sets the number of seeds of each loop over seeds (default
+//! [`DEFAULT_SEEDS`] for the passing run, [`HUNT_SEEDS`] for the hunt, 20 for the replay test);
+//! `KQIO_SIM_SEED` runs one seed (as the replay command printed on a failure says). Every run
+//! goes through `kqio::sim::run_seeds` or `check_replay` (twice under
+//! `KQIO_SIM_CHECK_REPLAY=1`, comparing event logs and verdicts).
 
 #[path = "../examples/kv/service.rs"]
 mod kv;
@@ -28,7 +30,10 @@ use std::sync::{Arc, Mutex};
 
 use kqio::fs::Dir;
 use kqio::net::TcpListener;
-use kqio::sim::{Host, LinkOptions, NetOptions, Sim, SimError, SimOptions, SimReport};
+use kqio::sim::{
+    check_replay, replay_twice, seeds, Host, LinkOptions, NetOptions, Sim, SimError, SimOptions,
+    SimReport,
+};
 use kqio::time::{Clock, Duration, Timeout};
 use kqio::IoRef;
 
@@ -163,10 +168,15 @@ type Logs = [Option<Vec<Entry>>; 3];
 #[derive(Clone, Default)]
 struct Inspect(Arc<AtomicBool>, Arc<Mutex<Logs>>);
 
-/// One seed: the checker's verdict and the run's report.
-fn check(seed: u64, bug: Option<Bug>) -> Result<(Result<(), Violation>, SimReport), SimError> {
+/// The world of `seed`: a network that resets 0.2% of TCP writes.
+fn options(seed: u64) -> SimOptions {
     let net = NetOptions::default().link(LinkOptions::remote().reset(0.002));
-    let mut sim = Sim::new(SimOptions { seed, net, ..Default::default() });
+    SimOptions { seed, net, ..Default::default() }
+}
+
+/// One seed (the world's, [`options`]): the checker's verdict and the run's report.
+fn check(sim: &mut Sim, bug: Option<Bug>) -> Result<(Result<(), Violation>, SimReport), SimError> {
+    let seed = sim.seed();
     let options = KvOptions { bug };
     let inspect = Inspect::default();
     let servers: Vec<Host> = (0..3)
@@ -214,21 +224,30 @@ fn check(seed: u64, bug: Option<Bug>) -> Result<(Result<(), Violation>, SimRepor
 
 #[test]
 fn the_planted_bug_is_found_and_replays() {
+    let bug = Some(Bug::AckBeforeSync);
+    let seeds = seeds(0..HUNT_SEEDS);
     let mut found = None;
-    for seed in 0..HUNT_SEEDS {
-        let (verdict, report) = check(seed, Some(Bug::AckBeforeSync)).expect("the run ends");
+    for (i, &seed) in seeds.iter().enumerate() {
+        let (verdict, report) =
+            check_replay(options(seed), |sim| check(sim, bug)).expect("the run ends");
         if let Err(v) = verdict {
-            found = Some((seed, v, report));
+            found = Some((i, seed, v, report));
             break;
         }
     }
-    let (seed, violation, report) = found.expect("AckBeforeSync found within 1,000 seeds");
+    let Some((i, seed, violation, report)) = found else {
+        // Fewer seeds than the hunt's (`KQIO_SIM_SEED`, `KQIO_SIM_SEEDS`) may find nothing.
+        assert!((seeds.len() as u64) < HUNT_SEEDS, "AckBeforeSync found within 1,000 seeds");
+        println!("no violation in {} seeds", seeds.len());
+        return;
+    };
     println!(
         "found after {} seeds: seed {seed}: {violation}\n  replay with: KQIO_SIM_SEED={seed} \
          cargo test --test sim_kv -- --exact replay_one_seed_with_the_bug",
-        seed + 1
+        i + 1
     );
-    let (again, report2) = check(seed, Some(Bug::AckBeforeSync)).expect("the replay ends");
+    let (again, report2) =
+        check_replay(options(seed), |sim| check(sim, bug)).expect("the replay ends");
     assert_eq!(again, Err(violation), "the replay finds the same violation");
     assert_eq!(report.log_hash, report2.log_hash, "the replay has the same event log");
 }
@@ -237,7 +256,8 @@ fn the_planted_bug_is_found_and_replays() {
 #[test]
 fn replay_one_seed_with_the_bug() {
     let seed = kqio::sim::seed_from_env(0);
-    let (verdict, report) = check(seed, Some(Bug::AckBeforeSync)).expect("the run ends");
+    let (verdict, report) = check_replay(options(seed), |sim| check(sim, Some(Bug::AckBeforeSync)))
+        .expect("the run ends");
     println!(
         "seed {seed}: {verdict:?}, log hash {:#x}, {} steps, {} simulated",
         report.log_hash, report.steps, report.elapsed
@@ -251,7 +271,7 @@ fn without_the_bug_every_seed_passes() {
     let seeds =
         if std::env::var_os("KQIO_TSAN").is_some() { DEFAULT_SEEDS / 10 } else { DEFAULT_SEEDS };
     let ran = kqio::sim::run_seeds(seeds, |seed| {
-        let (verdict, report) = check(seed, None)?;
+        let (verdict, report) = check(&mut Sim::new(options(seed)), None)?;
         if let Err(v) = verdict {
             panic!("seed {seed}: {v}");
         }
@@ -262,9 +282,9 @@ fn without_the_bug_every_seed_passes() {
 
 #[test]
 fn each_seed_replays_exactly() {
-    for seed in 0..20 {
-        let (v1, r1) = check(seed, None).expect("run");
-        let (v2, r2) = check(seed, None).expect("replay");
-        assert_eq!((v1, r1.log_hash, r1.steps), (v2, r2.log_hash, r2.steps), "seed {seed}");
+    // Two runs of each seed: the same event log, verdict and report (steps, virtual time).
+    for seed in seeds(0..20) {
+        let (verdict, _) = replay_twice(options(seed), |sim| check(sim, None)).expect("run");
+        assert_eq!(verdict, Ok(()), "seed {seed}");
     }
 }

@@ -1,7 +1,9 @@
-//! The example of README's "Testing with the simulator", verbatim: it must compile and pass.
+//! The examples of README's "Testing with the simulator", verbatim: they must compile and pass.
 
 use kqio::net::{TcpListener, TcpStream};
 use kqio::sim::{run_seeds, Sim, SimOptions};
+// The second example: a world driven step by step, seeds looped over by hand.
+use kqio::sim::{check_replay, seeds};
 use kqio::time::{Duration, Timeout};
 use kqio::IoRef;
 
@@ -59,4 +61,20 @@ fn echo_works_on_every_seed() {
         assert_eq!(client.output().as_deref(), Some(&b"hello"[..]));
         Ok(report)
     });
+}
+
+#[test]
+fn echo_works_across_a_restart_of_the_server() {
+    for seed in seeds(0..20) {
+        let reply = check_replay(SimOptions { seed, ..Default::default() }, |sim| {
+            let server = sim.host("server", echo_server);
+            let client = sim.client("client", echo_client);
+            sim.run_for(Duration::from_micros(300)).unwrap();
+            sim.crash(server);
+            sim.restart(server);
+            sim.run().unwrap();
+            client.output()
+        });
+        assert_eq!(reply.as_deref(), Some(&b"hello"[..]), "seed {seed}");
+    }
 }

@@ -20,7 +20,7 @@
 //! | `idmap.rs` | a hash map by id with a fixed hasher, for the hot tables (never iterated to decide) |
 //! | `rng.rs` | the seeded generator |
 //! | `process.rs` | programs registered with the world, run as simulated processes |
-//! | `runner.rs` | seeds from the environment, many seeds, replay commands |
+//! | `runner.rs` | seeds from the environment, many seeds, replay checks, replay commands |
 //!
 //! # Using it
 //!
@@ -39,6 +39,13 @@
 //! assert_eq!(client.output(), Some(Duration::HOUR));
 //! println!("seed {} log hash {:#x}", report.seed, report.log_hash);
 //! ```
+//!
+//! Tests take their seeds and check their replays through the runner: [`run_seeds`] runs a
+//! function of the seed over many seeds; [`seeds`] gives the seeds of a hand-written loop; and
+//! [`check_replay`] runs a whole scenario (hosts, runs, crashes between steps) on a fresh `Sim`.
+//! Under `KQIO_SIM_CHECK_REPLAY=1` both run each seed twice and compare the two event logs'
+//! hashes (and [`check_replay`] the scenario's outputs); a failure prints the seed with the
+//! command that replays it ([`replay_command`]).
 //!
 //! # What differs from the kqueue backend
 //!
@@ -77,7 +84,7 @@ use crate::time::{Duration, Timestamp};
 pub use disk::{DirDurability, DiskOptions};
 pub use net::{Latency, LinkOptions, NetOptions, SocketGone};
 pub use process::ProgramArgs;
-pub use runner::{replay_command, run_seeds, seed_from_env};
+pub use runner::{check_replay, replay_command, replay_twice, run_seeds, seed_from_env, seeds};
 
 use env::{Env, HostId};
 use world::{nanos, Stepped, World, WorldEvent};
@@ -441,6 +448,12 @@ impl Sim {
     /// Virtual time since the world began.
     pub fn elapsed(&self) -> Duration {
         Duration::from_nanos(self.world.now() as i64)
+    }
+
+    /// The hash of the event log so far (what [`SimReport::log_hash`] reports at the end of a
+    /// run): readable after a run that ended in a [`SimError`] too, or between steps.
+    pub fn log_hash(&self) -> u64 {
+        self.world.log_hash()
     }
 
     fn fail<T>(&self, e: SimError) -> Result<T, SimError> {
