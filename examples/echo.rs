@@ -78,8 +78,8 @@ async fn self_test(io: IoRef, addr: SocketAddr) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Serves echo on `listener` until `deadline` passes or the process is interrupted (SIGINT),
-/// then waits for the open connections to finish. Written against `IoRef` only, so the same
+/// Serves echo on `listener` until `deadline` passes, the process is interrupted (SIGINT) or the
+/// task running it is canceled, then waits for the open connections to finish. Written against `IoRef` only, so the same
 /// function runs on `Kqueue` (`main` below) and on `kqio::sim` (`tests/sim_examples.rs` drives it
 /// over a lossy, partitioned network).
 ///
@@ -109,6 +109,12 @@ pub async fn serve(io: IoRef, listener: TcpListener, deadline: Timeout) -> std::
                 }
                 Ok(())
             }),
+            // A cancellation request (the task running `serve` was canceled) ends the server as
+            // an interrupt does; the request is delivered once, so accepting on would block.
+            Ok(Either::Left(Err(e))) if kqio::Canceled::is_canceled(&e) => {
+                println!("echo: canceled, shutting down");
+                break;
+            }
             Ok(Either::Left(Err(e))) => eprintln!("echo: accept: {e}"),
             Ok(Either::Right(_)) => {
                 println!("echo: interrupted (Ctrl-C), shutting down");

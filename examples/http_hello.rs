@@ -71,6 +71,9 @@ pub async fn serve(io: IoRef, listener: TcpListener, deadline: Timeout) -> std::
             Ok(Either::Left(Ok((stream, _)))) => {
                 io.r#async(serve_connection(io.clone(), stream)).detach();
             }
+            // A cancellation request (the task running this was canceled) ends the server as an
+            // interrupt does; the request is delivered once, so accepting on would block.
+            Ok(Either::Left(Err(e))) if kqio::Canceled::is_canceled(&e) => return Ok(()),
             Ok(Either::Left(Err(e))) => eprintln!("accept: {e}"),
             Ok(Either::Right(_)) | Err(_) => return Ok(()),
         }

@@ -154,6 +154,9 @@ fn main() -> Result<(), BoxError> {
                     })
                     .detach();
                 }
+                // A cancellation request (the task running this was canceled) ends the server as an
+                // interrupt does; the request is delivered once, so accepting on would block.
+                Ok(Either::Left(Err(e))) if kqio::Canceled::is_canceled(&e) => break,
                 Ok(Either::Left(Err(e))) => eprintln!("accept: {e}"),
                 Ok(Either::Right(_)) | Err(_) => break,
             }

@@ -1,6 +1,7 @@
 //! Same code, two worlds: the echo example's server function (`examples/echo.rs`, `serve`), the
 //! one its `main` runs on `Kqueue`, runs unchanged on `kqio::sim` over a lossy, partitioned
-//! network, and clients check every byte it echoes.
+//! network, and clients check every byte it echoes; the same server and clients also run on
+//! `Kqueue` over loopback (`the_same_server_and_clients_run_on_kqueue`).
 //!
 //! The network: every link between hosts drops 5% of datagrams (TCP hides loss: the model turns
 //! it into delay) and resets a connection on 1% of writes (an injected `ECONNRESET`); the server
@@ -37,6 +38,11 @@ struct Outcome {
 /// failure and resends the chunk.
 async fn client(io: IoRef, c: usize) -> Outcome {
     let addr = io.lookup("server", PORT).await.expect("the server's name resolves").addresses[0];
+    client_of(io, c, addr).await
+}
+
+/// The client's work against the server at `addr`, on either backend.
+async fn client_of(io: IoRef, c: usize, addr: std::net::SocketAddr) -> Outcome {
     let mut out = Outcome { checked: 0, connections: 0 };
     let mut stream: Option<TcpStream> = None;
     while out.checked < BYTES {
@@ -118,4 +124,32 @@ fn echo_runs_replay_exactly() {
     let (_, r1) = run(1).unwrap();
     let (_, r2) = run(2).unwrap();
     assert_ne!(r1.log_hash, r2.log_hash, "different seeds, different runs");
+}
+
+/// The other world: the same `serve` and the same client code on `Kqueue`, over loopback;
+/// canceling the server's task ends it (`serve` takes a cancellation request as an interrupt).
+#[test]
+fn the_same_server_and_clients_run_on_kqueue() {
+    use kqio::net::TcpListener;
+    let rt = kqio::Kqueue::init(kqio::InitOptions::default()).unwrap();
+    let io = rt.io();
+    let outcomes = rt.block_on(async {
+        let listener = TcpListener::bind(&io, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = io.concurrent(echo::serve(io.clone(), listener, Timeout::None)).unwrap();
+        let clients: Vec<_> =
+            (0..CLIENTS).map(|c| io.r#async(client_of(io.clone(), c, addr))).collect();
+        let mut outcomes = Vec::new();
+        for c in clients {
+            outcomes.push(c.await);
+        }
+        // Canceled while it waits for the next connection: an orderly end, not an error.
+        server.cancel().await.expect("serve ends without error when canceled");
+        outcomes
+    });
+    for (c, o) in outcomes.iter().enumerate() {
+        assert_eq!(o.checked, BYTES, "client {c} checked every byte");
+        assert_eq!(o.connections, 1, "client {c}: loopback drops nothing, so one connection");
+    }
+    rt.deinit();
 }

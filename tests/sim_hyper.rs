@@ -6,7 +6,8 @@
 //! Same code, two worlds: the HTTP example's server function (`examples/http_hello.rs`, `serve`),
 //! the one its `main` runs on `Kqueue` for `wrk`, runs unchanged here over a lossy, partitioned
 //! network (5% loss, resets on 1% of writes, the server cut off from two of three clients for
-//! two seconds); clients reconnect after a reset or a timeout and check every reply.
+//! two seconds); clients reconnect after a reset or a timeout and check every reply. The same
+//! server and clients also run on `Kqueue` over loopback (`the_same_http_server_and_clients_run_on_kqueue`).
 
 use std::convert::Infallible;
 
@@ -149,6 +150,11 @@ async fn get(
 /// sends the request again.
 async fn http_client(io: IoRef, c: usize) -> Checked {
     let addr = io.lookup("server", PORT).await.expect("the server's name resolves").addresses[0];
+    http_client_of(io, c, addr).await
+}
+
+/// The client's work against the server at `addr`, on either backend.
+async fn http_client_of(io: IoRef, c: usize, addr: std::net::SocketAddr) -> Checked {
     let mut out = Checked { replies: 0, connections: 0 };
     let mut sender = None;
     while out.replies < REQUESTS {
@@ -205,4 +211,31 @@ fn http_example_serves_unchanged_over_a_lossy_partitioned_network() {
     println!("{seeds} seeds, {reconnects} reconnections");
     // Faults were real: over the seeds, resets and the partition made clients reconnect.
     assert!(seeds == 1 || reconnects > 0, "no client ever had to reconnect");
+}
+
+/// The other world: the same `serve` and the same clients on `Kqueue`, over loopback; canceling
+/// the server's task ends it (`serve` takes a cancellation request as an interrupt).
+#[test]
+fn the_same_http_server_and_clients_run_on_kqueue() {
+    let rt = kqio::Kqueue::init(kqio::InitOptions::default()).unwrap();
+    let io = rt.io();
+    let outcomes = rt.block_on(async {
+        let listener =
+            kqio::net::TcpListener::bind(&io, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = io.concurrent(http_hello::serve(io.clone(), listener, Timeout::None)).unwrap();
+        let clients: Vec<_> =
+            (0..CLIENTS).map(|c| io.r#async(http_client_of(io.clone(), c, addr))).collect();
+        let mut outcomes = Vec::new();
+        for c in clients {
+            outcomes.push(c.await);
+        }
+        server.cancel().await.expect("serve ends without error when canceled");
+        outcomes
+    });
+    for (c, o) in outcomes.iter().enumerate() {
+        assert_eq!(o.replies, REQUESTS, "client {c} checked every reply");
+        assert_eq!(o.connections, 1, "client {c}: loopback drops nothing, so one connection");
+    }
+    rt.deinit();
 }
