@@ -4,6 +4,11 @@
 //! held by a task that is itself blocked, a process that never exits, a signal that never comes.
 //! A connect (which a partition ends with a timeout, so never a deadlock) is checked in a task
 //! dump instead.
+//!
+//! Every world runs through `check_replay` (twice under `KQIO_SIM_CHECK_REPLAY=1`, comparing the
+//! event logs and outputs). A deadlock's report is left out of the comparison of two runs (its
+//! tasks' `TaskInfo` ids and wait addresses are the process's, another in each run): the runs
+//! are compared by their event logs and the blocked tasks' ids, hosts and names in the world.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,24 +17,41 @@ use kqio::fs::{Dir, Lock, OpenFlags};
 use kqio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use kqio::process::Command;
 use kqio::signal::{Signal, Signals};
-use kqio::sim::{BlockedTask, Sim, SimError, SimOptions};
+use kqio::sim::{check_replay, BlockedTask, Sim, SimError, SimOptions};
 use kqio::sync::Event;
 use kqio::time::{Duration, Timeout};
 use kqio::{IoRef, WaitingOn};
 
 const PORT: u16 = 7000;
 
-fn sim(seed: u64) -> Sim {
-    Sim::new(SimOptions { seed, ..Default::default() })
+fn options(seed: u64) -> SimOptions {
+    SimOptions { seed, ..Default::default() }
 }
 
-/// The blocked tasks of a deadlock, and the error's text (every task on its own line).
-fn deadlock(sim: &mut Sim) -> (Vec<BlockedTask>, String) {
+/// A value left out of the comparison of two runs (`check_replay` compares outputs with `==`).
+#[derive(Debug)]
+struct Unequal<T>(T);
+
+impl<T> PartialEq for Unequal<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// What two runs of a deadlock must agree on: each blocked task's id in the world, its host's
+/// name and its own name.
+type Comparable = Vec<(u64, String, Option<String>)>;
+
+/// The blocked tasks of a deadlock and the error's text (every task on its own line), left out
+/// of the comparison of two runs; and the parts of them two runs are compared by.
+fn deadlock(sim: &mut Sim) -> (Unequal<(Vec<BlockedTask>, String)>, Comparable) {
     match sim.run() {
         Err(e @ SimError::Deadlock { .. }) => {
             let text = e.to_string();
             let SimError::Deadlock { blocked, .. } = e else { unreachable!() };
-            (blocked, text)
+            let comparable =
+                blocked.iter().map(|t| (t.id, t.host_name.clone(), t.task.name.clone())).collect();
+            (Unequal((blocked, text)), comparable)
         }
         Err(other) => panic!("not a deadlock: {other}"),
         Ok(report) => panic!("the run ended: {report:?}"),
@@ -72,53 +94,54 @@ fn assert_blocked(t: &BlockedTask, on: WaitingOn, text: &str) {
 
 #[test]
 fn a_read_across_a_partition_that_never_heals_an_accept_and_a_full_write() {
-    let mut sim = sim(1);
-    // The server accepts two connections: it greets the first after 2 s (the partition holds
-    // the greeting), never reads the second, and waits in accept for a third.
-    let server = sim.host("server", |io: IoRef| async move {
-        let any: SocketAddr = format!("0.0.0.0:{PORT}").parse().unwrap();
-        let listener = TcpListener::bind(&io, any).await.unwrap();
-        let (first, _) = listener.accept().await.unwrap();
-        let (second, _) = listener.accept().await.unwrap();
-        let io2 = io.clone();
-        let acceptor = io.task().name("acceptor").r#async(async move {
-            let _ = listener.accept().await;
-            drop(second);
+    let (Unequal((blocked, text)), _) = check_replay(options(1), |sim| {
+        // The server accepts two connections: it greets the first after 2 s (the partition holds
+        // the greeting), never reads the second, and waits in accept for a third.
+        let server = sim.host("server", |io: IoRef| async move {
+            let any: SocketAddr = format!("0.0.0.0:{PORT}").parse().unwrap();
+            let listener = TcpListener::bind(&io, any).await.unwrap();
+            let (first, _) = listener.accept().await.unwrap();
+            let (second, _) = listener.accept().await.unwrap();
+            let io2 = io.clone();
+            let acceptor = io.task().name("acceptor").r#async(async move {
+                let _ = listener.accept().await;
+                drop(second);
+            });
+            let greeter = io.task().name("greeter").r#async(async move {
+                io2.sleep(Timeout::after(Duration::from_secs(2))).await.unwrap();
+                first.write_all(b"hello").await.unwrap();
+                std::future::pending::<()>().await;
+            });
+            greeter.detach();
+            acceptor.await;
         });
-        let greeter = io.task().name("greeter").r#async(async move {
-            io2.sleep(Timeout::after(Duration::from_secs(2))).await.unwrap();
-            first.write_all(b"hello").await.unwrap();
-            std::future::pending::<()>().await;
-        });
-        greeter.detach();
-        acceptor.await;
-    });
-    let addr = SocketAddr::new(sim.address(server), PORT);
-    let client = sim.client("client", move |io: IoRef| async move {
-        // The server's listener first.
-        io.sleep(Timeout::after(Duration::from_millis(10))).await.unwrap();
-        let greeted = TcpStream::connect(&io, addr).await.unwrap();
-        io.sleep(Timeout::after(Duration::MILLISECOND)).await.unwrap();
-        let ignored = TcpStream::connect(&io, addr).await.unwrap();
-        let reader = io.task().name("reader").r#async(async move {
-            let mut buf = [0u8; 5];
-            greeted.read_exact(&mut buf).await
-        });
-        // Nobody reads `ignored`: its buffers fill, then the write waits for room forever.
-        let chunk = vec![7u8; 64 * 1024];
-        let writer = io.task().name("writer").r#async(async move {
-            loop {
-                if let Err(e) = ignored.write_all(&chunk).await {
-                    return e;
+        let addr = SocketAddr::new(sim.address(server), PORT);
+        let client = sim.client("client", move |io: IoRef| async move {
+            // The server's listener first.
+            io.sleep(Timeout::after(Duration::from_millis(10))).await.unwrap();
+            let greeted = TcpStream::connect(&io, addr).await.unwrap();
+            io.sleep(Timeout::after(Duration::MILLISECOND)).await.unwrap();
+            let ignored = TcpStream::connect(&io, addr).await.unwrap();
+            let reader = io.task().name("reader").r#async(async move {
+                let mut buf = [0u8; 5];
+                greeted.read_exact(&mut buf).await
+            });
+            // Nobody reads `ignored`: its buffers fill, then the write waits for room forever.
+            let chunk = vec![7u8; 64 * 1024];
+            let writer = io.task().name("writer").r#async(async move {
+                loop {
+                    if let Err(e) = ignored.write_all(&chunk).await {
+                        return e;
+                    }
                 }
-            }
+            });
+            let _ = writer.await;
+            reader.await
         });
-        let _ = writer.await;
-        reader.await
+        sim.run_for(Duration::SECOND).unwrap();
+        sim.partition(server, client.host());
+        deadlock(sim)
     });
-    sim.run_for(Duration::SECOND).unwrap();
-    sim.partition(server, client.host());
-    let (blocked, text) = deadlock(&mut sim);
 
     assert_blocked(task(&blocked, "reader"), WaitingOn::Read, &text);
     assert_blocked(task(&blocked, "writer"), WaitingOn::Write, &text);
@@ -142,52 +165,54 @@ fn a_read_across_a_partition_that_never_heals_an_accept_and_a_full_write() {
 
 #[test]
 fn a_udp_receive_and_a_unix_stream_read_are_reported() {
-    let mut sim = sim(2);
-    let _c = sim.client("c", |io: IoRef| async move {
-        let udp = UdpSocket::bind(&io, "127.0.0.1:0".parse().unwrap()).unwrap();
-        let io2 = io.clone();
-        let udp_task = io.task().name("udp").r#async(async move {
-            let mut buf = [0u8; 16];
-            udp.recv_from(&mut buf).await.map(|_| ())
+    let (Unequal((blocked, text)), _) = check_replay(options(2), |sim| {
+        let _c = sim.client("c", |io: IoRef| async move {
+            let udp = UdpSocket::bind(&io, "127.0.0.1:0".parse().unwrap()).unwrap();
+            let io2 = io.clone();
+            let udp_task = io.task().name("udp").r#async(async move {
+                let mut buf = [0u8; 16];
+                udp.recv_from(&mut buf).await.map(|_| ())
+            });
+            let unix_task = io.task().name("unix").r#async(async move {
+                let (a, _b) = UnixStream::pair(&io2).unwrap();
+                let mut buf = [0u8; 16];
+                a.read(&mut buf).await.map(|_| ())
+            });
+            (udp_task.await, unix_task.await)
         });
-        let unix_task = io.task().name("unix").r#async(async move {
-            let (a, _b) = UnixStream::pair(&io2).unwrap();
-            let mut buf = [0u8; 16];
-            a.read(&mut buf).await.map(|_| ())
-        });
-        (udp_task.await, unix_task.await)
+        deadlock(sim)
     });
-    let (blocked, text) = deadlock(&mut sim);
     assert_blocked(task(&blocked, "udp"), WaitingOn::Read, &text);
     assert_blocked(task(&blocked, "unix"), WaitingOn::Read, &text);
 }
 
 #[test]
 fn a_file_lock_held_by_a_blocked_task_is_reported() {
-    let mut sim = sim(3);
-    let _c = sim.client("c", |io: IoRef| async move {
-        let cwd = Dir::cwd(&io);
-        cwd.write_file("lock", b"").await.unwrap();
-        let a = cwd.open_file("lock", OpenFlags::default()).await.unwrap();
-        let b = cwd.open_file("lock", OpenFlags::default()).await.unwrap();
-        let locked = Arc::new(Event::new());
-        let never = Arc::new(Event::new());
-        let (l2, n2) = (locked.clone(), never.clone());
-        let holder = io.task().name("holder").r#async(async move {
-            a.lock(Lock::Exclusive).await.unwrap();
-            l2.set();
-            let _ = n2.wait().await;
+    let (Unequal((blocked, text)), _) = check_replay(options(3), |sim| {
+        let _c = sim.client("c", |io: IoRef| async move {
+            let cwd = Dir::cwd(&io);
+            cwd.write_file("lock", b"").await.unwrap();
+            let a = cwd.open_file("lock", OpenFlags::default()).await.unwrap();
+            let b = cwd.open_file("lock", OpenFlags::default()).await.unwrap();
+            let locked = Arc::new(Event::new());
+            let never = Arc::new(Event::new());
+            let (l2, n2) = (locked.clone(), never.clone());
+            let holder = io.task().name("holder").r#async(async move {
+                a.lock(Lock::Exclusive).await.unwrap();
+                l2.set();
+                let _ = n2.wait().await;
+            });
+            let waiter = io.task().name("lock-waiter").r#async(async move {
+                locked.wait().await.unwrap();
+                b.lock(Lock::Exclusive).await
+            });
+            let r = waiter.await;
+            holder.await;
+            drop(never);
+            r
         });
-        let waiter = io.task().name("lock-waiter").r#async(async move {
-            locked.wait().await.unwrap();
-            b.lock(Lock::Exclusive).await
-        });
-        let r = waiter.await;
-        holder.await;
-        drop(never);
-        r
+        deadlock(sim)
     });
-    let (blocked, text) = deadlock(&mut sim);
     assert_blocked(task(&blocked, "lock-waiter"), WaitingOn::FileLock, &text);
     assert!(text.contains("waiting on file lock (flock)"), "{text}");
     let holder = task(&blocked, "holder");
@@ -197,25 +222,26 @@ fn a_file_lock_held_by_a_blocked_task_is_reported() {
 
 #[test]
 fn a_process_that_never_exits_and_a_signal_that_never_comes_are_reported() {
-    let mut sim = sim(4);
-    sim.program("stuck", |_io: IoRef, _args| async move {
-        let never = Event::new();
-        let _ = never.wait().await;
-        0
-    });
-    let _c = sim.client("shell", |io: IoRef| async move {
-        let mut child = Command::new("stuck").spawn(&io).unwrap();
-        let mut hup = Signals::new(&io, Signal::HANGUP).unwrap();
-        let parent = io.task().name("parent").r#async(async move {
-            let _ = child.wait().await;
+    let (Unequal((blocked, text)), _) = check_replay(options(4), |sim| {
+        sim.program("stuck", |_io: IoRef, _args| async move {
+            let never = Event::new();
+            let _ = never.wait().await;
+            0
         });
-        let listener = io.task().name("hup").r#async(async move {
-            let _ = hup.recv().await;
+        let _c = sim.client("shell", |io: IoRef| async move {
+            let mut child = Command::new("stuck").spawn(&io).unwrap();
+            let mut hup = Signals::new(&io, Signal::HANGUP).unwrap();
+            let parent = io.task().name("parent").r#async(async move {
+                let _ = child.wait().await;
+            });
+            let listener = io.task().name("hup").r#async(async move {
+                let _ = hup.recv().await;
+            });
+            parent.await;
+            listener.await;
         });
-        parent.await;
-        listener.await;
+        deadlock(sim)
     });
-    let (blocked, text) = deadlock(&mut sim);
     let parent = task(&blocked, "parent");
     let Some(WaitingOn::Process { pid }) = parent.task.waiting_on else {
         panic!("{parent}");
@@ -232,29 +258,31 @@ fn a_process_that_never_exits_and_a_signal_that_never_comes_are_reported() {
 
 #[test]
 fn a_connect_across_a_partition_shows_in_a_task_dump() {
-    let mut sim = sim(5);
-    let server = sim.host("listener", |io: IoRef| async move {
-        let any: SocketAddr = format!("0.0.0.0:{PORT}").parse().unwrap();
-        let listener = TcpListener::bind(&io, any).await.unwrap();
-        let _ = listener.accept().await;
-    });
-    let addr = SocketAddr::new(sim.address(server), PORT);
-    let c = sim.client("dialer", move |io: IoRef| async move {
-        let connecting = io.task().name("connecting").r#async({
-            let io = io.clone();
-            async move { TcpStream::connect(&io, addr).await.map(drop) }
+    let waits = check_replay(options(5), |sim| {
+        let server = sim.host("listener", |io: IoRef| async move {
+            let any: SocketAddr = format!("0.0.0.0:{PORT}").parse().unwrap();
+            let listener = TcpListener::bind(&io, any).await.unwrap();
+            let _ = listener.accept().await;
         });
-        io.sleep(Timeout::after(Duration::MILLISECOND)).await.unwrap();
-        let dump = io.task_dump();
-        let waits = dump
-            .tasks
-            .iter()
-            .find(|t| t.name.as_deref() == Some("connecting"))
-            .map(|t| t.waiting_on);
-        connecting.cancel().await.ok();
-        waits
+        let addr = SocketAddr::new(sim.address(server), PORT);
+        let c = sim.client("dialer", move |io: IoRef| async move {
+            let connecting = io.task().name("connecting").r#async({
+                let io = io.clone();
+                async move { TcpStream::connect(&io, addr).await.map(drop) }
+            });
+            io.sleep(Timeout::after(Duration::MILLISECOND)).await.unwrap();
+            let dump = io.task_dump();
+            let waits = dump
+                .tasks
+                .iter()
+                .find(|t| t.name.as_deref() == Some("connecting"))
+                .map(|t| t.waiting_on);
+            connecting.cancel().await.ok();
+            waits
+        });
+        sim.partition(server, c.host());
+        sim.run().unwrap();
+        c.output()
     });
-    sim.partition(server, c.host());
-    sim.run().unwrap();
-    assert_eq!(c.output(), Some(Some(Some(WaitingOn::Connect))));
+    assert_eq!(waits, Some(Some(Some(WaitingOn::Connect))));
 }

@@ -124,20 +124,21 @@ fn task_dump_lists_the_hosts_tasks() {
 /// children have the same id, and a host's ids are never reused while it lives.
 #[test]
 fn each_host_numbers_its_processes_from_100() {
-    let mut sim = sim(3);
-    sim.program("noop", |_io: IoRef, _args| async move { 0 });
-    let spawn_three = |io: IoRef| async move {
-        let mut ids = Vec::new();
-        for _ in 0..3 {
-            let mut child = Command::new("noop").spawn(&io).unwrap();
-            ids.push(child.id());
-            assert!(child.wait().await.unwrap().success());
-        }
-        ids
-    };
-    let a = sim.client("a", spawn_three);
-    let b = sim.client("b", spawn_three);
-    sim.run().unwrap();
-    assert_eq!(a.output().unwrap(), [100, 101, 102]);
-    assert_eq!(b.output().unwrap(), [100, 101, 102]);
+    check_replay(options(3), |sim| {
+        sim.program("noop", |_io: IoRef, _args| async move { 0 });
+        let spawn_three = |io: IoRef| async move {
+            let mut ids = Vec::new();
+            for _ in 0..3 {
+                let mut child = Command::new("noop").spawn(&io).unwrap();
+                ids.push(child.id());
+                assert!(child.wait().await.unwrap().success());
+            }
+            ids
+        };
+        let a = sim.client("a", spawn_three);
+        let b = sim.client("b", spawn_three);
+        sim.run().unwrap();
+        assert_eq!(a.output().unwrap(), [100, 101, 102]);
+        assert_eq!(b.output().unwrap(), [100, 101, 102]);
+    });
 }
