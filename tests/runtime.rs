@@ -485,3 +485,46 @@ fn a_resumed_task_runs_ahead_of_a_burst_of_new_tasks() {
         assert!(position <= 61, "round {round}: the resumed task ran after {position} new tasks");
     }
 }
+
+/// Spawns from another thread race with `deinit`: every spawned future is dropped by the time
+/// `deinit` has returned and the spawner has stopped, whether it ran, was queued, was dropped by
+/// shutdown, arrived after the last drain (dropped at its schedule) or ran inline canceled.
+#[test]
+fn spawns_racing_deinit_are_all_dropped() {
+    let _s = serial();
+    for round in 0..100 {
+        let rt = rt(2);
+        let io = rt.io();
+        let (spawned, dropped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let spawner = {
+            let (io, spawned, dropped, stop) =
+                (io.clone(), spawned.clone(), dropped.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let guard = DropCount(dropped.clone());
+                    let io2 = io.clone();
+                    spawned.fetch_add(1, Ordering::SeqCst);
+                    // Ends when canceled (inline after deinit) or dropped (by shutdown).
+                    io.r#async(async move {
+                        let _guard = guard;
+                        let _ = io2.sleep(kqio::time::Timeout::None).await;
+                    })
+                    .detach();
+                }
+            })
+        };
+        // Deinit while spawns are under way (a spin on the counter, not a sleep).
+        while spawned.load(Ordering::SeqCst) < 50 + round {
+            std::hint::spin_loop();
+        }
+        rt.deinit();
+        stop.store(true, Ordering::SeqCst);
+        spawner.join().unwrap();
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            spawned.load(Ordering::SeqCst),
+            "round {round}: every spawned future was dropped"
+        );
+    }
+}

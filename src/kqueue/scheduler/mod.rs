@@ -35,7 +35,11 @@
 //!    each future on the thread that called `deinit`; (5) the reactor is closed. A `deinit`
 //!    called by a task runs on a worker, which is not joined: step 4 drains that worker's LIFO
 //!    slot and local queue too and leaves out only the calling task, which that worker drops,
-//!    with anything its poll left behind, when the poll returns and its loop ends.
+//!    with anything its poll left behind, when the poll returns and its loop ends. Late work: a
+//!    task whose spawn reserved its place before step 1 (or a wake that comes from outside the
+//!    workers) may reach `schedule` after step 4's last drain; `schedule` then drops it at once,
+//!    on the calling thread, so that no task is left in a queue that nobody drains (with its
+//!    future never dropped and the scheduler kept alive by it).
 //! 6. Local tasks (`spawn_local`, `local.rs`) never enter these queues: each worker keeps its
 //!    own, which nobody steals from, and runs them between its other tasks (`worker.rs`).
 
@@ -86,6 +90,9 @@ pub(crate) struct Shared {
     shut_down: AtomicBool,
     /// Step 2 of shutdown: workers exit their loop.
     stopping: AtomicBool,
+    /// Step 4 of shutdown is over: nobody drains the queues any more, so `schedule` drops what
+    /// it is handed (ground rule 5, "late work").
+    drained: AtomicBool,
     max_tasks: Option<usize>,
     live_tasks: AtomicUsize,
     /// The stall detector, when `InitOptions::stall_threshold` is set (`stall.rs`).
@@ -124,6 +131,7 @@ impl Shared {
             registry: registry::Registry::new(),
             shut_down: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
+            drained: AtomicBool::new(false),
             max_tasks,
             live_tasks: AtomicUsize::new(0),
             stall: None,
@@ -265,19 +273,26 @@ impl Shared {
             self.registry.wake_all_except(running);
             self.drain_queues();
         }
+        // Late work (ground rule 5): from here on `schedule` drops what it is handed. SeqCst,
+        // with the fence in `schedule`: either this drain sees a runnable pushed before the
+        // store, or that `schedule` sees the store and drains it itself.
+        self.drained.store(true, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.drain_shared_queues();
     }
 
-    fn drain_queues(&self) {
-        // Dropping a runnable drops its future; a destructor that panics must not stop the
-        // shutdown of the others (the panic hook has reported it already).
-        let drop_quietly = |r: Runnable| {
-            let _ = catch_unwind(AssertUnwindSafe(|| drop(r)));
-        };
+    /// Drops what is in the shared queues, on the calling thread (any thread: they are
+    /// multi-consumer).
+    fn drain_shared_queues(&self) {
         for queue in [&self.timed, &self.resumed, &self.injector] {
             while let Ok(r) = queue.pop() {
                 drop_quietly(r);
             }
         }
+    }
+
+    fn drain_queues(&self) {
+        self.drain_shared_queues();
         // A `deinit` run by a task runs on a worker that is not joined: its LIFO slot and its
         // local tasks are dropped here, on their thread (the others ended with their worker;
         // `local.rs`).
@@ -295,6 +310,12 @@ impl Shared {
             }
         }
     }
+}
+
+/// Drops a runnable (its future) quietly: a destructor that panics must not stop the shutdown
+/// of the others (the panic hook has reported it already).
+fn drop_quietly(r: Runnable) {
+    let _ = catch_unwind(AssertUnwindSafe(|| drop(r)));
 }
 
 impl Shared {
@@ -326,6 +347,13 @@ impl Schedule for Shared {
             self.push_shared(queue, r);
             if !self.is_stopping() {
                 self.notify_one();
+            } else {
+                // Late work (ground rule 5): after the last drain nobody would take it. SeqCst,
+                // paired with `drop_remaining_tasks`: see there.
+                std::sync::atomic::fence(Ordering::SeqCst);
+                if self.drained.load(Ordering::SeqCst) {
+                    self.drain_shared_queues();
+                }
             }
         }
     }
@@ -345,5 +373,42 @@ impl Schedule for Shared {
         if self.max_tasks.is_some() {
             self.live_tasks.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+}
+
+#[cfg(all(test, not(kqio_loom)))]
+mod late_work_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use crate::{InitOptions, Kqueue};
+
+    struct CountDrop(Arc<AtomicUsize>);
+
+    impl Drop for CountDrop {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Ground rule 5, late work: a spawn that reserved its place before `deinit` and reaches
+    /// `schedule` after the last drain has its future dropped there and then (before, it stayed
+    /// in the injector for good, and kept the scheduler alive).
+    #[test]
+    fn a_task_scheduled_after_the_last_drain_is_dropped_at_once() {
+        let rt = Kqueue::init(InitOptions::default()).unwrap();
+        let io = rt.io();
+        let owner = io.task_reserve().expect("reserved before shutdown");
+        rt.deinit();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let guard = CountDrop(dropped.clone());
+        let handle = crate::task::spawn::spawn(owner.clone(), async move {
+            let _guard = guard;
+            std::future::pending::<()>().await
+        });
+        assert_eq!(dropped.load(Ordering::SeqCst), 1, "dropped when it was scheduled");
+        drop(handle);
+        // Nothing queued holds the scheduler: only `owner` and `io` do.
+        assert_eq!(Arc::strong_count(&owner), 2);
     }
 }
