@@ -53,7 +53,7 @@ mod stall;
 mod stats;
 mod worker;
 
-use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -277,7 +277,7 @@ impl Shared {
         // with the fence in `schedule`: either this drain sees a runnable pushed before the
         // store, or that `schedule` sees the store and drains it itself.
         self.drained.store(true, Ordering::SeqCst);
-        std::sync::atomic::fence(Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         self.drain_shared_queues();
     }
 
@@ -350,7 +350,7 @@ impl Schedule for Shared {
             } else {
                 // Late work (ground rule 5): after the last drain nobody would take it. SeqCst,
                 // paired with `drop_remaining_tasks`: see there.
-                std::sync::atomic::fence(Ordering::SeqCst);
+                fence(Ordering::SeqCst);
                 if self.drained.load(Ordering::SeqCst) {
                     self.drain_shared_queues();
                 }
