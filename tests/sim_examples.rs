@@ -130,26 +130,10 @@ fn echo_runs_replay_exactly() {
 /// canceling the server's task ends it (`serve` takes a cancellation request as an interrupt).
 #[test]
 fn the_same_server_and_clients_run_on_kqueue() {
-    use kqio::net::TcpListener;
-    let rt = kqio::Kqueue::init(kqio::InitOptions::default()).unwrap();
-    let io = rt.io();
-    let outcomes = rt.block_on(async {
-        let listener = TcpListener::bind(&io, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = io.concurrent(echo::serve(io.clone(), listener, Timeout::None)).unwrap();
-        let clients: Vec<_> =
-            (0..CLIENTS).map(|c| io.r#async(client_of(io.clone(), c, addr))).collect();
-        let mut outcomes = Vec::new();
-        for c in clients {
-            outcomes.push(c.await);
-        }
-        // Canceled while it waits for the next connection: an orderly end, not an error.
-        server.cancel().await.expect("serve ends without error when canceled");
-        outcomes
-    });
+    let serve = |io, listener| echo::serve(io, listener, Timeout::None);
+    let outcomes = lossy_net::run_on_loopback(CLIENTS, serve, client_of);
     for (c, o) in outcomes.iter().enumerate() {
         assert_eq!(o.checked, BYTES, "client {c} checked every byte");
         assert_eq!(o.connections, 1, "client {c}: loopback drops nothing, so one connection");
     }
-    rt.deinit();
 }

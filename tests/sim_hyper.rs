@@ -217,25 +217,10 @@ fn http_example_serves_unchanged_over_a_lossy_partitioned_network() {
 /// the server's task ends it (`serve` takes a cancellation request as an interrupt).
 #[test]
 fn the_same_http_server_and_clients_run_on_kqueue() {
-    let rt = kqio::Kqueue::init(kqio::InitOptions::default()).unwrap();
-    let io = rt.io();
-    let outcomes = rt.block_on(async {
-        let listener =
-            kqio::net::TcpListener::bind(&io, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = io.concurrent(http_hello::serve(io.clone(), listener, Timeout::None)).unwrap();
-        let clients: Vec<_> =
-            (0..CLIENTS).map(|c| io.r#async(http_client_of(io.clone(), c, addr))).collect();
-        let mut outcomes = Vec::new();
-        for c in clients {
-            outcomes.push(c.await);
-        }
-        server.cancel().await.expect("serve ends without error when canceled");
-        outcomes
-    });
+    let serve = |io, listener| http_hello::serve(io, listener, Timeout::None);
+    let outcomes = lossy_net::run_on_loopback(CLIENTS, serve, http_client_of);
     for (c, o) in outcomes.iter().enumerate() {
         assert_eq!(o.replies, REQUESTS, "client {c} checked every reply");
         assert_eq!(o.connections, 1, "client {c}: loopback drops nothing, so one connection");
     }
-    rt.deinit();
 }

@@ -1,7 +1,9 @@
 //! The simulated world in which the example tests run an example's server function unchanged:
-//! one server host and a few clients over a lossy network that is partitioned for a while.
+//! one server host and a few clients over a lossy network that is partitioned for a while; and
+//! the other world, the same server function and clients on `Kqueue` over loopback.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use kqio::net::TcpListener;
@@ -51,4 +53,35 @@ where
     let report = sim.run()?;
     let outputs = clients.iter().map(|c| c.output().expect("the client ended")).collect();
     Ok((outputs, report))
+}
+
+/// The other world: on a `Kqueue` runtime, `serve` gets a listener on a loopback port and
+/// `clients` tasks run `client(io, c, addr)` against it; once they have all ended, the server's
+/// task is canceled, and `serve` must then end without error. Returns the clients' outputs, in
+/// order.
+pub fn run_on_loopback<S, SFut, C, CFut>(clients: usize, serve: S, client: C) -> Vec<CFut::Output>
+where
+    S: FnOnce(IoRef, TcpListener) -> SFut,
+    SFut: Future<Output = std::io::Result<()>> + Send + 'static,
+    C: Fn(IoRef, usize, SocketAddr) -> CFut,
+    CFut: Future + Send + 'static,
+    CFut::Output: Send + 'static,
+{
+    let rt = kqio::Kqueue::init(kqio::InitOptions::default()).expect("init");
+    let io = rt.io();
+    let outputs = rt.block_on(async {
+        let listener = TcpListener::bind(&io, "127.0.0.1:0".parse().unwrap()).await.expect("bind");
+        let addr = listener.local_addr().expect("local_addr");
+        let server = io.concurrent(serve(io.clone(), listener)).expect("a task slot");
+        let tasks: Vec<_> = (0..clients).map(|c| io.r#async(client(io.clone(), c, addr))).collect();
+        let mut outputs = Vec::with_capacity(clients);
+        for t in tasks {
+            outputs.push(t.await);
+        }
+        // Canceled while it waits for the next connection: an orderly end, not an error.
+        server.cancel().await.expect("serve ends without error when canceled");
+        outputs
+    });
+    rt.deinit();
+    outputs
 }
