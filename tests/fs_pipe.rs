@@ -24,7 +24,7 @@ use kqio::fs::{Dir, ErrorKind, File, Lock, OpenFlags};
 use kqio::{InitOptions, IoRef, Kqueue};
 
 use serial::serial;
-use threads::threads_named;
+use threads::{threads_named, threads_named_settled};
 
 /// The bound the issue sets for `deinit` with a blocked job; generous for a loaded machine
 /// only in that the signal and the thread's exit take microseconds when nothing is stuck.
@@ -80,7 +80,8 @@ fn with_runtime(name: &str, f: impl FnOnce(&Kqueue, &IoRef)) {
     assert!(took < DEINIT_BOUND, "deinit took {took:?}");
     drop(io);
     assert_eq!(open_fds(), fds, "descriptors back to the baseline");
-    assert_eq!(threads_named(name), threads, "threads back to the baseline");
+    let settled = threads.and_then(|n| threads_named_settled(name, n));
+    assert_eq!(settled, threads, "threads back to the baseline");
 }
 
 /// Cancels `task` (blocked in a read) and checks it returns `Canceled` promptly.

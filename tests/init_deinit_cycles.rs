@@ -25,7 +25,7 @@ use kqio::time::{Duration as KDuration, Timeout};
 use kqio::{InitOptions, Kqueue};
 
 use serial::serial;
-use threads::threads_named;
+use threads::threads_named_settled;
 
 fn rt(n: usize, name: &str) -> Kqueue {
     Kqueue::init(InitOptions {
@@ -87,7 +87,7 @@ fn a_thousand_cycles_with_blocked_tasks_leak_no_descriptor_or_thread() {
     // Warm up what the first runtime allocates once per process.
     cycle();
     let baseline = fds();
-    if let Some(n) = threads_named("kqcyc") {
+    if let Some(n) = threads_named_settled("kqcyc", 0) {
         assert_eq!(n, 0, "no kqio thread outlives deinit");
     }
     let began = Instant::now();
@@ -97,7 +97,7 @@ fn a_thousand_cycles_with_blocked_tasks_leak_no_descriptor_or_thread() {
     let took = began.elapsed();
     eprintln!("{CYCLES} init/deinit cycles with 3 blocked tasks: {took:?}");
     assert_eq!(fds(), baseline, "descriptors after {CYCLES} cycles");
-    if let Some(n) = threads_named("kqcyc") {
+    if let Some(n) = threads_named_settled("kqcyc", 0) {
         assert_eq!(n, 0, "threads after {CYCLES} cycles");
     }
 }

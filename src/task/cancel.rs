@@ -116,6 +116,14 @@ impl CancelState {
         self.0.load(Ordering::Relaxed) & (REQUESTED | DELIVERED) != 0
     }
 
+    /// Whether a request is pending and not held back by protection: the next cancellation
+    /// point would deliver it. `SeqCst`, like `check`: the task reads it after registering its
+    /// waker (`task::spawn`), and pairs it with `request` in the same way.
+    #[inline]
+    pub(crate) fn is_deliverable(&self) -> bool {
+        self.0.load(Ordering::SeqCst) & (REQUESTED | PROTECTED) == REQUESTED
+    }
+
     /// Whether the word has left its fresh state (a request, a delivery or protection).
     #[inline]
     pub(crate) fn is_untouched(&self) -> bool {

@@ -10,12 +10,16 @@
 //! 3. `slot` belongs to the backend (its registry index); nothing else reads or writes it.
 //! 4. `id`, `spawned_at` and `name` are set at spawn and never change; `activity` is the
 //!    diagnostic record of `activity.rs`. A task without a name costs no allocation for it.
+//! 5. `home` belongs to the backend too: set in `task_spawned`, before the first schedule (which
+//!    orders it before every poll), and read only by the backend.
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use std::borrow::Cow;
 use std::fmt;
 use std::panic::Location;
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
+use std::task::Waker;
 
 use crate::loom::future::AtomicWaker;
 
@@ -46,7 +50,20 @@ pub trait Schedule: Send + Sync + 'static {
     /// The task's future has been dropped (completed, canceled, or dropped by shutdown). Called
     /// exactly once for every task that was spawned, whether or not it started.
     fn task_finished(&self, task: &TaskHeader);
+
+    /// The task's future has just completed, inside its last poll, on the calling thread;
+    /// `waker` is the task's own. The last reference to a task frees its memory, so a backend
+    /// that keeps a clone of `waker` (and drops it later, on a thread of its choice) chooses the
+    /// thread that frees the task. Not called for a task whose poll panicked or that was dropped
+    /// unfinished. The default does nothing, and the task is freed as usual: by whoever drops
+    /// the last reference, typically the thread that ran this poll.
+    fn task_completed(&self, task: &TaskHeader, waker: &Waker) {
+        let _ = (task, waker);
+    }
 }
+
+/// The home word of a task that has none (ground rule 5).
+pub(crate) const NO_HOME: u32 = u32::MAX;
 
 /// The metadata of a kqio task: its cancellation state and the hooks its backend needs.
 pub struct TaskHeader {
@@ -54,6 +71,9 @@ pub struct TaskHeader {
     waker: AtomicWaker,
     owner: Option<Arc<dyn Schedule>>,
     slot: AtomicUsize,
+    /// The backend's second word (ground rule 5): the kqueue backend keeps the index of the
+    /// worker that spawned the task here. Plain `std` atomic: relaxed, ordered by the schedule.
+    home: AtomicU32,
     id: TaskId,
     spawned_at: &'static Location<'static>,
     name: Option<Cow<'static, str>>,
@@ -92,6 +112,7 @@ impl TaskHeader {
             waker: AtomicWaker::new(),
             owner: Some(owner),
             slot: AtomicUsize::new(usize::MAX),
+            home: AtomicU32::new(NO_HOME),
             id,
             spawned_at,
             #[cfg(feature = "tracing")]
@@ -113,6 +134,7 @@ impl TaskHeader {
             waker: AtomicWaker::new(),
             owner: None,
             slot: AtomicUsize::new(usize::MAX),
+            home: AtomicU32::new(NO_HOME),
             id: TaskId::next(),
             spawned_at: Location::caller(),
             name: None,
@@ -162,6 +184,16 @@ impl TaskHeader {
     /// Sets the backend's bookkeeping slot. Only the backend that owns the task calls this.
     pub fn set_slot(&self, slot: usize) {
         self.slot.store(slot, Ordering::Release);
+    }
+
+    /// The backend's home word (ground rule 5); [`NO_HOME`] until the backend sets it.
+    pub(crate) fn home(&self) -> u32 {
+        self.home.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets the home word, in `task_spawned`. Only the backend that owns the task calls this.
+    pub(crate) fn set_home(&self, home: u32) {
+        self.home.store(home, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Wakes the task so that a pending cancellation point re-checks its cancel state. Used by

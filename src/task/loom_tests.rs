@@ -194,6 +194,32 @@ fn wake_and_cancel() {
     });
 }
 
+/// A request racing the first poll of a task that waits for nothing else: the task keeps its
+/// waker only from that poll's `Pending` (`spawn::keep_waker`), so a request made during the
+/// poll, after its check, finds no waker; the check after registering must wake the task, or
+/// it is stranded (a deadlock loom reports).
+#[test]
+fn cancel_races_the_first_poll() {
+    model(|| {
+        let exec = Exec::new();
+        let handle = Arc::new(spawn(owner(&exec), async move {
+            poll_fn(|_| match current::check_cancel() {
+                Err(Canceled) => Poll::Ready(()),
+                Ok(()) => Poll::Pending,
+            })
+            .await
+        }));
+        let canceler = {
+            let handle = handle.clone();
+            loom::thread::spawn(move || handle.request_cancel())
+        };
+        exec.run_until_finished(1);
+        canceler.join().unwrap();
+        output_of(Arc::try_unwrap(handle).unwrap());
+        exec.assert_no_leak(1);
+    });
+}
+
 /// A cancellation request racing the task's last poll: the task's output is what its code
 /// decided (the value, or `Canceled` if its cancellation point saw the request), the request
 /// is harmless after completion, and nothing leaks.

@@ -39,6 +39,7 @@ pub use blocking::Blocking;
 pub use builder::TaskBuilder;
 pub use cancel::CancelProtection;
 pub use group::Group;
+pub(crate) use header::NO_HOME;
 pub use header::{Runnable, Schedule, TaskHeader};
 pub use join::JoinHandle;
 pub use select::{select, Select};

@@ -45,7 +45,8 @@ pin_project_lite::pin_project! {
         header: *const TaskHeader,
         #[pin]
         stage: Stage<F>,
-        started: bool,
+        // Whether the task's waker was ever put in its header (at its first `Pending`).
+        registered: bool,
     }
 
     impl<F> PinnedDrop for TaskFuture<F> {
@@ -59,7 +60,9 @@ pin_project_lite::pin_project! {
             // allocation is freed only after the future is dropped (async-task's layout), so the
             // pointer is valid for the whole life of `self`.
             let header = unsafe { &**this.header };
-            header.clear_waker();
+            if *this.registered {
+                header.clear_waker();
+            }
             if let Some(owner) = header.owner() {
                 owner.task_finished(header);
             }
@@ -84,7 +87,7 @@ unsafe impl<F: Send> Send for TaskFuture<F> {}
 impl<F> TaskFuture<F> {
     /// The wrapper of `future`, for the task whose header is `header` (in the same allocation).
     pub(crate) fn new(header: &TaskHeader, future: F) -> Self {
-        TaskFuture { header, stage: Stage::Running { future }, started: false }
+        TaskFuture { header, stage: Stage::Running { future }, registered: false }
     }
 }
 
@@ -99,15 +102,6 @@ impl<F: Future> Future for TaskFuture<F> {
         // Under loom: async-task's "a wake happens before the poll it causes" (see the field).
         #[cfg(all(test, kqio_loom))]
         header.wakes.fetch_add(0, crate::loom::sync::atomic::Ordering::Acquire);
-        if !*this.started {
-            *this.started = true;
-            header.register_waker(cx.waker());
-        } else if !header.cancel.is_untouched() {
-            // A cancellation request takes the waker out when it wakes the task; put it back so
-            // that a later request (after `recancel`, or one made during protection) can wake
-            // the task again.
-            header.register_waker(cx.waker());
-        }
         header.activity.poll_started();
         #[cfg(feature = "tracing")]
         let _span = header.span.enter();
@@ -121,6 +115,10 @@ impl<F: Future> Future for TaskFuture<F> {
                 Poll::Ready(out) => out,
                 Poll::Pending => {
                     header.activity.poll_pending();
+                    if !*this.registered || !header.cancel.is_untouched() {
+                        keep_waker(header, cx);
+                        *this.registered = true;
+                    }
                     return Poll::Pending;
                 }
             },
@@ -129,7 +127,27 @@ impl<F: Future> Future for TaskFuture<F> {
         // Drop the future now, with its task current: a panic of its destructor unwinds into
         // async-task's catch and becomes the task's outcome (`out` is dropped on the way).
         stage.set(Stage::Done);
+        if let Some(owner) = header.owner() {
+            owner.task_completed(header, cx.waker());
+        }
         Poll::Ready(out)
+    }
+}
+
+/// Puts the task's waker in its header, for cancellation requests to wake it, when its poll
+/// returns `Pending`: the first time (a task that finishes in its first poll never needs it, and
+/// skips the cost), and after any change of the cancel state (a request takes the waker out
+/// when it wakes the task; a later request, after `recancel` or one made during protection, must
+/// find it again).
+///
+/// A request made during the poll, after its last cancellation point, may have found no waker
+/// to take: the check after registering catches it (`cancel.rs`: the `SeqCst` pair), and the
+/// task wakes itself so that its next poll delivers it.
+#[inline]
+fn keep_waker(header: &TaskHeader, cx: &Context<'_>) {
+    header.register_waker(cx.waker());
+    if header.cancel.is_deliverable() {
+        cx.waker().wake_by_ref();
     }
 }
 
@@ -244,4 +262,49 @@ where
 pub(crate) fn run_inline<F: Future>(future: F, canceled: bool) -> F::Output {
     let header = TaskHeader::detached(canceled);
     park::block_on_with_header(&header, DropOnReady::new(future))
+}
+
+#[cfg(all(test, not(kqio_loom)))]
+mod tests {
+    use std::sync::mpsc;
+    use std::task::Poll;
+    use std::time::Duration;
+
+    use crate::task::current;
+    use crate::{InitOptions, Kqueue};
+
+    /// `keep_waker`: a task keeps its waker in its header only from its first `Pending`. A
+    /// cancellation request made during that first poll, after its last cancellation point,
+    /// finds no waker to wake; the check after registering must catch it, or the task (which
+    /// waits on nothing else) would never be polled again.
+    #[test]
+    fn a_request_made_during_the_first_poll_still_wakes_the_task() {
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let rt =
+                Kqueue::init(InitOptions { n_threads: Some(2), ..Default::default() }).unwrap();
+            let io = rt.io();
+            for _ in 0..200 {
+                let task = io.r#async(async {
+                    let mut asked = false;
+                    std::future::poll_fn(|_cx| {
+                        if !asked {
+                            // The request comes from inside the poll, after any check of it.
+                            asked = true;
+                            current::with_current(|h| h.expect("a task").request_cancel());
+                            return Poll::Pending;
+                        }
+                        Poll::Ready(current::check_cancel())
+                    })
+                    .await
+                });
+                let outcome = rt.block_on(task);
+                assert!(outcome.is_err(), "the second poll delivers the request");
+            }
+            done_tx.send(()).unwrap();
+        });
+        done_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a task whose request came during its first poll was never woken");
+    }
 }

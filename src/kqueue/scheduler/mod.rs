@@ -49,6 +49,7 @@ mod local;
 mod loom_tests;
 mod queue;
 mod registry;
+mod retired;
 mod stall;
 mod stats;
 mod worker;
@@ -105,6 +106,8 @@ struct WorkerShared {
     parker: idle::Parker,
     /// Written by the worker only (`stats.rs`).
     stats: stats::WorkerStats,
+    /// References to this worker's tasks that finished on other workers (`retired.rs`).
+    retired: retired::Retired,
 }
 
 impl Shared {
@@ -125,6 +128,7 @@ impl Shared {
                     queue: queue::RunQueue::new(),
                     parker: idle::Parker::new(),
                     stats: stats::WorkerStats::new(),
+                    retired: retired::Retired::new(),
                 })
                 .collect(),
             idle: idle::Idle::new(n_workers),
@@ -179,6 +183,11 @@ impl Shared {
     pub(crate) fn reserve(&self) -> Result<(), ConcurrencyUnavailable> {
         if self.is_shut_down() {
             return Err(ConcurrencyUnavailable);
+        }
+        // A spawn follows: on a worker, free this worker's tasks that finished elsewhere first,
+        // so that the allocation reuses their memory (`retired.rs`, rule 3).
+        if let Some(index) = worker::current_index(self) {
+            self.workers[index].retired.release();
         }
         if let Some(max) = self.max_tasks {
             self.live_tasks
@@ -279,6 +288,11 @@ impl Shared {
         self.drained.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         self.drain_shared_queues();
+        // Every worker that could retire a task is joined, or is this thread (`retired.rs`,
+        // rule 4): no reference may outlive the runtime.
+        for w in self.workers.iter() {
+            w.retired.release();
+        }
     }
 
     /// Drops what is in the shared queues, on the calling thread (any thread: they are
@@ -360,11 +374,25 @@ impl Schedule for Shared {
 
     #[inline]
     fn task_spawned(&self, task: &TaskHeader) {
-        // A worker registers in its own shard. Any other thread spreads its tasks over the
-        // shards by id: a burst spawned from outside (registered here, removed by the workers
-        // that run them) would otherwise meet the workers on one shard lock.
-        let hint = worker::current_index(self).unwrap_or(task.id().as_u64() as usize);
-        self.registry.insert(task, hint);
+        // A task spawned by a worker has that worker as its home (`retired.rs`, rule 1).
+        if let Some(index) = worker::current_index(self) {
+            task.set_home(index as u32);
+        }
+        self.registry.insert(task);
+    }
+
+    #[inline]
+    fn task_completed(&self, task: &TaskHeader, waker: &std::task::Waker) {
+        let home = task.home();
+        if home == crate::task::NO_HOME {
+            return;
+        }
+        // Retire it (`retired.rs`, rule 2) if it ends on another worker of this runtime.
+        if worker::current_index(self).is_some_and(|here| here != home as usize)
+            && !self.is_stopping()
+        {
+            self.workers[home as usize].retired.retire(waker);
+        }
     }
 
     #[inline]
@@ -410,5 +438,50 @@ mod late_work_tests {
         drop(handle);
         // Nothing queued holds the scheduler: only `owner` and `io` do.
         assert_eq!(Arc::strong_count(&owner), 2);
+    }
+
+    /// `retired.rs`: bursts spawned by one worker and half run by the other retire tasks to
+    /// their home; every task is freed, and nothing retired outlives `deinit` (a reference left
+    /// in a queue would keep the scheduler alive through the task's header). Many rounds, so
+    /// that some shutdowns meet tasks still retired.
+    #[test]
+    fn retired_tasks_are_all_freed_and_none_outlives_the_runtime() {
+        const TASKS: usize = 2_000;
+        for round in 0..30 {
+            let rt =
+                Kqueue::init(InitOptions { n_threads: Some(2), ..Default::default() }).unwrap();
+            let shared = Arc::downgrade(&rt.io.shared);
+            let io = rt.io();
+            let dropped = Arc::new(AtomicUsize::new(0));
+            let spawner = io.clone();
+            let counter = dropped.clone();
+            rt.block_on(io.r#async(async move {
+                let handles: Vec<_> = (0..TASKS)
+                    .map(|_| {
+                        let guard = CountDrop(counter.clone());
+                        spawner.r#async(async move { drop(guard) })
+                    })
+                    .collect();
+                for h in handles {
+                    h.await;
+                }
+            }));
+            assert_eq!(dropped.load(Ordering::SeqCst), TASKS, "round {round}");
+            // A last burst, detached, left running into the shutdown.
+            rt.block_on(io.r#async({
+                let spawner = io.clone();
+                let counter = dropped.clone();
+                async move {
+                    for _ in 0..TASKS {
+                        let guard = CountDrop(counter.clone());
+                        spawner.r#async(async move { drop(guard) }).detach();
+                    }
+                }
+            }));
+            drop(io);
+            rt.deinit();
+            assert_eq!(dropped.load(Ordering::SeqCst), 2 * TASKS, "round {round}");
+            assert!(shared.upgrade().is_none(), "round {round}: a reference outlived deinit");
+        }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The run loop, in order, each tick:
 //! 1. every `EVENT_INTERVAL` ticks, poll the reactor without blocking (so that a busy runtime
-//!    still hears of I/O);
+//!    still hears of I/O), and free this worker's tasks that finished on other workers
+//!    (`retired.rs`);
 //! 2. take a task (if this worker has local tasks, every other tick a local one first, else
 //!    one after the steps below found nothing: `next_task`, rule 3 of `local.rs`): a
 //!    timer-woken one first (the timed queue, ground rule 4 of `mod.rs`, but for one other task
@@ -164,6 +165,8 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
     if let Some(r) = ctx.lifo.take() {
         shared.push_shared(&shared.resumed, r);
     }
+    // Free what came home while the loop ended (`retired.rs`, rule 4).
+    shared.workers[index].retired.release();
     WORKER.set(ptr::null());
     if ctx.ran_deinit.get() {
         // A task of this worker ran `deinit`, which joined every other worker and dropped every
@@ -199,6 +202,8 @@ impl Worker<'_> {
             self.tick = self.tick.wrapping_add(1);
             if self.tick % EVENT_INTERVAL == 0 {
                 self.poll_reactor_now();
+                // Free this worker's tasks that finished elsewhere (`retired.rs`, rule 3).
+                self.shared.workers[self.ctx.index].retired.release();
             }
             let task = match self.next_task() {
                 Some(t) => Some(t),
@@ -381,6 +386,8 @@ impl Worker<'_> {
             self.wake_up();
             return;
         }
+        // Nothing held for an idle worker (`retired.rs`, rule 3).
+        shared.workers[index].retired.release();
         let parker = &shared.workers[index].parker;
         let stats = &shared.workers[index].stats;
         stats.parking();
