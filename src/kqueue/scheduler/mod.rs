@@ -101,7 +101,7 @@ pub(crate) struct Shared {
 }
 
 /// What other threads may touch of a worker.
-struct WorkerShared {
+pub(super) struct WorkerShared {
     queue: queue::RunQueue<Runnable>,
     parker: idle::Parker,
     /// Written by the worker only (`stats.rs`).
@@ -186,9 +186,7 @@ impl Shared {
         }
         // A spawn follows: on a worker, free this worker's tasks that finished elsewhere first,
         // so that the allocation reuses their memory (`retired.rs`, rule 3).
-        if let Some(index) = worker::current_index(self) {
-            self.workers[index].retired.release();
-        }
+        worker::release_retired_here(self);
         if let Some(max) = self.max_tasks {
             self.live_tasks
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
@@ -290,8 +288,9 @@ impl Shared {
         self.drain_shared_queues();
         // Every worker that could retire a task is joined, or is this thread (`retired.rs`,
         // rule 4): no reference may outlive the runtime.
+        let mut spare = Vec::new();
         for w in self.workers.iter() {
-            w.retired.release();
+            w.retired.release(&mut spare);
         }
     }
 
@@ -323,6 +322,12 @@ impl Shared {
                 drop_quietly(r);
             }
         }
+    }
+}
+
+impl AsRef<retired::Retired> for WorkerShared {
+    fn as_ref(&self) -> &retired::Retired {
+        &self.retired
     }
 }
 
@@ -387,12 +392,7 @@ impl Schedule for Shared {
         if home == crate::task::NO_HOME {
             return;
         }
-        // Retire it (`retired.rs`, rule 2) if it ends on another worker of this runtime.
-        if worker::current_index(self).is_some_and(|here| here != home as usize)
-            && !self.is_stopping()
-        {
-            self.workers[home as usize].retired.retire(waker);
-        }
+        worker::retire_here(self, home as usize, waker);
     }
 
     #[inline]

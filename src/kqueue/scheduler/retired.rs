@@ -12,58 +12,141 @@
 //! 1. A task spawned by a worker records that worker as its home (`TaskHeader::home`); a task
 //!    spawned by any other thread has none and is never retired.
 //! 2. A task whose future completes on a worker other than its home is *retired*: that worker
-//!    puts a clone of the task's waker (one reference, which keeps the allocation) in the home's
-//!    retired queue. Only the free moves: the future and the output are dropped as before.
-//! 3. The home worker drops what its queue holds (the last reference then frees the task where it
+//!    keeps a clone of the task's waker (one reference, which keeps the allocation) in its
+//!    [`Outbox`], and hands the outbox to the homes' [`Retired`] inboxes in batches of
+//!    [`BATCH`] (one lock per batch and home, not per task), and whenever it ticks, parks or
+//!    exits. Only the free moves: the future and the output are dropped as before.
+//! 3. The home worker drops what its inbox holds (the last reference then frees the task where it
 //!    was allocated): before it spawns (in `reserve`, ahead of the allocation, which then reuses
-//!    the memory at once), every `EVENT_INTERVAL` ticks of its loop, and before it parks. The queue is bounded ([`CAPACITY`]):
-//!    when it is full the completing worker drops its clone at once, and the task is freed as
-//!    it would be without this module. So the memory held for finished tasks is bounded too.
-//! 4. Shutdown: nothing is retired once `stopping` is set, and the queues are emptied by each
-//!    worker as it exits and by `drop_remaining_tasks` after the workers are joined, so no
-//!    reference is left behind (it would keep `Shared` alive: a task's header holds its owner).
+//!    the memory at once), every `EVENT_INTERVAL` ticks of its loop, and before it parks; an
+//!    atomic count makes the check free when the inbox is empty. An inbox holds at most
+//!    [`CAPACITY`] references: a batch that does not fit is dropped by the worker handing it
+//!    over, and those tasks are freed as they would be without this module. So the memory held
+//!    for finished tasks is bounded too, and after warm-up no vector here grows: the home swaps
+//!    its inbox with a spare vector of its own.
+//! 4. Shutdown: nothing is retired once `stopping` is set; a worker drops its outbox and empties
+//!    its inbox as it exits, and `drop_remaining_tasks` empties every inbox after the workers
+//!    are joined, so no reference is left behind (it would keep `Shared` alive: a task's header
+//!    holds its owner).
 //!    Dropping a reference runs no user code: a retired task's future and output are gone.
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::task::Waker;
 
-use concurrent_queue::ConcurrentQueue;
+/// References an inbox holds at most (ground rule 3).
+const CAPACITY: usize = 1024;
 
-/// References a worker's retired queue holds at most (ground rule 3): 256 finished tasks, 6 KiB
-/// of queue per worker.
-const CAPACITY: usize = 4096;
+/// References an outbox collects before it hands them over (ground rule 2).
+const BATCH: usize = 32;
 
-/// A worker's retired queue: references to its tasks that finished on other workers.
+/// A home worker's inbox: references to its tasks that finished on other workers.
 pub(super) struct Retired {
-    queue: ConcurrentQueue<Waker>,
+    inbox: Mutex<Vec<Waker>>,
+    /// `inbox.len()`, written under the lock, read without it by the home's quick check.
+    held: AtomicUsize,
 }
 
 impl Retired {
     pub(super) fn new() -> Self {
-        Retired { queue: ConcurrentQueue::bounded(CAPACITY) }
+        Retired { inbox: Mutex::new(Vec::new()), held: AtomicUsize::new(0) }
     }
 
-    /// Keeps a reference to a task that finished away from this queue's worker (ground rule 2).
+    /// Drops every reference held (ground rule 3), the home worker passing its `spare` vector
+    /// (empty; it comes back empty, with the inbox's capacity). Any thread may call it, with
+    /// any empty vector; the home worker does, so that the tasks are freed where they were
+    /// allocated.
     #[inline]
-    pub(super) fn retire(&self, waker: &Waker) {
-        // Full: the clone comes back and is dropped here, and the task is freed by the thread
-        // that drops its last reference, as if it had not been retired.
-        let _ = self.queue.push(waker.clone());
-    }
-
-    /// Drops every reference held (ground rule 3). Any thread may call it; the home worker does,
-    /// so that the tasks are freed where they were allocated.
-    #[inline]
-    pub(super) fn release(&self) {
-        while let Ok(waker) = self.queue.pop() {
-            drop(waker);
+    pub(super) fn release(&self, spare: &mut Vec<Waker>) {
+        if self.held.load(Ordering::Acquire) == 0 {
+            return;
         }
+        {
+            let mut inbox = lock(&self.inbox);
+            std::mem::swap(&mut *inbox, spare);
+            self.held.store(0, Ordering::Release);
+        }
+        // Outside the lock: the frees are the slow part.
+        spare.clear();
+    }
+
+    /// Takes `batch` in, or drops it if it does not fit (ground rule 3).
+    fn accept(&self, batch: impl ExactSizeIterator<Item = Waker>) {
+        let mut inbox = lock(&self.inbox);
+        if inbox.len() + batch.len() > CAPACITY {
+            drop(inbox);
+            batch.for_each(drop);
+            return;
+        }
+        inbox.extend(batch);
+        self.held.store(inbox.len(), Ordering::Release);
     }
 
     /// How many references are held.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        self.queue.len()
+        lock(&self.inbox).len()
     }
+}
+
+impl AsRef<Retired> for Retired {
+    fn as_ref(&self) -> &Retired {
+        self
+    }
+}
+
+/// A completing worker's outbox (ground rule 2): references on their way to their homes, with
+/// the home's index. Only its worker's thread touches it.
+#[derive(Default)]
+pub(super) struct Outbox {
+    batch: RefCell<Vec<(usize, Waker)>>,
+}
+
+impl Outbox {
+    /// Keeps a reference to a task of worker `home` that finished here, and hands the batch
+    /// over once it is full.
+    #[inline]
+    pub(super) fn retire(&self, home: usize, waker: &Waker, homes: &[impl AsRef<Retired>]) {
+        let full = {
+            let mut batch = self.batch.borrow_mut();
+            if batch.capacity() == 0 {
+                batch.reserve_exact(BATCH);
+            }
+            batch.push((home, waker.clone()));
+            batch.len() >= BATCH
+        };
+        if full {
+            self.flush(homes);
+        }
+    }
+
+    /// Drops every reference held, here (ground rule 4).
+    pub(super) fn clear(&self) {
+        self.batch.borrow_mut().clear();
+    }
+
+    /// Hands every reference over to its home's inbox: one lock per home with something to take.
+    pub(super) fn flush(&self, homes: &[impl AsRef<Retired>]) {
+        let mut batch = self.batch.borrow_mut();
+        while let Some(&(home, _)) = batch.first() {
+            // Move this home's references to the front, then hand them over in one go.
+            let mut n = 0;
+            for i in 0..batch.len() {
+                if batch[i].0 == home {
+                    batch.swap(i, n);
+                    n += 1;
+                }
+            }
+            homes[home].as_ref().accept(batch.drain(..n).map(|(_, waker)| waker));
+        }
+    }
+}
+
+/// Locks an inbox. Its data stays consistent if a holder panicked (no update can unwind
+/// half-way: the only panic possible is an allocation failure in `extend`, which aborts).
+fn lock(m: &Mutex<Vec<Waker>>) -> std::sync::MutexGuard<'_, Vec<Waker>> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(all(test, not(kqio_loom)))]
@@ -71,7 +154,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    use super::{Retired, CAPACITY};
+    use super::{Outbox, Retired, BATCH, CAPACITY};
 
     /// Counts its drops: async-task drops a task's schedule function when it frees the task.
     struct CountDrop(Arc<AtomicUsize>);
@@ -82,55 +165,84 @@ mod tests {
         }
     }
 
-    /// A detached task that completes in its first run, and a counter of its frees.
-    fn finished_task() -> (async_task::Runnable, std::task::Waker, Arc<AtomicUsize>) {
-        let freed = Arc::new(AtomicUsize::new(0));
+    /// A detached task that completes in its first run, its waker, and a counter of its frees
+    /// (shared by the tasks made with the same counter).
+    fn finished_task(freed: &Arc<AtomicUsize>) -> (async_task::Runnable, std::task::Waker) {
         let guard = CountDrop(freed.clone());
         let (runnable, task) = async_task::spawn(async {}, move |_| {
             let _ = &guard;
         });
         task.detach();
         let waker = runnable.waker();
-        (runnable, waker, freed)
+        (runnable, waker)
     }
 
-    /// Rules 2 and 3: a retired task outlives its last run until its home releases it, and is
-    /// freed by that release.
-    #[test]
-    fn a_retired_task_is_freed_by_the_release_not_by_its_last_run() {
-        let retired = Retired::new();
-        let (runnable, waker, freed) = finished_task();
-        retired.retire(&waker);
-        drop(waker);
-        runnable.run();
-        assert_eq!(freed.load(Ordering::SeqCst), 0, "the retired reference keeps it");
-        assert_eq!(retired.len(), 1);
-        retired.release();
-        assert_eq!(freed.load(Ordering::SeqCst), 1, "freed by the release");
-        assert_eq!(retired.len(), 0);
-    }
-
-    /// Rule 3: a full queue keeps nothing more; the task is freed by its last run, as without
-    /// retiring.
-    #[test]
-    fn a_full_queue_lets_the_task_be_freed_where_it_ends() {
-        let retired = Retired::new();
-        let held: Vec<_> = (0..CAPACITY).map(|_| finished_task()).collect();
-        for (_, waker, _) in &held {
-            retired.retire(waker);
-        }
-        assert_eq!(retired.len(), CAPACITY);
-        let (runnable, waker, freed) = finished_task();
-        retired.retire(&waker);
-        drop(waker);
-        runnable.run();
-        assert_eq!(freed.load(Ordering::SeqCst), 1, "not kept: the queue was full");
-        assert_eq!(retired.len(), CAPACITY);
-        for (runnable, waker, _) in held {
+    /// Retires `n` finished tasks of home 1 through `outbox` and runs them to completion, as
+    /// a completing worker does.
+    fn retire_finished(outbox: &Outbox, homes: &[Retired], freed: &Arc<AtomicUsize>, n: usize) {
+        for _ in 0..n {
+            let (runnable, waker) = finished_task(freed);
+            outbox.retire(1, &waker, homes);
             drop(waker);
             runnable.run();
         }
-        retired.release();
-        assert_eq!(retired.len(), 0);
+    }
+
+    /// Rules 2 and 3: a retired task outlives its last run until its home releases it, and is
+    /// freed by that release; the outbox hands a batch over when it is full, and everything on
+    /// `flush`.
+    #[test]
+    fn a_retired_task_is_freed_by_its_homes_release_not_by_its_last_run() {
+        let homes = [Retired::new(), Retired::new()];
+        let outbox = Outbox::default();
+        let freed = Arc::new(AtomicUsize::new(0));
+        let mut spare = Vec::new();
+        retire_finished(&outbox, &homes, &freed, BATCH - 1);
+        assert_eq!(freed.load(Ordering::SeqCst), 0, "the retired references keep them");
+        assert_eq!(homes[1].len(), 0, "still in the outbox");
+        retire_finished(&outbox, &homes, &freed, 1);
+        assert_eq!(homes[1].len(), BATCH, "a full batch goes home");
+        retire_finished(&outbox, &homes, &freed, 3);
+        outbox.flush(&homes);
+        assert_eq!(homes[1].len(), BATCH + 3, "flush sends the rest");
+        assert_eq!(homes[0].len(), 0, "nothing for the other home");
+        assert_eq!(freed.load(Ordering::SeqCst), 0);
+        homes[1].release(&mut spare);
+        assert_eq!(freed.load(Ordering::SeqCst), BATCH + 3, "freed by the release");
+        assert_eq!(homes[1].len(), 0);
+        assert!(spare.is_empty() && spare.capacity() >= BATCH + 3, "the inbox's vector");
+        // The vectors take turns: after a round each, neither grows again.
+        retire_finished(&outbox, &homes, &freed, BATCH);
+        homes[1].release(&mut spare);
+        retire_finished(&outbox, &homes, &freed, BATCH);
+        let before = spare.as_ptr();
+        homes[1].release(&mut spare);
+        assert!(spare.is_empty() && spare.capacity() >= BATCH);
+        assert_eq!(freed.load(Ordering::SeqCst), 3 * BATCH + 3);
+        retire_finished(&outbox, &homes, &freed, BATCH);
+        homes[1].release(&mut spare);
+        assert_eq!(spare.as_ptr(), before, "the same two vectors, swapped back and forth");
+    }
+
+    /// Rule 3: a batch that does not fit in a full inbox is dropped by the worker handing it
+    /// over, and its tasks are freed there; rule 4: `clear` drops an outbox's references.
+    #[test]
+    fn a_full_inbox_lets_the_tasks_be_freed_where_they_end() {
+        let homes = [Retired::new(), Retired::new()];
+        let outbox = Outbox::default();
+        let kept = Arc::new(AtomicUsize::new(0));
+        retire_finished(&outbox, &homes, &kept, CAPACITY);
+        outbox.flush(&homes);
+        assert_eq!(homes[1].len(), CAPACITY);
+        let extra = Arc::new(AtomicUsize::new(0));
+        retire_finished(&outbox, &homes, &extra, BATCH);
+        assert_eq!(extra.load(Ordering::SeqCst), BATCH, "not kept: the inbox was full");
+        assert_eq!(homes[1].len(), CAPACITY);
+        let cleared = Arc::new(AtomicUsize::new(0));
+        retire_finished(&outbox, &homes, &cleared, 2);
+        outbox.clear();
+        assert_eq!(cleared.load(Ordering::SeqCst), 2, "clear frees them here");
+        homes[1].release(&mut Vec::new());
+        assert_eq!(kept.load(Ordering::SeqCst), CAPACITY);
     }
 }

@@ -19,7 +19,7 @@
 //! local queue (`ScheduleReason::Yielded`), so a task that keeps waking itself gets one poll per
 //! round of the queue and cannot starve the others.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::Arc;
@@ -28,6 +28,7 @@ use std::task::Waker;
 use concurrent_queue::ConcurrentQueue;
 
 use super::local::{HomeWake, LocalHome};
+use super::retired::Outbox;
 use super::Shared;
 use crate::task::current::{set_thread_kind, set_thread_scheduler, ThreadKind};
 use crate::task::{Runnable, ScheduleReason};
@@ -56,6 +57,11 @@ struct WorkerCtx {
     /// Set when a task on this worker began the runtime's shutdown (`deinit` called by a task):
     /// the worker then drops the tasks left behind once its loop ends (`run_worker`).
     ran_deinit: Cell<bool>,
+    /// References to other workers' tasks that finished here, on their way home
+    /// (`retired.rs`).
+    outbox: Outbox,
+    /// The vector this worker swaps with its inbox to release it (`retired.rs`, rule 3).
+    spare: RefCell<Vec<Waker>>,
 }
 
 thread_local! {
@@ -76,6 +82,26 @@ fn local_ctx(shared: &Shared) -> Option<&WorkerCtx> {
 #[inline]
 pub(super) fn current_index(shared: &Shared) -> Option<usize> {
     local_ctx(shared).map(|ctx| ctx.index)
+}
+
+/// `retired.rs`, rule 2: if this thread is one of `shared`'s workers and not the task's `home`,
+/// keeps a reference to the task (its `waker`) to be sent home.
+#[inline]
+pub(super) fn retire_here(shared: &Shared, home: usize, waker: &Waker) {
+    if let Some(ctx) = local_ctx(shared) {
+        if ctx.index != home && !shared.is_stopping() {
+            ctx.outbox.retire(home, waker, &shared.workers);
+        }
+    }
+}
+
+/// `retired.rs`, rule 3: if this thread is one of `shared`'s workers, frees its tasks that
+/// finished elsewhere and came home.
+#[inline]
+pub(super) fn release_retired_here(shared: &Shared) {
+    if let Some(ctx) = local_ctx(shared) {
+        shared.workers[ctx.index].retired.release(&mut ctx.spare.borrow_mut());
+    }
 }
 
 /// For a shutdown begun on this thread: if it is one of `shared`'s workers (a task called
@@ -142,6 +168,8 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
         lifo: Cell::new(None),
         firing_timers: Cell::new(false),
         ran_deinit: Cell::new(false),
+        outbox: Outbox::default(),
+        spare: RefCell::new(Vec::new()),
     };
     WORKER.set(&ctx);
     let home = LocalHome::new(shared.clone(), HomeWake::Worker(index));
@@ -165,8 +193,11 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
     if let Some(r) = ctx.lifo.take() {
         shared.push_shared(&shared.resumed, r);
     }
-    // Free what came home while the loop ended (`retired.rs`, rule 4).
-    shared.workers[index].retired.release();
+    // `retired.rs`, rule 4: drop what this worker holds for others (here: after the last drain
+    // of a `deinit` run by one of its tasks, nobody would release a handed-over batch), and free
+    // what came home while the loop ended.
+    ctx.outbox.clear();
+    shared.workers[index].retired.release(&mut ctx.spare.borrow_mut());
     WORKER.set(ptr::null());
     if ctx.ran_deinit.get() {
         // A task of this worker ran `deinit`, which joined every other worker and dropped every
@@ -202,8 +233,7 @@ impl Worker<'_> {
             self.tick = self.tick.wrapping_add(1);
             if self.tick % EVENT_INTERVAL == 0 {
                 self.poll_reactor_now();
-                // Free this worker's tasks that finished elsewhere (`retired.rs`, rule 3).
-                self.shared.workers[self.ctx.index].retired.release();
+                self.exchange_retired();
             }
             let task = match self.next_task() {
                 Some(t) => Some(t),
@@ -386,8 +416,8 @@ impl Worker<'_> {
             self.wake_up();
             return;
         }
-        // Nothing held for an idle worker (`retired.rs`, rule 3).
-        shared.workers[index].retired.release();
+        // Nothing held for an idle worker (`retired.rs`, rules 2 and 3).
+        self.exchange_retired();
         let parker = &shared.workers[index].parker;
         let stats = &shared.workers[index].stats;
         stats.parking();
@@ -409,6 +439,13 @@ impl Worker<'_> {
                 self.wake_up();
             }
         }
+    }
+
+    /// `retired.rs`: sends the references this worker holds for others home, and frees its own
+    /// tasks that came home.
+    fn exchange_retired(&self) {
+        self.ctx.outbox.flush(&self.shared.workers);
+        self.shared.workers[self.ctx.index].retired.release(&mut self.ctx.spare.borrow_mut());
     }
 
     /// After parking (or deciding not to): leave the sleepers, and become a searcher if a
