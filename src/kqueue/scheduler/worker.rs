@@ -30,6 +30,7 @@ use concurrent_queue::ConcurrentQueue;
 use super::local::{HomeWake, LocalHome};
 use super::retired::Outbox;
 use super::Shared;
+use crate::kqueue::reactor::DriverGuard;
 use crate::task::current::{set_thread_kind, set_thread_scheduler, ThreadKind};
 use crate::task::{Runnable, ScheduleReason};
 
@@ -54,6 +55,9 @@ struct WorkerCtx {
     lifo: Cell<Option<Runnable>>,
     /// Set while this worker fires timers: a task woken then goes to the timed queue.
     firing_timers: Cell<bool>,
+    /// Set while this worker dispatches the reactor's events: a task woken then joins the back
+    /// of a non-empty resumed queue (ground rule 2 of `mod.rs`).
+    dispatching: Cell<bool>,
     /// Set when a task on this worker began the runtime's shutdown (`deinit` called by a task):
     /// the worker then drops the tasks left behind once its loop ends (`run_worker`).
     ran_deinit: Cell<bool>,
@@ -139,6 +143,14 @@ pub(super) fn schedule_local(
         shared.notify_one();
         return None;
     }
+    if ctx.dispatching.get()
+        && matches!(reason, ScheduleReason::Woken)
+        && !shared.resumed.is_empty()
+    {
+        // Ground rule 2 of `mod.rs`: readiness harvested while tasks wait in the resumed queue
+        // joins them at its back instead of overtaking them.
+        return Some(runnable);
+    }
     match reason {
         ScheduleReason::Woken => {
             if let Some(prev) = ctx.lifo.replace(Some(runnable)) {
@@ -167,6 +179,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
         index,
         lifo: Cell::new(None),
         firing_timers: Cell::new(false),
+        dispatching: Cell::new(false),
         ran_deinit: Cell::new(false),
         outbox: Outbox::default(),
         spare: RefCell::new(Vec::new()),
@@ -390,10 +403,18 @@ impl Worker<'_> {
         }
         if let Some(mut driver) = self.shared.reactor.try_lock_driver() {
             if driver.poll(Some(std::time::Duration::ZERO)) > 0 {
-                driver.dispatch();
+                self.dispatch(&mut driver);
             }
             self.fire_timers();
         }
+    }
+
+    /// Delivers the events of the driver's last poll, waking their tasks (which go to the back
+    /// of a non-empty resumed queue: ground rule 2 of `mod.rs`).
+    fn dispatch(&self, driver: &mut DriverGuard<'_>) {
+        self.ctx.dispatching.set(true);
+        driver.dispatch();
+        self.ctx.dispatching.set(false);
     }
 
     /// Fires the due timers; the tasks they wake go to the timed queue (ground rule 4 of
@@ -430,7 +451,7 @@ impl Worker<'_> {
                 // Unregister before dispatching: the wakes of dispatch then see this worker as
                 // awake and do not try to unpark it.
                 self.wake_up();
-                driver.dispatch();
+                self.dispatch(&mut driver);
                 self.fire_timers();
             }
             None => {
