@@ -10,6 +10,10 @@
 //! wave-1 reads (see the assertion). Before the rule, wave 2 went through the LIFO slot and the
 //! local queue and overtook 250 to 370 of the 400 wave-1 connections; now 14 to 19.
 
+#[path = "common/rlimit.rs"]
+#[allow(dead_code)] // `cpu_time` is for the descriptor-exhaustion tests
+mod rlimit;
+
 use std::io::Write;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use kqio::net::UnixStream;
 use kqio::{InitOptions, Kqueue};
+use rlimit::{nofile, set_nofile};
 
 /// More than the LIFO slot and a local queue (256) hold, and within one turn's harvest (1,024).
 const WAVE1: usize = 400;
@@ -30,21 +35,12 @@ const BATCH: usize = 32;
 /// Raises the soft descriptor limit to what the test needs (two per connection), if the hard
 /// limit allows; returns whether it is enough.
 fn enough_descriptors(needed: usize) -> bool {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit and setrlimit read and write the struct they are given.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return false;
-        }
-        let want = (needed as libc::rlim_t).min(lim.rlim_max);
-        if lim.rlim_cur < want {
-            let raised = libc::rlimit { rlim_cur: want, rlim_max: lim.rlim_max };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim = raised;
-            }
-        }
+    let lim = nofile();
+    let want = (needed as libc::rlim_t).min(lim.rlim_max);
+    if lim.rlim_cur < want {
+        set_nofile(libc::rlimit { rlim_cur: want, rlim_max: lim.rlim_max });
     }
-    lim.rlim_cur as usize >= needed
+    nofile().rlim_cur as usize >= needed
 }
 
 /// Blocks the calling thread (a worker, here the only one) until the test sends.
