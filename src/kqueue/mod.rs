@@ -3,7 +3,7 @@
 //! | file | what |
 //! | --- | --- |
 //! | `mod.rs` | `Kqueue::{init, io, block_on, deinit}`, `InitOptions`, the `impl Io` table |
-//! | `scheduler/` | workers, local queues, stealing, parking, the task registry, freeing tasks where they were spawned (`retired.rs`), per-worker counters, the stall detector |
+//! | `scheduler/` | workers, local queues, stealing, parking, the task registry, freeing tasks where they were spawned (`retired.rs`), the hand-shake of late work with shutdown (`late.rs`), per-worker counters, the stall detector |
 //! | `reactor.rs` | mio `Poll`, registrations, readiness delivery, cross-thread wake |
 //! | `async_fd.rs` | `AsyncFd`: readiness waits on a raw descriptor |
 //! | `blocking.rs` | the bounded blocking pool (files, directories, name lookup) |

@@ -32,6 +32,7 @@
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use std::marker::PhantomPinned;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::{PoisonError, TryLockError};
@@ -355,36 +356,59 @@ fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
     }
 }
 
-/// Wakers collected under a lock, woken after it is released. The first is kept inline (a
-/// signal, an unlock, a put that completes one getter allocate nothing); more spill into a
-/// `Vec` (a broadcast allocates once).
+/// Wakers a [`WakeBatch`] holds in place: a broadcast, a set or a put that wakes this many
+/// waiters allocates nothing (`tests/sync_alloc.rs`). 16 wakers are 256 bytes of stack.
+const INLINE_WAKERS: usize = 16;
+
+/// Wakers collected under a lock, woken after it is released, in the order they were pushed.
+/// The first [`INLINE_WAKERS`] are kept in place; more spill into a `Vec` (a broadcast to more
+/// waiters than that allocates once).
 pub(crate) struct WakeBatch {
-    first: Option<Waker>,
+    /// `inline[woken..len]` hold wakers not woken yet; every other slot is uninitialised (or
+    /// already read out).
+    inline: [MaybeUninit<Waker>; INLINE_WAKERS],
+    len: usize,
+    woken: usize,
     more: Vec<Waker>,
 }
 
 impl WakeBatch {
     #[inline]
     pub(crate) const fn new() -> Self {
-        WakeBatch { first: None, more: Vec::new() }
+        WakeBatch {
+            inline: [const { MaybeUninit::uninit() }; INLINE_WAKERS],
+            len: 0,
+            woken: 0,
+            more: Vec::new(),
+        }
     }
 
     #[inline]
     pub(crate) fn push(&mut self, waker: Option<Waker>) {
         let Some(w) = waker else { return };
-        if self.first.is_none() {
-            self.first = Some(w);
+        if self.len < INLINE_WAKERS {
+            self.inline[self.len].write(w);
+            self.len += 1;
         } else {
             self.more.push(w);
         }
     }
 
-    /// Wakes and forgets every collected waker. Call it with no lock held.
+    /// Wakes and forgets every collected waker. Call it with no lock held. The batch is empty
+    /// afterwards and can be filled again.
     #[inline]
     pub(crate) fn wake_all(&mut self) {
-        if let Some(w) = self.first.take() {
+        while self.woken < self.len {
+            let i = self.woken;
+            // Counted as read before the wake: if `wake` panics, `Drop` goes on after it.
+            self.woken += 1;
+            // SAFETY: `i` was in `woken..len`, so slot `i` holds a waker not read yet (the
+            // field's invariant); `woken` now excludes it, so it is never read again.
+            let w = unsafe { self.inline[i].assume_init_read() };
             w.wake();
         }
+        self.len = 0;
+        self.woken = 0;
         if !self.more.is_empty() {
             for w in self.more.drain(..) {
                 w.wake();
@@ -398,5 +422,80 @@ impl Drop for WakeBatch {
     /// waker dropped unwoken would strand its task.
     fn drop(&mut self) {
         self.wake_all();
+    }
+}
+
+#[cfg(all(test, not(kqio_loom)))]
+mod tests {
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::{Arc, Mutex as StdMutex};
+    use std::task::Wake;
+
+    /// A waker that records its number when woken, and panics for the one named `panics_at`.
+    struct Recorder {
+        n: usize,
+        panics_at: Option<usize>,
+        woken: Arc<StdMutex<Vec<usize>>>,
+    }
+
+    impl Wake for Recorder {
+        fn wake(self: Arc<Self>) {
+            self.woken.lock().unwrap().push(self.n);
+            assert_ne!(Some(self.n), self.panics_at, "waker {} panics", self.n);
+        }
+    }
+
+    fn wakers(n: usize, panics_at: Option<usize>) -> (Vec<Waker>, Arc<StdMutex<Vec<usize>>>) {
+        let woken = Arc::new(StdMutex::new(Vec::new()));
+        let wakers = (0..n)
+            .map(|n| Waker::from(Arc::new(Recorder { n, panics_at, woken: woken.clone() })))
+            .collect();
+        (wakers, woken)
+    }
+
+    #[test]
+    fn wakes_in_push_order_in_place_and_past_the_spill() {
+        for n in [0, 1, INLINE_WAKERS - 1, INLINE_WAKERS, INLINE_WAKERS + 1, 3 * INLINE_WAKERS] {
+            let (ws, woken) = wakers(n, None);
+            let mut batch = WakeBatch::new();
+            batch.push(None);
+            for w in ws {
+                batch.push(Some(w));
+            }
+            batch.wake_all();
+            assert_eq!(*woken.lock().unwrap(), (0..n).collect::<Vec<_>>(), "{n} wakers");
+            assert_eq!((batch.len, batch.woken, batch.more.len()), (0, 0, 0));
+        }
+    }
+
+    #[test]
+    fn a_batch_is_reused_after_waking_and_drop_wakes_what_is_left() {
+        let (ws, woken) = wakers(2 * INLINE_WAKERS, None);
+        let mut ws = ws.into_iter();
+        let mut batch = WakeBatch::new();
+        for w in ws.by_ref().take(INLINE_WAKERS) {
+            batch.push(Some(w));
+        }
+        batch.wake_all();
+        for w in ws {
+            batch.push(Some(w));
+        }
+        drop(batch);
+        assert_eq!(*woken.lock().unwrap(), (0..2 * INLINE_WAKERS).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_panicking_waker_strands_none_of_the_others() {
+        let (ws, woken) = wakers(INLINE_WAKERS, Some(3));
+        let mut batch = WakeBatch::new();
+        for w in ws {
+            batch.push(Some(w));
+        }
+        let r = catch_unwind(AssertUnwindSafe(|| batch.wake_all()));
+        assert!(r.is_err(), "the fourth waker panics");
+        // What `wake_all` did not reach, `Drop` wakes: each waker exactly once.
+        drop(batch);
+        assert_eq!(*woken.lock().unwrap(), (0..INLINE_WAKERS).collect::<Vec<_>>());
     }
 }

@@ -1,6 +1,7 @@
 //! Loom models of the scheduler: the local run queue (push, pop, steal, overflow), the injector
-//! against a parking worker, and the parking protocol of `idle.rs` (no lost wake-up; the last
-//! searcher re-checks). Under loom the local queue holds `queue::CAPACITY` = 4 tasks.
+//! against a parking worker, the parking protocol of `idle.rs` (no lost wake-up; the last
+//! searcher re-checks), and the late-work hand-shake of `late.rs`. Under loom the local queue
+//! holds `queue::CAPACITY` = 4 tasks.
 //!
 //! A model worker runs the protocol of `worker.rs` step 4 with the real `Idle` and `Parker`:
 //! register as a sleeper, re-check the queues, park on the condition variable, unregister. A
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use concurrent_queue::ConcurrentQueue;
 
 use super::idle::{Idle, Parker};
+use super::late::LastDrain;
 use super::queue::{RunQueue, CAPACITY};
 use crate::loom::model::model;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
@@ -421,5 +423,47 @@ fn parker_two_unparks_vs_park_driver() {
         p.unpark_with(|| poller.wake());
         t.join().unwrap();
         u.join().unwrap();
+    });
+}
+
+/// A one-slot stand-in for a shared queue with no ordering beyond a push's Release and a pop's
+/// Acquire (`late.rs` rule 3): `pop` first looks (a plain load, as a queue's emptiness check
+/// is), then takes. `taken` counts the pops that took the item.
+struct WeakQueue {
+    slot: AtomicUsize,
+    taken: AtomicUsize,
+}
+
+impl WeakQueue {
+    fn push(&self, item: usize) {
+        self.slot.store(item, Ordering::Release);
+    }
+
+    fn drain(&self) {
+        if self.slot.load(Ordering::Acquire) != 0 && self.slot.swap(0, Ordering::Acquire) != 0 {
+            self.taken.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Late work (`late.rs`): a `schedule` that pushes during shutdown, racing `deinit`'s last
+/// drain. Whatever the interleaving and whichever stores each load reads, the item is taken,
+/// exactly once: by the last drain, or by the late `schedule` itself. With either of the two
+/// fences of `late.rs` taken out, loom finds an execution that leaves the item in the queue.
+#[test]
+fn a_late_push_is_drained_by_one_side() {
+    model(|| {
+        let late = Arc::new(LastDrain::new());
+        let q = Arc::new(WeakQueue { slot: AtomicUsize::new(0), taken: AtomicUsize::new(0) });
+        let scheduler = {
+            let (late, q) = (late.clone(), q.clone());
+            loom::thread::spawn(move || {
+                q.push(1);
+                late.after_push(|| q.drain());
+            })
+        };
+        late.close(|| q.drain());
+        scheduler.join().unwrap();
+        assert_eq!(q.taken.load(Ordering::Relaxed), 1, "the late push was left in the queue");
     });
 }

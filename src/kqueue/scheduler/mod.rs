@@ -46,11 +46,12 @@
 //!    task whose spawn reserved its place before step 1 (or a wake that comes from outside the
 //!    workers) may reach `schedule` after step 4's last drain; `schedule` then drops it at once,
 //!    on the calling thread, so that no task is left in a queue that nobody drains (with its
-//!    future never dropped and the scheduler kept alive by it).
+//!    future never dropped and the scheduler kept alive by it; the hand-shake is `late.rs`'s).
 //! 6. Local tasks (`spawn_local`, `local.rs`) never enter these queues: each worker keeps its
 //!    own, which nobody steals from, and runs them between its other tasks (`worker.rs`).
 
 mod idle;
+mod late;
 mod local;
 #[cfg(all(test, kqio_loom))]
 mod loom_tests;
@@ -61,7 +62,7 @@ mod stall;
 mod stats;
 mod worker;
 
-use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -99,8 +100,8 @@ pub(crate) struct Shared {
     /// Step 2 of shutdown: workers exit their loop.
     stopping: AtomicBool,
     /// Step 4 of shutdown is over: nobody drains the queues any more, so `schedule` drops what
-    /// it is handed (ground rule 5, "late work").
-    drained: AtomicBool,
+    /// it is handed (ground rule 5, "late work"; `late.rs`).
+    last_drain: late::LastDrain,
     max_tasks: Option<usize>,
     live_tasks: AtomicUsize,
     /// The stall detector, when `InitOptions::stall_threshold` is set (`stall.rs`).
@@ -142,7 +143,7 @@ impl Shared {
             registry: registry::Registry::new(),
             shut_down: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
-            drained: AtomicBool::new(false),
+            last_drain: late::LastDrain::new(),
             max_tasks,
             live_tasks: AtomicUsize::new(0),
             stall: None,
@@ -287,12 +288,9 @@ impl Shared {
             self.registry.wake_all_except(running);
             self.drain_queues();
         }
-        // Late work (ground rule 5): from here on `schedule` drops what it is handed. SeqCst,
-        // with the fence in `schedule`: either this drain sees a runnable pushed before the
-        // store, or that `schedule` sees the store and drains it itself.
-        self.drained.store(true, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        self.drain_shared_queues();
+        // Late work (ground rule 5, `late.rs`): from here on `schedule` drops what it is
+        // handed; either this drain sees a runnable pushed before, or that `schedule` drains it.
+        self.last_drain.close(|| self.drain_shared_queues());
         // Every worker that could retire a task is joined, or is this thread (`retired.rs`,
         // rule 4): no reference may outlive the runtime.
         let mut spare = Vec::new();
@@ -374,12 +372,9 @@ impl Schedule for Shared {
             if !self.is_stopping() {
                 self.notify_one();
             } else {
-                // Late work (ground rule 5): after the last drain nobody would take it. SeqCst,
-                // paired with `drop_remaining_tasks`: see there.
-                fence(Ordering::SeqCst);
-                if self.drained.load(Ordering::SeqCst) {
-                    self.drain_shared_queues();
-                }
+                // Late work (ground rule 5, `late.rs`): after the last drain nobody would take
+                // it, so this thread drains it.
+                self.last_drain.after_push(|| self.drain_shared_queues());
             }
         }
     }
@@ -416,15 +411,8 @@ mod late_work_tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
+    use super::retired::tests::CountDrop;
     use crate::{InitOptions, Kqueue};
-
-    struct CountDrop(Arc<AtomicUsize>);
-
-    impl Drop for CountDrop {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     /// Ground rule 5, late work: a spawn that reserved its place before `deinit` and reaches
     /// `schedule` after the last drain has its future dropped there and then (before, it stayed

@@ -83,8 +83,8 @@ impl Retired {
         self.held.store(inbox.len(), Ordering::Release);
     }
 
-    /// How many references are held.
-    #[cfg(test)]
+    /// How many references are held (for the tests below, which the loom build leaves out).
+    #[cfg(all(test, not(kqio_loom)))]
     pub(super) fn len(&self) -> usize {
         lock(&self.inbox).len()
     }
@@ -150,14 +150,18 @@ fn lock(m: &Mutex<Vec<Waker>>) -> std::sync::MutexGuard<'_, Vec<Waker>> {
 }
 
 #[cfg(all(test, not(kqio_loom)))]
-mod tests {
+pub(super) mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
     use super::{Outbox, Retired, BATCH, CAPACITY};
 
-    /// Counts its drops: async-task drops a task's schedule function when it frees the task.
-    struct CountDrop(Arc<AtomicUsize>);
+    /// Counts its drops: async-task drops a task's schedule function when it frees the task,
+    /// and a task's future when it completes or is dropped unfinished (also used by `mod.rs`'s
+    /// late-work tests).
+    pub(in crate::kqueue::scheduler) struct CountDrop(
+        pub(in crate::kqueue::scheduler) Arc<AtomicUsize>,
+    );
 
     impl Drop for CountDrop {
         fn drop(&mut self) {

@@ -48,16 +48,28 @@ const MAX_TIMED_POLLS: u32 = 32;
 /// each other through the slot would otherwise starve the queue.
 const MAX_LIFO_POLLS: u32 = 3;
 
+/// What a worker is doing while it wakes tasks: where a woken task goes depends on it (one
+/// `Cell` read on every wake).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WakeSource {
+    /// Running a task, or anything not below: the LIFO slot, then the local queue.
+    Task,
+    /// Dispatching the reactor's events: the back of a non-empty resumed queue, so that
+    /// readiness harvested while tasks wait there does not overtake them (ground rule 2 of
+    /// `mod.rs`).
+    Reactor,
+    /// Firing timers: the timed queue, in firing order, ahead of other work (ground rule 4 of
+    /// `mod.rs`).
+    Timers,
+}
+
 /// The worker's state that only its own thread touches, reachable from `schedule` via TLS.
 struct WorkerCtx {
     shared: *const Shared,
     index: usize,
     lifo: Cell<Option<Runnable>>,
-    /// Set while this worker fires timers: a task woken then goes to the timed queue.
-    firing_timers: Cell<bool>,
-    /// Set while this worker dispatches the reactor's events: a task woken then joins the back
-    /// of a non-empty resumed queue (ground rule 2 of `mod.rs`).
-    dispatching: Cell<bool>,
+    /// What this worker is doing, which decides where a task it wakes goes (`WakeSource`).
+    waking: Cell<WakeSource>,
     /// Set when a task on this worker began the runtime's shutdown (`deinit` called by a task):
     /// the worker then drops the tasks left behind once its loop ends (`run_worker`).
     ran_deinit: Cell<bool>,
@@ -137,19 +149,20 @@ pub(super) fn schedule_local(
     if shared.is_stopping() {
         return Some(runnable);
     }
-    if ctx.firing_timers.get() && matches!(reason, ScheduleReason::Woken) {
-        // Ground rule 4 of `mod.rs`: in firing order, ahead of other work, on any worker.
-        shared.push_shared(&shared.timed, runnable);
-        shared.notify_one();
-        return None;
-    }
-    if ctx.dispatching.get()
-        && matches!(reason, ScheduleReason::Woken)
-        && !shared.resumed.is_empty()
-    {
-        // Ground rule 2 of `mod.rs`: readiness harvested while tasks wait in the resumed queue
-        // joins them at its back instead of overtaking them.
-        return Some(runnable);
+    if matches!(reason, ScheduleReason::Woken) {
+        match ctx.waking.get() {
+            WakeSource::Task => {}
+            WakeSource::Timers => {
+                // Ground rule 4 of `mod.rs`: in firing order, ahead of other work, on any worker.
+                shared.push_shared(&shared.timed, runnable);
+                shared.notify_one();
+                return None;
+            }
+            // Ground rule 2 of `mod.rs`: readiness harvested while tasks wait in the resumed
+            // queue joins them at its back instead of overtaking them.
+            WakeSource::Reactor if !shared.resumed.is_empty() => return Some(runnable),
+            WakeSource::Reactor => {}
+        }
     }
     match reason {
         ScheduleReason::Woken => {
@@ -178,8 +191,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize) {
         shared: &*shared,
         index,
         lifo: Cell::new(None),
-        firing_timers: Cell::new(false),
-        dispatching: Cell::new(false),
+        waking: Cell::new(WakeSource::Task),
         ran_deinit: Cell::new(false),
         outbox: Outbox::default(),
         spare: RefCell::new(Vec::new()),
@@ -412,17 +424,17 @@ impl Worker<'_> {
     /// Delivers the events of the driver's last poll, waking their tasks (which go to the back
     /// of a non-empty resumed queue: ground rule 2 of `mod.rs`).
     fn dispatch(&self, driver: &mut DriverGuard<'_>) {
-        self.ctx.dispatching.set(true);
+        self.ctx.waking.set(WakeSource::Reactor);
         driver.dispatch();
-        self.ctx.dispatching.set(false);
+        self.ctx.waking.set(WakeSource::Task);
     }
 
     /// Fires the due timers; the tasks they wake go to the timed queue (ground rule 4 of
     /// `mod.rs`).
     fn fire_timers(&mut self) {
-        self.ctx.firing_timers.set(true);
+        self.ctx.waking.set(WakeSource::Timers);
         self.shared.timers.fire_due(&mut self.fired);
-        self.ctx.firing_timers.set(false);
+        self.ctx.waking.set(WakeSource::Task);
     }
 
     /// Step 4 of the run loop (see `idle.rs` for the protocol).
