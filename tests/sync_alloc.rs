@@ -89,6 +89,19 @@ fn all_pending<F: Future + ?Sized>(futures: &mut [Pin<Box<F>>]) {
     }
 }
 
+/// Polls every future once, asserts each is done (`what` says what failed otherwise), and
+/// returns their outputs.
+fn all_ready<F: Future + ?Sized>(futures: &mut [Pin<Box<F>>], what: &str) -> Vec<F::Output> {
+    let mut outputs = Vec::with_capacity(futures.len());
+    for f in futures.iter_mut() {
+        match poll_once(f.as_mut()) {
+            Poll::Ready(v) => outputs.push(v),
+            Poll::Pending => panic!("{what}"),
+        }
+    }
+    outputs
+}
+
 #[test]
 fn a_broadcast_to_many_waiters_allocates_nothing() {
     let mutexes: Vec<Mutex<()>> = (0..WAITERS).map(|_| Mutex::new(())).collect();
@@ -99,9 +112,7 @@ fn a_broadcast_to_many_waiters_allocates_nothing() {
         .collect();
     all_pending(&mut waits);
     assert_eq!(allocations_of(|| cond.broadcast()), 0, "Condition::broadcast");
-    for w in &mut waits {
-        assert!(poll_once(w.as_mut()).is_ready(), "a waiter was not woken");
-    }
+    all_ready(&mut waits, "a waiter was not woken");
 }
 
 #[test]
@@ -111,9 +122,7 @@ fn setting_an_event_with_many_waiters_allocates_nothing() {
         (0..WAITERS).map(|_| Box::pin(event.wait_uncancelable()) as Pin<Box<_>>).collect();
     all_pending(&mut waits);
     assert_eq!(allocations_of(|| event.set()), 0, "Event::set");
-    for w in &mut waits {
-        assert!(poll_once(w.as_mut()).is_ready(), "a waiter was not woken");
-    }
+    all_ready(&mut waits, "a waiter was not woken");
 }
 
 #[test]
@@ -124,9 +133,7 @@ fn a_write_unlock_that_admits_many_readers_allocates_nothing() {
         (0..WAITERS).map(|_| Box::pin(lock.read_uncancelable()) as Pin<Box<_>>).collect();
     all_pending(&mut reads);
     assert_eq!(allocations_of(|| drop(writer)), 0, "the write unlock");
-    for r in &mut reads {
-        assert!(poll_once(r.as_mut()).is_ready(), "a reader was not admitted");
-    }
+    all_ready(&mut reads, "a reader was not admitted");
 }
 
 #[test]
@@ -140,12 +147,6 @@ fn a_put_that_completes_many_getters_allocates_nothing() {
     let mut done = None;
     assert_eq!(allocations_of(|| done = Some(poll_once(put.as_mut()))), 0, "Queue::put");
     assert!(done.is_some_and(|p| p.is_ready()), "the put did not complete");
-    let mut got = Vec::new();
-    for g in &mut gets {
-        match poll_once(g.as_mut()) {
-            Poll::Ready(v) => got.push(v),
-            Poll::Pending => panic!("a getter was not handed an item"),
-        }
-    }
+    let got = all_ready(&mut gets, "a getter was not handed an item");
     assert_eq!(got.len(), WAITERS);
 }
