@@ -561,3 +561,112 @@ fn spurious_readiness_sends_the_loser_back_to_waiting() {
         assert_eq!(bytes, b"ab");
     });
 }
+
+/// A peer for the two tests below: a std thread with a blocking socket that reads each 8-byte
+/// message and answers it with the value plus one, at once in most rounds and after 1 ms in
+/// every fourth (so that the server's read after its write, tried at once by the read guess of
+/// `src/kqueue/read_guess.rs`, meets `WouldBlock` there and must wait for the real event). The
+/// delay only chooses which path a round takes; every round must give the same answer.
+fn answering_peer(addr: SocketAddr, rounds: u64) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = std::net::TcpListener::bind(addr).unwrap().accept().unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut buf = [0u8; 8];
+        for round in 0..rounds {
+            s.read_exact(&mut buf).unwrap();
+            if round % 4 == 3 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let answer = u64::from_le_bytes(buf) + 1;
+            s.write_all(&answer.to_le_bytes()).unwrap();
+        }
+    })
+}
+
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind(any_port()).unwrap().local_addr().unwrap()
+}
+
+/// The read that follows a write tries the socket at once (the read guess); when the answer is
+/// not there yet it must still wait for it and get it, in every round, whichever path it took.
+#[test]
+fn a_read_right_after_a_write_gets_the_answer_early_or_late() {
+    const ROUNDS: u64 = 400;
+    let rt = rt(2);
+    let io = rt.io();
+    let addr = free_port();
+    let peer = answering_peer(addr, ROUNDS);
+    rt.block_on(async {
+        let s = loop {
+            match TcpStream::connect(&io, addr).await {
+                Ok(s) => break s,
+                // The peer thread may not be listening yet.
+                Err(_) => io.sleep(Duration::from_millis(1).into()).await.unwrap(),
+            }
+        };
+        s.set_nodelay(true).unwrap();
+        let rounds = async {
+            for round in 0..ROUNDS {
+                let value = round * 1_000;
+                s.write_all(&value.to_le_bytes()).await.unwrap();
+                let mut buf = [0u8; 8];
+                s.read_exact(&mut buf).await.unwrap();
+                assert_eq!(u64::from_le_bytes(buf), value + 1, "round {round}");
+            }
+        };
+        kqio::time::timeout(&*io, Timeout::after(Duration::from_secs(60)), rounds)
+            .await
+            .expect("a read after a write was never woken");
+    });
+    peer.join().unwrap();
+}
+
+/// A write's guess marks the socket readable without waking anyone: a reader parked in another
+/// task must still be woken by the answer's own event, every time.
+#[test]
+fn a_reader_in_another_task_is_woken_by_answers_to_another_tasks_writes() {
+    const ROUNDS: u64 = 400;
+    let rt = rt(2);
+    let io = rt.io();
+    let addr = free_port();
+    let peer = answering_peer(addr, ROUNDS);
+    rt.block_on(async {
+        let s = loop {
+            match TcpStream::connect(&io, addr).await {
+                Ok(s) => break Arc::new(s),
+                Err(_) => io.sleep(Duration::from_millis(1).into()).await.unwrap(),
+            }
+        };
+        s.set_nodelay(true).unwrap();
+        // One message in flight at a time: the writer sends the next only after the reader got
+        // the answer, so the reader is parked (or about to be) when each write's guess is made.
+        let (got_tx, got_rx) = futures::channel::mpsc::unbounded::<u64>();
+        let reader = {
+            let s = s.clone();
+            io.r#async(async move {
+                for round in 0..ROUNDS {
+                    let mut buf = [0u8; 8];
+                    s.read_exact(&mut buf).await.unwrap();
+                    assert_eq!(u64::from_le_bytes(buf), round * 7 + 1, "round {round}");
+                    got_tx.unbounded_send(round).unwrap();
+                }
+            })
+        };
+        let writer = async {
+            let mut got_rx = got_rx;
+            for round in 0..ROUNDS {
+                s.write_all(&(round * 7).to_le_bytes()).await.unwrap();
+                use futures::StreamExt;
+                assert_eq!(got_rx.next().await, Some(round));
+            }
+        };
+        kqio::time::timeout(&*io, Timeout::after(Duration::from_secs(60)), async {
+            writer.await;
+            reader.await;
+        })
+        .await
+        .expect("a parked reader was never woken");
+    });
+    peer.join().unwrap();
+}

@@ -159,6 +159,12 @@ impl<T: AsRawFd> AsyncFd<T> {
         self.poll_io_then(cx, dir, op, |n| *n > 0 && *n < want)
     }
 
+    /// Makes the next read try its syscall without waiting for an event: see
+    /// `ScheduledIo::assume_readable` and `read_guess.rs`.
+    pub(crate) fn assume_readable(&self) {
+        self.sio.assume_readable();
+    }
+
     /// One attempt of a stream transfer, only if readiness for `dir` is recorded, registering
     /// no waiter: `None` when not ready or when `op` would block (the readiness is then cleared,
     /// as is it after a short transfer; see [`poll_io_stream`](Self::poll_io_stream)). For

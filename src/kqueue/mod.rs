@@ -11,6 +11,7 @@
 //! | `fs.rs` | files and directories: the vtable's fs methods as jobs on the blocking pool |
 //! | `stream.rs` | pipes, FIFOs, terminals: file reads and writes on the reactor; the jobs of `fs.rs` |
 //! | `net.rs` | sockets: the vtable's net methods on `socket2` sockets and `AsyncFd` |
+//! | `read_guess.rs` | a stream socket's score of reading again right after a write |
 //! | `process.rs` | child processes: spawn, exit through the reactor, background reaping, pipes |
 //! | `random.rs` | entropy: a ChaCha12 generator per thread, and the OS's |
 //! | `signal.rs` | signal listeners over `sys/signal.rs` (`EVFILT_SIGNAL` or a self-pipe) |
@@ -25,6 +26,7 @@ mod net;
 mod process;
 mod random;
 pub(crate) mod reactor;
+mod read_guess;
 mod scheduler;
 mod signal;
 mod stream;

@@ -17,6 +17,11 @@
 //!    the next read would be a `recv` that returns `EAGAIN` (a syscall per message in a
 //!    request/response protocol). Bytes read ahead are handed out first by every later read or
 //!    peek, in order, with no syscall.
+//! 5. A stream write that moves bytes marks the read side possibly ready, so that the next read
+//!    tries its syscall at once: in a request/response exchange the peer has often answered
+//!    before `send` returns (a blocking peer woken by the write runs on the writer's core). Each
+//!    socket keeps score and backs off after misses (`read_guess.rs`), so a peer that answers
+//!    later costs at most one `recv` returning `EAGAIN` per 64 writes.
 
 use std::ffi::CString;
 use std::io::{self, IoSlice, IoSliceMut, Read};
@@ -30,6 +35,7 @@ use socket2::{Domain, MaybeUninitSlice, Protocol, SockAddr, Type};
 
 use super::async_fd::AsyncFd;
 use super::reactor::{Direction, Reactor};
+use super::read_guess::{ReadGuess, ReadOutcome};
 use crate::net::{
     AddressKind, AdoptError, AdoptKind, BindOptions, ForeignHandle, ListenOptions, LookupResult,
     ReadCursor, SocketAddress, SocketHandle, SocketKind, SocketOption, SocketOptionKind,
@@ -109,6 +115,8 @@ pub(crate) struct Socket {
     /// Bytes read ahead (ground rule 4); always empty for a datagram socket. Locked across the
     /// read that fills it, so that two tasks reading one stream never see its bytes reordered.
     ahead: Mutex<ReadAhead>,
+    /// Whether reading again right after a write pays off on this stream (ground rule 5).
+    guess: ReadGuess,
 }
 
 /// This backend's state behind `handle`.
@@ -120,7 +128,12 @@ fn register(reactor: &Arc<Reactor>, s: socket2::Socket) -> io::Result<SocketHand
     s.set_nonblocking(true)?;
     let stream = s.r#type()? == Type::STREAM;
     let fd = AsyncFd::with_reactor(reactor.clone(), s)?;
-    Ok(SocketHandle::new(Arc::new(Socket { fd, stream, ahead: Mutex::default() })))
+    Ok(SocketHandle::new(Arc::new(Socket {
+        fd,
+        stream,
+        ahead: Mutex::default(),
+        guess: ReadGuess::default(),
+    })))
 }
 
 fn sock_addr(address: &SocketAddress) -> io::Result<SockAddr> {
@@ -210,6 +223,20 @@ impl Socket {
             return Poll::Ready(Err(c.into()));
         }
         self.fd.poll_io(cx, dir, op)
+    }
+
+    /// Settles an outstanding guess with a stream read's result (ground rule 5), and returns it.
+    fn settle(&self, read: io::Result<usize>) -> io::Result<usize> {
+        self.guess.after_read(ReadOutcome::of(&read));
+        read
+    }
+
+    /// After a write: on a stream that moved bytes, guesses that the peer has answered, unless
+    /// the socket is backing off (ground rule 5).
+    fn after_write(&self, wrote: &Poll<io::Result<usize>>) {
+        if self.stream && matches!(wrote, Poll::Ready(Ok(1..))) && self.guess.after_write() {
+            self.fd.assume_readable();
+        }
     }
 
     /// A transfer of up to `want` bytes: see `AsyncFd::poll_io_stream`.
@@ -402,8 +429,8 @@ pub(crate) fn poll_read(
         // the bytes taken must be returned now.
         let rest = &mut buf[taken..];
         let len = rest.len().min(MAX_IO_BYTES - READ_AHEAD);
-        let more = s.fd.try_io_stream(Direction::Read, len + READ_AHEAD, |s| {
-            read_with_ahead(s, &mut rest[..len], &mut ahead.buf)
+        let more = s.fd.try_io_stream(Direction::Read, len + READ_AHEAD, |sock| {
+            s.settle(read_with_ahead(sock, &mut rest[..len], &mut ahead.buf))
         });
         return Poll::Ready(Ok(match more {
             Some(Ok(n)) => taken + ahead.keep(n, len),
@@ -416,8 +443,8 @@ pub(crate) fn poll_read(
         return s.fd.poll_io(cx, Direction::Read, |s| s.peek(buf));
     }
     let len = buf.len().min(MAX_IO_BYTES - READ_AHEAD);
-    let read = s.fd.poll_io_stream(cx, Direction::Read, len + READ_AHEAD, |s| {
-        read_with_ahead(s, &mut buf[..len], &mut ahead.buf)
+    let read = s.fd.poll_io_stream(cx, Direction::Read, len + READ_AHEAD, |sock| {
+        s.settle(read_with_ahead(sock, &mut buf[..len], &mut ahead.buf))
     });
     read.map_ok(|n| ahead.keep(n, len))
 }
@@ -453,12 +480,12 @@ pub(crate) fn poll_read_uninit(
     // SAFETY: only `recvmsg` writes into it, and it stores bytes copied from the kernel.
     let dst = unsafe { cursor.unfilled_mut() };
     let len = dst.len().min(MAX_IO_BYTES - READ_AHEAD);
-    let read = s.fd.poll_io_stream(cx, Direction::Read, len + READ_AHEAD, |s| {
+    let read = s.fd.poll_io_stream(cx, Direction::Read, len + READ_AHEAD, |sock| {
         let mut bufs = [
             MaybeUninitSlice::new(&mut dst[..len]),
             MaybeUninitSlice::new(as_uninit(&mut ahead.buf)),
         ];
-        s.recv_vectored(&mut bufs).map(|(n, _flags)| n)
+        s.settle(sock.recv_vectored(&mut bufs).map(|(n, _flags)| n))
     });
     let n = ready!(read)?;
     let into_cursor = ahead.keep(n, len);
@@ -503,7 +530,9 @@ pub(crate) fn poll_read_vectored(
         let n = bufs.len().min(MAX_IO_SLICES);
         let bufs = &mut bufs[..n];
         let want = bufs.iter().map(|b| b.len()).sum();
-        return s.poll_transfer(cx, Direction::Read, want, |mut s| s.read_vectored(bufs));
+        return s.poll_transfer(cx, Direction::Read, want, |mut sock| {
+            s.settle(sock.read_vectored(bufs))
+        });
     }
     let n = bufs.len().min(MAX_IO_SLICES);
     let bufs = &mut bufs[..n];
@@ -524,7 +553,10 @@ pub(crate) fn poll_write(
         return Poll::Ready(Ok(0));
     }
     let buf = &buf[..buf.len().min(MAX_IO_BYTES)];
-    s.poll_transfer(cx, Direction::Write, buf.len(), |s| s.send_with_flags(buf, SEND_FLAGS))
+    let wrote =
+        s.poll_transfer(cx, Direction::Write, buf.len(), |s| s.send_with_flags(buf, SEND_FLAGS));
+    s.after_write(&wrote);
+    wrote
 }
 
 pub(crate) fn poll_write_vectored(
@@ -541,7 +573,11 @@ pub(crate) fn poll_write_vectored(
     }
     let bufs = &bufs[..bufs.len().min(MAX_IO_SLICES)];
     let want = bufs.iter().map(|b| b.len()).sum();
-    s.poll_transfer(cx, Direction::Write, want, |s| s.send_vectored_with_flags(bufs, SEND_FLAGS))
+    let wrote = s.poll_transfer(cx, Direction::Write, want, |s| {
+        s.send_vectored_with_flags(bufs, SEND_FLAGS)
+    });
+    s.after_write(&wrote);
+    wrote
 }
 
 pub(crate) fn poll_receive_from(

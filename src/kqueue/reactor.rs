@@ -225,6 +225,15 @@ impl ScheduledIo {
         });
     }
 
+    /// Sets the readable bit without an event: a guess (`read_guess.rs`) that makes the next
+    /// read try its syscall. No tick is counted and no waiter is woken: a reader that meets
+    /// `WouldBlock` clears the bit as it would clear an event's (its tick is unchanged), and the
+    /// kernel's event for the bytes, when they come, still counts a tick and wakes as ever.
+    pub(crate) fn assume_readable(&self) {
+        // Relaxed: the bit carries no data; a reader that sees it only tries a syscall.
+        self.readiness.fetch_or(ready::READABLE, Ordering::Relaxed);
+    }
+
     /// Marks the registration shut down and wakes both waiters (used by `Reactor::close`).
     fn shut_down(&self) {
         self.set_readiness(ready::SHUTDOWN);
