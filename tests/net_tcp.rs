@@ -566,11 +566,14 @@ fn spurious_readiness_sends_the_loser_back_to_waiting() {
 /// message and answers it with the value plus one, at once in most rounds and after 1 ms in
 /// every fourth (so that the server's read after its write, tried at once by the read guess of
 /// `src/kqueue/read_guess.rs`, meets `WouldBlock` there and must wait for the real event). The
-/// delay only chooses which path a round takes; every round must give the same answer.
-fn answering_peer(addr: SocketAddr, rounds: u64) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
+/// delay only chooses which path a round takes; every round must give the same answer. Returns
+/// the address it listens on (before this returns, so a connect needs no retry) and its thread.
+fn answering_peer(rounds: u64) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind(any_port()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
         use std::io::{Read, Write};
-        let (mut s, _) = std::net::TcpListener::bind(addr).unwrap().accept().unwrap();
+        let (mut s, _) = listener.accept().unwrap();
         s.set_nodelay(true).unwrap();
         let mut buf = [0u8; 8];
         for round in 0..rounds {
@@ -581,11 +584,8 @@ fn answering_peer(addr: SocketAddr, rounds: u64) -> std::thread::JoinHandle<()> 
             let answer = u64::from_le_bytes(buf) + 1;
             s.write_all(&answer.to_le_bytes()).unwrap();
         }
-    })
-}
-
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind(any_port()).unwrap().local_addr().unwrap()
+    });
+    (addr, peer)
 }
 
 /// The read that follows a write tries the socket at once (the read guess); when the answer is
@@ -595,16 +595,9 @@ fn a_read_right_after_a_write_gets_the_answer_early_or_late() {
     const ROUNDS: u64 = 400;
     let rt = rt(2);
     let io = rt.io();
-    let addr = free_port();
-    let peer = answering_peer(addr, ROUNDS);
+    let (addr, peer) = answering_peer(ROUNDS);
     rt.block_on(async {
-        let s = loop {
-            match TcpStream::connect(&io, addr).await {
-                Ok(s) => break s,
-                // The peer thread may not be listening yet.
-                Err(_) => io.sleep(Duration::from_millis(1).into()).await.unwrap(),
-            }
-        };
+        let s = TcpStream::connect(&io, addr).await.unwrap();
         s.set_nodelay(true).unwrap();
         let rounds = async {
             for round in 0..ROUNDS {
@@ -629,15 +622,9 @@ fn a_reader_in_another_task_is_woken_by_answers_to_another_tasks_writes() {
     const ROUNDS: u64 = 400;
     let rt = rt(2);
     let io = rt.io();
-    let addr = free_port();
-    let peer = answering_peer(addr, ROUNDS);
+    let (addr, peer) = answering_peer(ROUNDS);
     rt.block_on(async {
-        let s = loop {
-            match TcpStream::connect(&io, addr).await {
-                Ok(s) => break Arc::new(s),
-                Err(_) => io.sleep(Duration::from_millis(1).into()).await.unwrap(),
-            }
-        };
+        let s = Arc::new(TcpStream::connect(&io, addr).await.unwrap());
         s.set_nodelay(true).unwrap();
         // One message in flight at a time: the writer sends the next only after the reader got
         // the answer, so the reader is parked (or about to be) when each write's guess is made.
