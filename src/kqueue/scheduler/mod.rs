@@ -34,19 +34,23 @@
 //!    later timer turn or due at a later tick: a burst of 10,000 expiries runs in deadline order
 //!    on each worker. (Through the LIFO slot and the local queue, a turn's last task ran first and
 //!    an overflow sent the earliest to the back of the resumed queue: inversions of 5 ms.)
-//! 5. Shutdown, in order: (1) `shut_down` is set, so `task_reserve` fails and new work runs
-//!    inline, already canceled; (2) `stopping` is set and every worker is unparked; each finishes
-//!    the poll it is in, drops its local tasks (`local.rs`, rule 5: a `!Send` future is dropped
-//!    on its own thread) and exits; (3) the threads are joined; (4) the queues are drained and
-//!    every task still registered is woken and drained again, until no task is left, dropping
-//!    each future on the thread that called `deinit`; (5) the reactor is closed. A `deinit`
-//!    called by a task runs on a worker, which is not joined: step 4 drains that worker's LIFO
-//!    slot and local queue too and leaves out only the calling task, which that worker drops,
-//!    with anything its poll left behind, when the poll returns and its loop ends. Late work: a
-//!    task whose spawn reserved its place before step 1 (or a wake that comes from outside the
-//!    workers) may reach `schedule` after step 4's last drain; `schedule` then drops it at once,
-//!    on the calling thread, so that no task is left in a queue that nobody drains (with its
-//!    future never dropped and the scheduler kept alive by it; the hand-shake is `late.rs`'s).
+//! 5. Shutdown, in order: (1) `shut_down` is set, so `task_reserve` fails and new work runs inline,
+//!    already canceled; (2) every worker is unparked; each finishes the poll it is in, sees
+//!    `stopping`, drops its local tasks (`local.rs`, rule 5: a `!Send` future is dropped on its own
+//!    thread) and exits. `stopping` is stored just before `shut_down`, so that whoever sees the
+//!    runtime shut down (`Io::task_is_shut_down`) knows that a worker whose poll ends after that
+//!    starts no other task (one ending its poll between the two stores used to start one more; a
+//!    case of `tests/lifecycle_matrix.rs` saw it under ThreadSanitizer); (3) the threads are
+//!    joined; (4) the queues are drained and every task still registered is woken and drained
+//!    again, until no task is left, dropping each future on the thread that called `deinit`; (5)
+//!    the reactor is closed. A `deinit` called by a task runs on a worker, which is not joined:
+//!    step 4 drains that worker's LIFO slot and local queue too and leaves out only the calling
+//!    task, which that worker drops, with anything its poll left behind, when the poll returns and
+//!    its loop ends. Late work: a task whose spawn reserved its place before step 1 (or a wake that
+//!    comes from outside the workers) may reach `schedule` after step 4's last drain; `schedule`
+//!    then drops it at once, on the calling thread, so that no task is left in a queue that nobody
+//!    drains (with its future never dropped and the scheduler kept alive by it; the hand-shake is
+//!    `late.rs`'s).
 //! 6. Local tasks (`spawn_local`, `local.rs`) never enter these queues: each worker keeps its
 //!    own, which nobody steals from, and runs them between its other tasks (`worker.rs`).
 
@@ -255,8 +259,9 @@ impl Shared {
     /// Shutdown steps 1 and 2: refuse new work, make every worker exit its loop.
     pub(crate) fn begin_shutdown(&self) {
         worker::note_shutdown_here(self);
-        self.shut_down.store(true, Ordering::Release);
+        // `stopping` first (ground rule 5): seeing `shut_down` (Acquire) then implies seeing it.
         self.stopping.store(true, Ordering::Release);
+        self.shut_down.store(true, Ordering::Release);
         for w in self.workers.iter() {
             w.parker.unpark(&self.reactor);
         }
