@@ -20,7 +20,7 @@
 //!    against a median of 3 ms; now 12 ms against 9 ms, `benches/README.md`, "growth"). When the
 //!    resumed queue is empty, as it is unless the runtime is overloaded, nothing changes. A push
 //!    to a queue other threads can take from wakes one idle worker if no worker is searching
-//!    (see `idle.rs`).
+//!    (see `idle.rs`); a dispatch of the reactor's events asks once, after its whole batch.
 //! 3. Workers take resumed tasks before new ones (the injector), except for a periodic turn that
 //!    keeps the injector from starving (`worker.rs`). The split exists for latency under
 //!    overload: a burst of spawns from outside (100,000 tasks, say) must not queue ahead of tasks
