@@ -66,6 +66,11 @@ impl Default for Shard {
 }
 
 impl Shard {
+    /// Whether place `index` holds `header` (a stale slot, or another registry's, does not).
+    fn holds(&self, index: usize, header: &TaskHeader) -> bool {
+        matches!(self.slots.get(index), Some(Slot::Task(p)) if ptr::eq(*p, header))
+    }
+
     /// The registered tasks.
     fn tasks(&self) -> impl Iterator<Item = *const TaskHeader> + '_ {
         self.slots.iter().filter_map(|slot| match slot {
@@ -124,7 +129,7 @@ impl Registry {
         let shard = &mut *guard;
         let index = slot / SHARDS;
         // Only its own place: a stale slot (a second removal) must not free another task's.
-        if matches!(shard.slots[index], Slot::Task(p) if ptr::eq(p, header)) {
+        if shard.holds(index, header) {
             shard.slots[index] = Slot::Free(shard.free);
             shard.free = index;
             shard.len -= 1;
@@ -157,7 +162,7 @@ impl Registry {
             return false;
         }
         let shard = lock(&self.shards[slot % SHARDS].0);
-        matches!(shard.slots.get(slot / SHARDS), Some(Slot::Task(p)) if ptr::eq(*p, header))
+        shard.holds(slot / SHARDS, header)
     }
 
     /// Wakes every registered task whose owner (its `Schedule`) is the object at `owner` (its
