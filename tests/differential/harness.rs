@@ -68,7 +68,7 @@ impl Drop for TempDir {
 }
 
 /// A test body's future, boxed, so that the functions below (and the runtime's spawn path and the
-/// simulator's host under them) are compiled once, not once per test's future type: with 145
+/// simulator's host under them) are compiled once, not once per test's future type: with 143
 /// tests that made this binary the slowest to build (70 s of a 2-core machine's wall time for it
 /// alone, 20 s boxed).
 pub type Body = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
