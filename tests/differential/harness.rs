@@ -132,9 +132,14 @@ pub fn run_sim(test: &str, body: fn(Ctx) -> Body) {
 macro_rules! differential {
     ($area:ident: $($name:ident),* $(,)?) => {$(
         mod $name {
+            /// The body, boxed ([`Body`](crate::harness::Body)); both variants run this.
+            fn body(t: $crate::harness::Ctx) -> $crate::harness::Body {
+                Box::pin(super::$name(t))
+            }
+
             #[test]
             fn kqueue() {
-                $crate::harness::run_kqueue(stringify!($name), |t| Box::pin(super::$name(t)))
+                $crate::harness::run_kqueue(stringify!($name), body)
             }
 
             sim_variant!($area, $name);
@@ -144,7 +149,8 @@ macro_rules! differential {
 
 /// SIM_PENDING: the one list of simulator variants that do not run yet, by area or by test,
 /// each with its reason. They are `#[ignore]`d, not skipped: `cargo test --test differential
-/// sim -- --ignored` runs them, and removing a line here turns them on.
+/// sim -- --ignored` runs them, and removing a line here turns them on. It expands inside the
+/// test's module that [`differential!`] makes, whose `body` it runs.
 macro_rules! sim_variant {
     // ----- pending (area, or area and test) -----
     // None: since the merge of sim-net and sim-disk into sim-core (04:50) every area runs. An
@@ -158,13 +164,13 @@ macro_rules! sim_variant {
         #[test]
         #[ignore = $reason]
         fn sim() {
-            $crate::harness::run_sim(stringify!($name), |t| Box::pin(super::$name(t)))
+            $crate::harness::run_sim(stringify!($name), body)
         }
     };
     ($area:ident, $name:ident) => {
         #[test]
         fn sim() {
-            $crate::harness::run_sim(stringify!($name), |t| Box::pin(super::$name(t)))
+            $crate::harness::run_sim(stringify!($name), body)
         }
     };
 }
