@@ -5,6 +5,14 @@
 //! - `sleeps_100k`: 100,000 concurrent sleeps of 1..=100 ms (pseudo-random, the same sequence
 //!   for both runtimes); reports the total time until all have finished and the lateness of the
 //!   sleeps (time a task resumed minus its deadline): p50, p99 and max over the 100,000.
+//! - `sleeps_100k, bound`: the same sleeps spawned and awaited by a task instead of the main
+//!   thread, on
+//!   runtimes whose 2 workers are bound to one CPU each (kqio's `InitOptions::pin_workers`;
+//!   tokio's workers bound the same way from `on_thread_start`). The plain run has three busy
+//!   threads on two CPUs while it spawns (the main thread and both workers), and a kernel that
+//!   packs threads onto fewer CPUs can keep both workers on one CPU while the other idles: this
+//!   run takes both away, to show the timers' own lateness. Linux only (the tokio side binds
+//!   with `sched_setaffinity`).
 //! - `insert_cancel_1m`: 1,000,000 timers created, registered (polled once) and dropped before
 //!   they fire, from one task: timer insert+cancel pairs per second.
 //!
@@ -63,10 +71,9 @@ impl Lateness {
     }
 }
 
-fn kqio_run(rt: &kqio::Kqueue) -> Figures {
-    let io = rt.io();
-    let started = Instant::now();
-    let handles: Vec<_> = delays()
+/// Spawns the 100,000 sleeps on kqio; the handles yield each sleep's lateness in nanoseconds.
+fn kqio_spawn_sleeps(io: &kqio::IoRef) -> Vec<kqio::JoinHandle<i64>> {
+    delays()
         .into_iter()
         .map(|ms| {
             let io2 = io.clone();
@@ -78,15 +85,33 @@ fn kqio_run(rt: &kqio::Kqueue) -> Figures {
                 io2.now(Clock::Awake).as_nanos() - deadline.as_nanos()
             })
         })
-        .collect();
-    let late = rt.block_on(async {
+        .collect()
+}
+
+/// sleeps_100k on kqio, spawned and awaited by the main thread or (`from_task`) by a task.
+fn kqio_sleeps(rt: &kqio::Kqueue, from_task: bool) -> (f64, Lateness) {
+    async fn join(handles: Vec<kqio::JoinHandle<i64>>) -> Vec<i64> {
         let mut late = Vec::with_capacity(SLEEPS);
         for h in handles {
             late.push(h.await);
         }
         late
-    });
-    let total_ms = started.elapsed().as_secs_f64() * 1e3;
+    }
+    let io = rt.io();
+    let started = Instant::now();
+    let late = if from_task {
+        let io2 = io.clone();
+        rt.block_on(io.r#async(async move { join(kqio_spawn_sleeps(&io2)).await }))
+    } else {
+        let handles = kqio_spawn_sleeps(&io);
+        rt.block_on(join(handles))
+    };
+    (started.elapsed().as_secs_f64() * 1e3, Lateness::of(late))
+}
+
+fn kqio_run(rt: &kqio::Kqueue) -> Figures {
+    let io = rt.io();
+    let (total_ms, late) = kqio_sleeps(rt, false);
     let io2 = io.clone();
     let started = Instant::now();
     rt.block_on(io.r#async(async move {
@@ -100,29 +125,45 @@ fn kqio_run(rt: &kqio::Kqueue) -> Figures {
         }
     }));
     let pairs_per_s = PAIRS as f64 / started.elapsed().as_secs_f64();
-    Figures { total_ms, late: Lateness::of(late), pairs_per_s }
+    Figures { total_ms, late, pairs_per_s }
 }
 
-fn tokio_run(rt: &tokio::runtime::Runtime) -> Figures {
-    let started = Instant::now();
-    let handles: Vec<_> = delays()
+/// Spawns the 100,000 sleeps on tokio (from a worker or, through `handle`, from outside).
+fn tokio_spawn_sleeps(handle: &tokio::runtime::Handle) -> Vec<tokio::task::JoinHandle<i64>> {
+    delays()
         .into_iter()
         .map(|ms| {
-            rt.spawn(async move {
+            handle.spawn(async move {
                 let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
                 tokio::time::sleep_until(deadline).await;
                 tokio::time::Instant::now().duration_since(deadline).as_nanos() as i64
             })
         })
-        .collect();
-    let late = rt.block_on(async {
+        .collect()
+}
+
+/// sleeps_100k on tokio, spawned and awaited by the main thread or (`from_task`) by a task.
+fn tokio_sleeps(rt: &tokio::runtime::Runtime, from_task: bool) -> (f64, Lateness) {
+    async fn join(handles: Vec<tokio::task::JoinHandle<i64>>) -> Vec<i64> {
         let mut late = Vec::with_capacity(SLEEPS);
         for h in handles {
             late.push(h.await.unwrap());
         }
         late
-    });
-    let total_ms = started.elapsed().as_secs_f64() * 1e3;
+    }
+    let started = Instant::now();
+    let late = if from_task {
+        let handle = rt.handle().clone();
+        rt.block_on(rt.spawn(async move { join(tokio_spawn_sleeps(&handle)).await })).unwrap()
+    } else {
+        let handles = tokio_spawn_sleeps(rt.handle());
+        rt.block_on(join(handles))
+    };
+    (started.elapsed().as_secs_f64() * 1e3, Lateness::of(late))
+}
+
+fn tokio_run(rt: &tokio::runtime::Runtime) -> Figures {
+    let (total_ms, late) = tokio_sleeps(rt, false);
     let started = Instant::now();
     rt.block_on(async {
         tokio::spawn(async {
@@ -137,7 +178,7 @@ fn tokio_run(rt: &tokio::runtime::Runtime) -> Figures {
         .unwrap()
     });
     let pairs_per_s = PAIRS as f64 / started.elapsed().as_secs_f64();
-    Figures { total_ms, late: Lateness::of(late), pairs_per_s }
+    Figures { total_ms, late, pairs_per_s }
 }
 
 fn main() {
@@ -188,4 +229,79 @@ fn main() {
         "kqio wheel cascade of a level-1 slot (up to {entries} entries): p50 {:.3} ms, max {max:.3} ms",
         median(steps)
     );
+    bound_sleeps(iters);
+}
+
+/// sleeps_100k spawned and awaited by a task, on runtimes whose workers are bound to one CPU
+/// each.
+fn bound_sleeps(iters: usize) {
+    let Some(tokio_bind) = bind::tokio_worker_binder() else {
+        println!("sleeps_100k, bound: skipped (binding tokio's workers is written for Linux only)");
+        return;
+    };
+    let krt = kqio::Kqueue::init(kqio::InitOptions {
+        n_threads: Some(2),
+        pin_workers: true,
+        ..Default::default()
+    })
+    .expect("kqio with pin_workers");
+    let trt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(tokio_bind)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    kqio_sleeps(&krt, true);
+    tokio_sleeps(&trt, true);
+    let (mut k, mut t) = (Vec::new(), Vec::new());
+    for _ in 0..iters {
+        k.push(kqio_sleeps(&krt, true).1);
+        t.push(tokio_sleeps(&trt, true).1);
+    }
+    println!(
+        "sleeps_100k spawned and awaited by a task, 2 workers bound to one CPU each: \
+         medians of {iters} runs"
+    );
+    type Column = fn(&Lateness) -> f64;
+    let rows: [(&str, Column); 3] = [
+        ("lateness p50 (ms)", |l| l.p50),
+        ("lateness p99 (ms)", |l| l.p99),
+        ("lateness max (ms)", |l| l.max),
+    ];
+    for (name, f) in rows {
+        let a = median(k.iter().map(f).collect());
+        let b = median(t.iter().map(f).collect());
+        println!("{name:<34} {a:>12.3} {b:>12.3} {:>11.2}", a / b);
+    }
+}
+
+/// Binding tokio's worker threads as `pin_workers` binds kqio's: the `i`-th thread started gets
+/// the `i`-th CPU of the process's mask.
+mod bind {
+    #[cfg(target_os = "linux")]
+    pub(super) fn tokio_worker_binder() -> Option<impl Fn() + Send + Sync + 'static> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // SAFETY: an all-zero `cpu_set_t` is the empty set; pid 0 is this thread and the size
+        // passed is the set's.
+        let allowed: Vec<usize> = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set), 0);
+            (0..8 * std::mem::size_of_val(&set)).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+        };
+        let next = AtomicUsize::new(0);
+        Some(move || {
+            let cpu = allowed[next.fetch_add(1, Ordering::Relaxed) % allowed.len()];
+            // SAFETY: as above; `cpu` is one of the mask's, so below the set's size.
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu, &mut set);
+                assert_eq!(libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set), 0);
+            }
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub(super) fn tokio_worker_binder() -> Option<fn()> {
+        None
+    }
 }

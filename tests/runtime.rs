@@ -43,6 +43,117 @@ fn zero_threads_is_invalid_input_and_none_means_one_per_core() {
     assert_eq!(rt.metrics().workers, cores);
 }
 
+/// A CPU list as `/proc`'s `Cpus_allowed_list` writes it (`0-3,6`).
+#[cfg(target_os = "linux")]
+fn parse_cpu_list(list: &str) -> Vec<usize> {
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => cpus.extend(a.parse::<usize>().unwrap()..=b.parse().unwrap()),
+            None => cpus.push(part.parse().unwrap()),
+        }
+    }
+    cpus
+}
+
+/// The CPUs each thread of this process named `{prefix}-{i}` may run on, by `i`.
+#[cfg(target_os = "linux")]
+fn masks_of_threads_named(prefix: &str) -> std::collections::BTreeMap<usize, Vec<usize>> {
+    let mut masks = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir("/proc/self/task").expect("procfs").flatten() {
+        let Ok(comm) = std::fs::read_to_string(task.path().join("comm")) else { continue };
+        let Some(index) = comm.trim().strip_prefix(prefix).and_then(|i| i.parse().ok()) else {
+            continue;
+        };
+        let status = std::fs::read_to_string(task.path().join("status")).expect("status");
+        let list = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .expect("Cpus_allowed_list");
+        masks.insert(index, parse_cpu_list(list));
+    }
+    masks
+}
+
+/// `pin_workers`: with one worker more than CPUs, worker `i` runs on the `i`-th CPU of the mask
+/// (the last one wraps to the first); without it, every worker keeps the whole mask. The binding
+/// is in place when `init` returns.
+#[cfg(target_os = "linux")]
+#[test]
+fn pin_workers_binds_worker_i_to_the_i_th_cpu_of_the_mask() {
+    let _s = serial();
+    let this = std::fs::read_to_string("/proc/thread-self/status").expect("status");
+    let allowed = parse_cpu_list(
+        this.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).expect("mask"),
+    );
+    let n = allowed.len() + 1;
+    let opts = |pin_workers| InitOptions {
+        n_threads: Some(n),
+        thread_name: "pinned".to_owned(),
+        pin_workers,
+        ..Default::default()
+    };
+    let rt = Kqueue::init(opts(true)).expect("init with pin_workers");
+    let masks = masks_of_threads_named("pinned-");
+    assert_eq!(masks.len(), n, "{masks:?}");
+    for (i, mask) in &masks {
+        assert_eq!(mask, &vec![allowed[i % allowed.len()]], "worker {i}");
+    }
+    // The bound workers run tasks as any others.
+    let io = rt.io();
+    let sum = rt.block_on(async {
+        let tasks: Vec<_> = (0..100u64).map(|i| io.r#async(async move { i })).collect();
+        let mut sum = 0;
+        for t in tasks {
+            sum += t.await;
+        }
+        sum
+    });
+    assert_eq!(sum, 4950);
+    drop(rt);
+    let rt = Kqueue::init(opts(false)).expect("init");
+    let masks = masks_of_threads_named("pinned-");
+    assert_eq!(masks.len(), n);
+    assert!(masks.values().all(|m| m == &allowed), "{masks:?}");
+    drop(rt);
+}
+
+/// `pin_workers` takes its CPUs from the mask of the thread that calls `init`: started from a
+/// thread bound to one CPU, every worker is bound to that CPU.
+#[cfg(target_os = "linux")]
+#[test]
+fn pin_workers_stays_inside_the_callers_mask() {
+    let _s = serial();
+    let last = std::thread::available_parallelism().map_or(1, |n| n.get()) - 1;
+    std::thread::spawn(move || {
+        // SAFETY: an all-zero `cpu_set_t` is the empty set; one bit below its size is set, and
+        // pid 0 is this thread.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(last, &mut set);
+            assert_eq!(
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+                0,
+                "{}",
+                std::io::Error::last_os_error()
+            );
+        }
+        let rt = Kqueue::init(InitOptions {
+            n_threads: Some(3),
+            thread_name: "inside".to_owned(),
+            pin_workers: true,
+            ..Default::default()
+        })
+        .expect("init");
+        let masks = masks_of_threads_named("inside-");
+        assert_eq!(masks.len(), 3);
+        assert!(masks.values().all(|m| m == &vec![last]), "{masks:?}");
+        drop(rt);
+    })
+    .join()
+    .expect("the bound thread");
+}
+
 #[cfg(target_os = "linux")]
 fn count(dir: &str) -> usize {
     std::fs::read_dir(dir).expect("procfs").count()

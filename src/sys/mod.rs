@@ -1,5 +1,6 @@
 //! Operating-system specifics: the only place where `cfg(target_os)` may appear.
 
+pub(crate) mod affinity;
 pub(crate) mod beneath;
 pub(crate) mod clock;
 pub(crate) mod fs;
