@@ -93,6 +93,7 @@ pub mod time;
 /// | `max_tasks = N` | `max_tasks: Some(N)` | unlimited |
 /// | `max_blocking_threads = N` | `max_blocking_threads` | 64 |
 /// | `thread_name = "name"` | `thread_name` | `"kqio-worker"` |
+/// | `pin_workers` | `pin_workers: true` | `false` |
 /// | `crate = "path"` | (where kqio is: for a crate that renames or re-exports it) | `::kqio` |
 ///
 /// An unknown option, a repeated one, a count of 0, a non-`async` function, generics and a second
@@ -151,7 +152,7 @@ pub use io::{Io, IoRef};
 /// `KQIO_SIM_CHECK_REPLAY=1` each seed runs twice and the two event logs must match. `seeds`
 /// defaults to 1. The body's future must be `Send` (it is a task of the simulated host); the options that
 /// size a kqueue runtime (`worker_threads`, `max_tasks`, `max_blocking_threads`,
-/// `thread_name`) are compile errors with `sim`.
+/// `thread_name`, `pin_workers`) are compile errors with `sim`.
 ///
 /// ```no_run
 /// use kqio::time::{Clock, Duration, Timeout};

@@ -140,6 +140,24 @@ mod program {
     pub async fn through_a_re_export(io: IoRef) -> u64 {
         io.r#async(async { 6 * 7 }).await
     }
+
+    /// The `Cpus_allowed_list` of each of this process's `macro-bound-*` threads, read while
+    /// they run.
+    #[cfg(target_os = "linux")]
+    #[kqio::main(pin_workers, worker_threads = 2, thread_name = "macro-bound")]
+    pub async fn on_bound_workers(io: IoRef) -> Vec<String> {
+        assert_eq!(io.r#async(async { 6 * 7 }).await, 42);
+        let mut lists = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.starts_with("macro-bound-") {
+                let status = std::fs::read_to_string(task.path().join("status")).unwrap();
+                let list = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:"));
+                lists.push(list.unwrap().trim().to_owned());
+            }
+        }
+        lists
+    }
 }
 
 #[test]
@@ -157,6 +175,16 @@ fn main_returns_the_body_error() {
 #[test]
 fn main_through_a_re_exported_crate_path() {
     assert_eq!(program::through_a_re_export(), 42);
+}
+
+/// `pin_workers` reaches `InitOptions`: each worker's mask is one CPU (a single number), where
+/// an unbound worker's would name every CPU of the process.
+#[cfg(target_os = "linux")]
+#[test]
+fn main_with_pin_workers_binds_each_worker_to_one_cpu() {
+    let lists = program::on_bound_workers();
+    assert_eq!(lists.len(), 2, "{lists:?}");
+    assert!(lists.iter().all(|l| l.parse::<usize>().is_ok()), "{lists:?}");
 }
 
 // ----- #[kqio::test(sim, ...)]: the body as the client of a simulated world, once per seed -----

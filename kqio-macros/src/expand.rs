@@ -118,6 +118,9 @@ fn expand(kind: Kind, options: &Options, function: &ItemFn) -> TokenStream {
     if let Some(name) = &options.thread_name {
         fields.push(quote!(thread_name: ::std::string::String::from(#name)));
     }
+    if options.pin_workers.is_some() {
+        fields.push(quote!(pin_workers: true));
+    }
 
     let rt = quote_spanned!(call_site=> __kqio_runtime);
     let call = match sig.inputs.first() {
@@ -296,6 +299,10 @@ mod tests {
         assert!(e.contains("between 1 and"), "{e}");
         let e = main_err("flavor = \"current_thread\"", "async fn main() {}");
         assert!(e.contains("one runtime flavor"), "{e}");
+        let e = main_err("pin_workers = true", "async fn main() {}");
+        assert!(e.contains("takes no value"), "{e}");
+        let e = main_err("pin_workers, pin_workers", "async fn main() {}");
+        assert!(e.contains("given twice"), "{e}");
     }
 
     #[test]
@@ -307,6 +314,8 @@ mod tests {
         let e = test_err("sim = true", "async fn t() {}");
         assert!(e.contains("takes no value"), "{e}");
         let e = test_err("sim, worker_threads = 2", "async fn t() {}");
+        assert!(e.contains("sizes the kqueue runtime"), "{e}");
+        let e = test_err("sim, pin_workers", "async fn t() {}");
         assert!(e.contains("sizes the kqueue runtime"), "{e}");
     }
 
@@ -336,10 +345,13 @@ mod tests {
         assert!(out.contains("max_tasks : :: core :: option :: Option :: Some (100)"), "{out}");
         assert!(out.contains("max_blocking_threads : 2"), "{out}");
         assert!(out.contains("thread_name : :: std :: string :: String :: from (\"w\")"), "{out}");
+        assert!(!out.contains("pin_workers"), "{out}");
         assert!(out.contains("fn main () -> std :: io :: Result < () >"), "{out}");
         assert!(out.contains("main (__kqio_runtime . io ())"), "{out}");
         assert!(out.contains(":: kqio :: Kqueue :: init"), "{out}");
         assert!(!out.contains("test"), "{out}");
+        let out = main_ok("pin_workers", "async fn main() {}");
+        assert!(out.contains("pin_workers : true"), "{out}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The options of the attributes: `worker_threads = 4, max_tasks = 1000, thread_name = "x",
-//! max_blocking_threads = 8, crate = "path"`, and for tests `sim, seeds = 100`.
+//! max_blocking_threads = 8, pin_workers, crate = "path"`, and for tests `sim, seeds = 100`.
 //!
 //! Ground rules:
 //! 1. Each option may appear once; an unknown or repeated option, a value of the wrong kind, and a
@@ -35,6 +35,8 @@ pub(crate) struct Options {
     pub(crate) max_tasks: Option<LitInt>,
     pub(crate) max_blocking_threads: Option<LitInt>,
     pub(crate) thread_name: Option<LitStr>,
+    /// `pin_workers`: `InitOptions::pin_workers: true`; the span of the word.
+    pub(crate) pin_workers: Option<Span>,
     pub(crate) krate: Option<Path>,
     /// `sim`: run the body on the simulator (tests only); the span of the word.
     pub(crate) sim: Option<Span>,
@@ -42,9 +44,10 @@ pub(crate) struct Options {
     pub(crate) seeds: Option<LitInt>,
 }
 
-const MAIN_OPTIONS: &str = "worker_threads, max_tasks, max_blocking_threads, thread_name, crate";
+const MAIN_OPTIONS: &str =
+    "worker_threads, max_tasks, max_blocking_threads, thread_name, pin_workers, crate";
 const TEST_OPTIONS: &str =
-    "worker_threads, max_tasks, max_blocking_threads, thread_name, crate, sim, seeds";
+    "worker_threads, max_tasks, max_blocking_threads, thread_name, pin_workers, crate, sim, seeds";
 
 impl Options {
     /// Parses the attribute's arguments (what is inside `#[kqio::main(...)]`).
@@ -77,6 +80,12 @@ impl Options {
                 let path: Path = value.parse()?;
                 set(&mut self.krate, &meta, path)
             }
+            "pin_workers" => {
+                if meta.input.peek(syn::Token![=]) {
+                    return Err(meta.error("`pin_workers` takes no value: write `pin_workers`"));
+                }
+                set(&mut self.pin_workers, &meta, meta.path.segments[0].ident.span())
+            }
             "sim" if kind == Kind::Test => {
                 if meta.input.peek(syn::Token![=]) {
                     return Err(meta.error("`sim` takes no value: write `sim, seeds = 100`"));
@@ -108,6 +117,7 @@ impl Options {
                 self.max_tasks.as_ref().map(LitInt::span),
                 self.max_blocking_threads.as_ref().map(LitInt::span),
                 self.thread_name.as_ref().map(LitStr::span),
+                self.pin_workers,
             ];
             if let Some(span) = runtime_only.into_iter().flatten().next() {
                 let mut e = syn::Error::new(

@@ -232,19 +232,18 @@ impl Kqueue {
             }),
             threads: Vec::new(),
         };
-        // Each bound worker binds itself before its first task and reports how that went.
+        // Each bound worker binds itself before its first task and reports how that went; an
+        // unbound one has nothing to report, and `init` does not wait for it to start.
         let (bound_tx, bound_rx) = std::sync::mpsc::channel();
         for index in 0..n {
             let shared = shared.clone();
-            let cpu = cpus.as_ref().map(|c| c[index % c.len()]);
-            let bound_tx = bound_tx.clone();
+            let bind = cpus.as_ref().map(|c| (c[index % c.len()], bound_tx.clone()));
             let spawned = thread::Builder::new()
                 .name(format!("{}-{index}", options.thread_name))
                 .spawn(move || {
-                    if let Some(cpu) = cpu {
+                    if let Some((cpu, bound_tx)) = bind {
                         let _ = bound_tx.send(crate::sys::affinity::pin_current_thread(cpu));
                     }
-                    drop(bound_tx);
                     scheduler::run_worker(shared, index)
                 });
             match spawned {
@@ -254,8 +253,9 @@ impl Kqueue {
             }
         }
         drop(bound_tx);
-        // Every sender is gone once each worker has reported (or had nothing to report), so
-        // this ends; the first failure fails `init`, and dropping `rt` stops the workers.
+        // Every sender is gone once each bound worker has reported (at once when none is
+        // bound), so this ends; the first failure fails `init`, and dropping `rt` stops the
+        // workers.
         for bound in bound_rx {
             bound?;
         }
