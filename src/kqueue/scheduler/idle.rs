@@ -14,6 +14,12 @@
 //! 4. `notify_one` pops a sleeper under the lock and counts it as searching *before* unparking it;
 //!    a woken worker is therefore a searcher. A worker that wakes on its own (the reactor had
 //!    events) removes itself from `sleepers` and is not a searcher.
+//! 5. A searcher whose re-check (rule 1) finds work does not block, and stays a searcher
+//!    (`cancel_sleep`): producers that woke nobody while it searched (rule 2) count on it, and
+//!    when it finds work rule 3 passes that on. (It used to resume as a non-searcher: two tasks
+//!    pushed during its search then left the second in the injector while another worker slept,
+//!    until something else woke one. `tests/lifecycle_matrix.rs` hung so under ThreadSanitizer,
+//!    about once in 100-200 runs, with both tasks blocking their worker.)
 
 use crate::loom::sync::atomic::{fence, AtomicU8, AtomicUsize, Ordering};
 use crate::loom::sync::{Condvar, Mutex, MutexGuard};
@@ -103,6 +109,25 @@ impl Idle {
         drop(sleepers);
         // SeqCst fence: pairs with the one in `worker_to_notify`.
         fence(Ordering::SeqCst);
+    }
+
+    /// Rule 5: `index` registered as a sleeper (`searching`: as a searcher) and its re-check
+    /// found work, so it does not block. Returns whether it is a searcher now: if a producer
+    /// took it out of the sleepers meanwhile, it was counted as one (rule 4); otherwise it
+    /// leaves the sleepers and, if it was searching, is counted as a searcher again.
+    pub(crate) fn cancel_sleep(&self, index: usize, searching: bool) -> bool {
+        let mut sleepers = self.lock();
+        match sleepers.iter().position(|&i| i == index) {
+            Some(pos) => {
+                sleepers.swap_remove(pos);
+                self.num_sleeping.fetch_sub(1, Ordering::SeqCst);
+                if searching {
+                    self.num_searching.fetch_add(1, Ordering::SeqCst);
+                }
+                searching
+            }
+            None => true,
+        }
     }
 
     /// Removes `index` from the sleepers. `true`: it was still there (it woke on its own);
@@ -219,5 +244,47 @@ impl Parker {
             PARKED_DRIVER => wake_driver(),
             other => unreachable!("invalid parker state {other}"),
         }
+    }
+}
+
+#[cfg(all(test, not(kqio_loom)))]
+mod tests {
+    use super::*;
+
+    /// Rule 5, the sequence `tests/lifecycle_matrix.rs` hung on: worker 0 sleeps; worker 1
+    /// searches while two tasks are pushed (each push wakes nobody: rule 2); worker 1 registers
+    /// as a sleeper, its re-check finds the tasks, and it takes one. It must still be a searcher,
+    /// so that finding work makes it wake worker 0 for the other (rule 3).
+    #[test]
+    fn a_searcher_that_finds_work_in_its_recheck_passes_the_duty_on() {
+        let idle = Idle::new(2);
+        assert!(idle.try_start_searching());
+        idle.register_sleeper(0, true);
+        assert!(idle.try_start_searching());
+        assert_eq!(idle.worker_to_notify(true), None, "first push: worker 1 searches");
+        assert_eq!(idle.worker_to_notify(true), None, "second push: worker 1 searches");
+        idle.register_sleeper(1, true);
+        // The re-check finds the two tasks: worker 1 does not block.
+        assert!(idle.cancel_sleep(1, true), "still a searcher");
+        // It takes the first task, stops searching as the last searcher, and wakes worker 0.
+        assert!(idle.stop_searching());
+        assert_eq!(idle.worker_to_notify(true), Some(0));
+    }
+
+    /// Rule 5's other cases: a worker that was not searching resumes as a non-searcher, and one
+    /// that a producer took out of the sleepers meanwhile is a searcher (rule 4), counted once.
+    #[test]
+    fn cancel_sleep_counts_each_searcher_once() {
+        let idle = Idle::new(2);
+        idle.register_sleeper(0, false);
+        assert!(!idle.cancel_sleep(0, false));
+        assert_eq!(idle.num_searching.load(Ordering::SeqCst), 0);
+        assert_eq!(idle.num_sleeping.load(Ordering::SeqCst), 0);
+        idle.register_sleeper(1, false);
+        assert_eq!(idle.worker_to_notify(true), Some(1));
+        assert!(idle.cancel_sleep(1, false), "woken by a producer: a searcher");
+        assert_eq!(idle.num_searching.load(Ordering::SeqCst), 1);
+        assert!(idle.stop_searching());
+        assert!(!idle.has_sleepers());
     }
 }

@@ -251,11 +251,15 @@ impl Pool {
                 continue;
             }
             // Step 4 of the run loop.
-            self.idle.register_sleeper(index, searching);
+            let was_searching = searching;
+            self.idle.register_sleeper(index, was_searching);
             searching = false;
-            if !self.has_queued_work() && self.ran.load(Ordering::SeqCst) < total {
-                self.parkers[index].park_condvar();
+            if self.has_queued_work() || self.ran.load(Ordering::SeqCst) >= total {
+                // Rule 5: the re-check found work; a searcher stays one.
+                searching = self.idle.cancel_sleep(index, was_searching);
+                continue;
             }
+            self.parkers[index].park_condvar();
             if !self.idle.unregister_sleeper(index) {
                 searching = true;
             }

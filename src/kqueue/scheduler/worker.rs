@@ -452,12 +452,14 @@ impl Worker<'_> {
     fn park(&mut self) {
         let shared = self.shared;
         let index = self.ctx.index;
-        shared.idle.register_sleeper(index, self.searching);
+        let was_searching = self.searching;
+        shared.idle.register_sleeper(index, was_searching);
         self.searching = false;
         // A local task woken from another thread is in the home's inbox and unparks this worker
         // itself (`local.rs`, rule 2); checking it here saves the round trip.
         if shared.has_queued_work() || shared.is_stopping() || self.home.has_ready() {
-            self.wake_up();
+            // Rule 5 of `idle.rs`: a searcher stays one, so that finding work wakes the next.
+            self.searching = shared.idle.cancel_sleep(index, was_searching);
             return;
         }
         // Nothing held for an idle worker (`retired.rs`, rules 2 and 3).
