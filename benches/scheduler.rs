@@ -1,6 +1,6 @@
 //! Scheduler benchmark: tokio's five runtime workloads (the shapes of tokio's
-//! `benches/rt_multi_threaded.rs`) on three runtimes, each with 2 worker threads, one after the
-//! other in one process.
+//! `benches/rt_multi_threaded.rs`) on three runtimes, each with 2 worker threads; each workload
+//! runs in a child process of its own (see [`main`] for why), the three runtimes side by side.
 //!
 //! Workloads (see [`Workload`]):
 //!
@@ -18,8 +18,8 @@
 //!
 //! Runtimes: kqio (`Kqueue::init` with `n_threads: Some(2)`), tokio (multi-thread runtime,
 //! `worker_threads(2)`), async-executor (one `Executor` run by 2 threads, each in
-//! `block_on(ex.run(shutdown))`). Each runtime is built once, before any timing, and reused by every
-//! iteration. Completion is signalled with the runtime-agnostic `futures::channel::oneshot` and
+//! `block_on(ex.run(shutdown))`). Each runtime is built once per workload, before any timing, and
+//! reused by every iteration. Completion is signalled with the runtime-agnostic `futures::channel::oneshot` and
 //! yields use `futures_lite::future::yield_now`, so the schedulers, not their channels, are
 //! compared. Where tokio's benchmark blocks on a `std::sync::mpsc` receiver, this one awaits a
 //! oneshot in `block_on` on the benchmark thread, which is not a worker of any of the runtimes.
@@ -45,7 +45,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use common::{Args, Watchdog};
+use common::{Args, Stats, Watchdog};
 use futures::channel::oneshot;
 
 /// Worker threads per runtime.
@@ -437,7 +437,29 @@ fn run_one_task<R: Runtime>(rt: &R) {
     rt.block_on(rt.spawner().spawn(async {}));
 }
 
+/// Set in a child's environment: the one workload it measures (see [`main`]).
+const CHILD_ENV: &str = "SCHEDULER_WORKLOAD";
+/// Marks a child's machine-readable line: runtime, then min, median and p90 in nanoseconds, then
+/// the number of runs.
+const STATS_TAG: &str = "#stats";
+
+/// Runs every selected workload in a child process of its own (this binary again, with
+/// [`CHILD_ENV`] naming the workload) and prints the table of their medians.
+///
+/// One process per workload, because the allocator's state carries over from one workload to the
+/// next: after `spawn_many_local`, glibc's main heap grew and shrank (`brk`) 3,881 times over a
+/// run of both spawn workloads, against 179 times for `spawn_many_remote_idle` alone, and that
+/// workload's page faults made its medians bimodal for every runtime (kqio 2.0 or 3.1-3.6 ms from
+/// run to run, tokio 2.8 or 3.9 ms). In a child of its own each workload starts from a fresh
+/// heap, as in tokio's benchmarks, where each is a separate criterion function.
 fn main() {
+    if let Ok(name) = std::env::var(CHILD_ENV) {
+        let workload = Workload::ALL
+            .into_iter()
+            .find(|w| w.name() == name)
+            .unwrap_or_else(|| panic!("{CHILD_ENV}={name:?} names no workload"));
+        return measure(workload, &Args::parse());
+    }
     let args = Args::parse();
     let workloads: Vec<Workload> =
         Workload::ALL.into_iter().filter(|w| args.selects(w.name())).collect();
@@ -445,8 +467,60 @@ fn main() {
         println!("no workload matches {:?}", args.filter);
         return;
     }
-    let watchdog = Watchdog::start();
+    let load = common::load_average().map_or("unknown".into(), |l| format!("{l:.2}"));
+    println!(
+        "scheduler: {WORKERS} workers per runtime, timed runs interleaved in turns of {}, \
+         one child process per workload; load average {load}\n",
+        common::TURN
+    );
+    let runtimes = [Kqio::NAME, Tokio::NAME, AsyncExecutor::NAME];
+    let rows: Vec<_> = workloads.into_iter().map(|w| (w.name(), run_child(w, &runtimes))).collect();
+    println!("\nmedians; ratio = kqio's median / the other's (below 1.00: kqio is faster)\n");
+    common::print_table(&runtimes, &rows);
+}
 
+/// Runs `workload`'s child, passing its report through, and returns its [`Stats`] per runtime in
+/// the order of `runtimes`.
+fn run_child(workload: Workload, runtimes: &[&str]) -> Vec<Stats> {
+    use std::io::BufRead;
+    let exe = std::env::current_exe().expect("this benchmark's path");
+    let mut child = std::process::Command::new(exe)
+        .env(CHILD_ENV, workload.name())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the child");
+    let out = child.stdout.take().expect("piped stdout");
+    let mut stats = Vec::new();
+    for line in std::io::BufReader::new(out).lines() {
+        let line = line.expect("the child's report");
+        match line.strip_prefix(STATS_TAG) {
+            Some(fields) => stats.push(parse_stats(fields)),
+            None => println!("{line}"),
+        }
+    }
+    let status = child.wait().expect("wait for the child");
+    assert!(status.success(), "{} failed: {status}", workload.name());
+    assert_eq!(
+        stats.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(),
+        runtimes,
+        "{}: the child reported other runtimes",
+        workload.name()
+    );
+    stats.into_iter().map(|(_, s)| s).collect()
+}
+
+/// Parses the fields after [`STATS_TAG`]: `runtime min median p90 runs`.
+fn parse_stats(fields: &str) -> (String, Stats) {
+    let f: Vec<&str> = fields.split_whitespace().collect();
+    assert_eq!(f.len(), 5, "a stats line has five fields: {fields:?}");
+    let ns = |i: usize| Duration::from_nanos(f[i].parse().expect("nanoseconds"));
+    let iters = f[4].parse().expect("a run count");
+    (f[0].to_owned(), Stats { min: ns(1), median: ns(2), p90: ns(3), iters })
+}
+
+/// The child: builds the three runtimes, checks that they idle, and times `workload` on them.
+fn measure(workload: Workload, args: &Args) {
+    let watchdog = Watchdog::start();
     let kqio = Kqio::new();
     let tokio = Tokio::new();
     let async_executor = AsyncExecutor::new();
@@ -458,37 +532,34 @@ fn main() {
     run_one_task(&async_executor);
     let window = Duration::from_millis(300);
     let idle = common::idle_cpu(window);
-    let load = common::load_average().map_or("unknown".into(), |l| format!("{l:.2}"));
     println!(
-        "scheduler: {WORKERS} workers per runtime, timed runs interleaved in turns of {}",
-        common::TURN
-    );
-    println!(
-        "load average {load}; idle check: {} of CPU in {} with the three runtimes idle{}\n",
+        "{}: idle check {} of CPU in {} with the three runtimes idle{}",
+        workload.name(),
         common::fmt_duration(idle),
         common::fmt_duration(window),
         if idle > window / 20 { " (HIGH: an idle runtime is spinning)" } else { "" },
     );
 
     let runtimes = [Kqio::NAME, Tokio::NAME, AsyncExecutor::NAME];
-    let mut rows = Vec::new();
-    for workload in workloads {
-        let iters = args.iters_or(workload.iters());
-        let stats = common::compare(
-            &watchdog,
-            workload.name(),
-            iters,
-            &mut [
-                (Kqio::NAME, &mut || workload.run(&kqio)),
-                (Tokio::NAME, &mut || workload.run(&tokio)),
-                (AsyncExecutor::NAME, &mut || workload.run(&async_executor)),
-            ],
+    let iters = args.iters_or(workload.iters());
+    let stats = common::compare(
+        &watchdog,
+        workload.name(),
+        iters,
+        &mut [
+            (Kqio::NAME, &mut || workload.run(&kqio)),
+            (Tokio::NAME, &mut || workload.run(&tokio)),
+            (AsyncExecutor::NAME, &mut || workload.run(&async_executor)),
+        ],
+    );
+    for (name, s) in runtimes.iter().zip(&stats) {
+        common::print_stats(workload.name(), name, s);
+        println!(
+            "{STATS_TAG} {name} {} {} {} {}",
+            s.min.as_nanos(),
+            s.median.as_nanos(),
+            s.p90.as_nanos(),
+            s.iters
         );
-        for (name, s) in runtimes.iter().zip(&stats) {
-            common::print_stats(workload.name(), name, s);
-        }
-        rows.push((workload.name(), stats));
     }
-    println!("\nmedians; ratio = kqio's median / the other's (below 1.00: kqio is faster)\n");
-    common::print_table(&runtimes, &rows);
 }
