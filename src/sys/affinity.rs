@@ -32,22 +32,23 @@ pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
     imp::pin_current_thread(cpu)
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// What binding takes on an OS that has the calls: its CPU set type is a plain bit array, read
+/// and written with libc's `CPU_ISSET`/`CPU_SET`; `os` holds the two calls that differ.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 mod imp {
     use std::io;
     use std::mem;
 
-    /// The CPUs a `cpu_set_t` can name (1,024); a CPU number past it cannot be named.
-    const SET_BITS: usize = 8 * mem::size_of::<libc::cpu_set_t>();
+    use super::os::{get_affinity, set_affinity, CpuSet};
+
+    /// The CPUs a set can name (1,024 on Linux; FreeBSD's `CPU_SETSIZE` depends on its version);
+    /// a CPU number past it cannot be named.
+    const SET_BITS: usize = 8 * mem::size_of::<CpuSet>();
 
     pub(super) fn allowed_cpus() -> io::Result<Vec<usize>> {
-        // SAFETY: `cpu_set_t` is a plain bit array, for which all zeroes is the empty set.
-        let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
-        // SAFETY: pid 0 is the calling thread; the size is that of `set`, which the kernel
-        // writes at most that many bytes of.
-        if unsafe { libc::sched_getaffinity(0, mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // SAFETY: a CPU set is a plain bit array, for which all zeroes is the empty set.
+        let mut set: CpuSet = unsafe { mem::zeroed() };
+        get_affinity(&mut set)?;
         Ok((0..SET_BITS)
             // SAFETY: reads one bit of `set`, with `cpu` below its size.
             .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
@@ -59,11 +60,34 @@ mod imp {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "kqio: no such CPU"));
         }
         // SAFETY: as above, all zeroes is the empty set.
-        let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
+        let mut set: CpuSet = unsafe { mem::zeroed() };
         // SAFETY: sets one bit of `set`; `cpu` was checked to be below its size.
         unsafe { libc::CPU_SET(cpu, &mut set) };
+        set_affinity(&set)
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod os {
+    use std::io;
+    use std::mem;
+
+    pub(super) type CpuSet = libc::cpu_set_t;
+
+    /// Reads the calling thread's mask into `set`.
+    pub(super) fn get_affinity(set: &mut CpuSet) -> io::Result<()> {
+        // SAFETY: pid 0 is the calling thread; the size is that of `set`, which the kernel
+        // writes at most that many bytes of.
+        if unsafe { libc::sched_getaffinity(0, mem::size_of::<CpuSet>(), set) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Sets the calling thread's mask to `set`.
+    pub(super) fn set_affinity(set: &CpuSet) -> io::Result<()> {
         // SAFETY: pid 0 is the calling thread; `set` is initialised and its size is passed.
-        if unsafe { libc::sched_setaffinity(0, mem::size_of::<libc::cpu_set_t>(), &set) } != 0 {
+        if unsafe { libc::sched_setaffinity(0, mem::size_of::<CpuSet>(), set) } != 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(())
@@ -71,43 +95,33 @@ mod imp {
 }
 
 #[cfg(target_os = "freebsd")]
-mod imp {
+mod os {
     use std::io;
     use std::mem;
 
-    /// The CPUs a `cpuset_t` can name (`CPU_SETSIZE`, which depends on the FreeBSD version).
-    const SET_BITS: usize = 8 * mem::size_of::<libc::cpuset_t>();
+    pub(super) type CpuSet = libc::cpuset_t;
 
-    pub(super) fn allowed_cpus() -> io::Result<Vec<usize>> {
-        // SAFETY: `cpuset_t` is a plain bit array, for which all zeroes is the empty set.
-        let mut set: libc::cpuset_t = unsafe { mem::zeroed() };
-        // SAFETY: id -1 with `CPU_WHICH_TID` is the calling thread; the size is that of `set`.
+    /// Reads the calling thread's mask into `set`.
+    pub(super) fn get_affinity(set: &mut CpuSet) -> io::Result<()> {
+        // SAFETY: id -1 with `CPU_WHICH_TID` is the calling thread; the size is that of `set`,
+        // which the kernel writes at most that many bytes of.
         let r = unsafe {
             libc::cpuset_getaffinity(
                 libc::CPU_LEVEL_WHICH,
                 libc::CPU_WHICH_TID,
                 -1,
-                mem::size_of::<libc::cpuset_t>(),
-                &mut set,
+                mem::size_of::<CpuSet>(),
+                set,
             )
         };
         if r != 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok((0..SET_BITS)
-            // SAFETY: reads one bit of `set`, with `cpu` below its size.
-            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-            .collect())
+        Ok(())
     }
 
-    pub(super) fn pin_current_thread(cpu: usize) -> io::Result<()> {
-        if cpu >= SET_BITS {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "kqio: no such CPU"));
-        }
-        // SAFETY: as above, all zeroes is the empty set.
-        let mut set: libc::cpuset_t = unsafe { mem::zeroed() };
-        // SAFETY: sets one bit of `set`; `cpu` was checked to be below its size.
-        unsafe { libc::CPU_SET(cpu, &mut set) };
+    /// Sets the calling thread's mask to `set`.
+    pub(super) fn set_affinity(set: &CpuSet) -> io::Result<()> {
         // SAFETY: id -1 with `CPU_WHICH_TID` is the calling thread; `set` is initialised and its
         // size is passed.
         let r = unsafe {
@@ -115,8 +129,8 @@ mod imp {
                 libc::CPU_LEVEL_WHICH,
                 libc::CPU_WHICH_TID,
                 -1,
-                mem::size_of::<libc::cpuset_t>(),
-                &set,
+                mem::size_of::<CpuSet>(),
+                set,
             )
         };
         if r != 0 {
